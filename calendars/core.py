@@ -1,0 +1,421 @@
+"""Working-day arithmetic over a precomputed, sorted array of working-day ordinals.
+
+Pure computation: this module does no I/O and never reads the clock, so a
+:class:`WorkingCalendar` can be built and used inside Temporal's workflow sandbox.
+
+Definitions (SPEC §3, 民法典 Art. 201/203, hotline practice 次日起算):
+
+* A *working day* is Monday-Friday unless the day is a holiday / closure, plus any
+  weekend day that the State Council (or a regional notice) declares a makeup
+  working day (调休上班).
+* ``add_working_days(d, n)`` for ``n > 0`` is the n-th working day strictly **after**
+  ``d`` — ``d`` itself never counts, whatever kind of day it is.
+* ``working_days_between(a, b)`` is the number of working days in ``(a, b]``.
+
+Every lookup is a :func:`bisect.bisect` over the ordinal array: O(log n) per call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from functools import lru_cache
+
+__all__ = [
+    "CalendarRangeError",
+    "WorkingCalendar",
+    "DEFAULT_CLOSE_TIME",
+    "DEFAULT_SERVICE_HOURS",
+    "shanghai_tz",
+]
+
+DEFAULT_CLOSE_TIME = time(17, 0)
+DEFAULT_SERVICE_HOURS: tuple[tuple[time, time], ...] = ((time(9, 0), time(12, 0)), (time(13, 0), time(17, 0)))
+
+_FIXED_CST = timezone(timedelta(hours=8), "Asia/Shanghai")
+
+
+@lru_cache(maxsize=1)
+def shanghai_tz() -> tzinfo:
+    """Return the Asia/Shanghai zone (``zoneinfo``), or a fixed UTC+8 fallback.
+
+    China has had no DST since 1991, so the fallback is exact for every date this
+    package supports; it is used when tz data is unavailable (or blocked, e.g. in a
+    sandbox).
+    """
+    try:
+        from zoneinfo import ZoneInfo
+
+        tz = ZoneInfo("Asia/Shanghai")
+        # inside Temporal's sandbox ZoneInfo is a restricted proxy that datetime rejects
+        if datetime(2020, 1, 1, tzinfo=tz).utcoffset() != timedelta(hours=8):
+            return _FIXED_CST
+        return tz
+    except Exception:  # noqa: BLE001 - any failure: use the exact fixed offset
+        return _FIXED_CST
+
+
+class CalendarRangeError(ValueError):
+    """A date (or a result) lies outside the range of loaded calendar data."""
+
+    def __init__(self, what: date, start: date, end: date, detail: str = "") -> None:
+        self.date = what
+        self.start = start
+        self.end = end
+        msg = f"date {what.isoformat()} is outside the calendar data range {start.isoformat()}..{end.isoformat()}"
+        if detail:
+            msg = f"{msg} ({detail})"
+        super().__init__(msg)
+
+
+def _require_aware(value: datetime, name: str) -> None:
+    if not isinstance(value, datetime):
+        raise TypeError(f"{name} must be a datetime, got {type(value).__name__}")
+    if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
+        raise ValueError(f"{name} must be a timezone-aware datetime (got naive {value.isoformat()})")
+
+
+class WorkingCalendar:
+    """Working days of one jurisdiction over a closed date range ``[start, end]``.
+
+    Build it with :func:`calendars.get_calendar` (loads data lazily) or from a
+    :class:`calendars.CalendarSnapshot` (no I/O). Instances are immutable; methods
+    such as :meth:`with_closures` return new calendars.
+    """
+
+    __slots__ = (
+        "code",
+        "jurisdiction",
+        "start",
+        "end",
+        "close_time",
+        "service_hours",
+        "provisional_years",
+        "provisional_notes",
+        "_off",
+        "_work",
+        "_names",
+        "_closures",
+        "_wd",
+        "_start_ord",
+        "_end_ord",
+        "_version",
+    )
+
+    def __init__(
+        self,
+        code: str,
+        start: date,
+        end: date,
+        *,
+        off_weekdays: Iterable[date] = (),
+        working_weekends: Iterable[date] = (),
+        provisional_years: Iterable[int] = (),
+        provisional_notes: Mapping[int, str] | None = None,
+        close_time: time = DEFAULT_CLOSE_TIME,
+        service_hours: Iterable[tuple[time, time]] = DEFAULT_SERVICE_HOURS,
+        names: Mapping[date, str] | None = None,
+        closures: Iterable[date] = (),
+        jurisdiction: str | None = None,
+    ) -> None:
+        if end < start:
+            raise ValueError(f"calendar range end {end} is before start {start}")
+        self.code = code
+        self.jurisdiction = jurisdiction or code
+        self.start = start
+        self.end = end
+        self.close_time = close_time
+        self.service_hours = tuple((a, b) for a, b in service_hours)
+        for a, b in self.service_hours:
+            if not a < b:
+                raise ValueError(f"service window {a}-{b} is empty")
+        off = {d for d in off_weekdays if start <= d <= end}
+        work = {d for d in working_weekends if start <= d <= end}
+        for d in off:
+            if d.weekday() >= 5:
+                raise ValueError(f"off_weekdays contains weekend day {d}")
+        for d in work:
+            if d.weekday() < 5:
+                raise ValueError(f"working_weekends contains weekday {d}")
+        closure_set = set()
+        for d in closures:
+            if not start <= d <= end:
+                raise CalendarRangeError(d, start, end, "closure")
+            closure_set.add(d)
+            if d.weekday() < 5:
+                off.add(d)
+            else:
+                work.discard(d)
+        self._off = frozenset(off)
+        self._work = frozenset(work)
+        self._closures = frozenset(closure_set)
+        self._names = dict(names or {})
+        self.provisional_years = frozenset(y for y in provisional_years if start.year <= y <= end.year)
+        self.provisional_notes = {
+            y: n for y, n in (provisional_notes or {}).items() if y in self.provisional_years
+        }
+        self._start_ord = start.toordinal()
+        self._end_ord = end.toordinal()
+        wd: list[int] = []
+        o = self._start_ord
+        d = start
+        one = timedelta(days=1)
+        while o <= self._end_ord:
+            if (d.weekday() < 5 and d not in self._off) or d in self._work:
+                wd.append(o)
+            o += 1
+            d += one
+        self._wd = wd
+        self._version: str | None = None
+
+    # ------------------------------------------------------------------ basics
+    def __repr__(self) -> str:
+        prov = f", provisional={sorted(self.provisional_years)}" if self.provisional_years else ""
+        return f"WorkingCalendar({self.code!r}, {self.start}..{self.end}{prov})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, WorkingCalendar):
+            return NotImplemented
+        return (self.code, self.jurisdiction, self.start, self.end, self.version) == (
+            other.code,
+            other.jurisdiction,
+            other.start,
+            other.end,
+            other.version,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.code, self.start, self.end, self.version))
+
+    def _check(self, d: date, what: str = "date") -> int:
+        if isinstance(d, datetime):
+            raise TypeError(f"{what} must be a date, not a datetime ({d!r})")
+        o = d.toordinal()
+        if o < self._start_ord or o > self._end_ord:
+            raise CalendarRangeError(d, self.start, self.end, what)
+        return o
+
+    @property
+    def off_weekdays(self) -> frozenset[date]:
+        """Monday-Friday dates that are not working days (holidays, closures)."""
+        return self._off
+
+    @property
+    def working_weekends(self) -> frozenset[date]:
+        """Saturday/Sunday dates that are working days (调休 makeup days)."""
+        return self._work
+
+    @property
+    def closures(self) -> frozenset[date]:
+        """Bureau-specific closures added with :meth:`with_closures`."""
+        return self._closures
+
+    @property
+    def version(self) -> str:
+        """Content hash of everything that affects results (16 hex chars)."""
+        if self._version is None:
+            payload = {
+                "start": self.start.isoformat(),
+                "end": self.end.isoformat(),
+                "off": sorted(d.isoformat() for d in self._off),
+                "work": sorted(d.isoformat() for d in self._work),
+                "provisional": sorted(self.provisional_years),
+                "close": self.close_time.isoformat(),
+                "service": [[a.isoformat(), b.isoformat()] for a, b in self.service_hours],
+            }
+            blob = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+            self._version = hashlib.sha256(blob).hexdigest()[:16]
+        return self._version
+
+    # ------------------------------------------------------------- day queries
+    def is_working_day(self, d: date) -> bool:
+        """True if ``d`` is a working day (makeup weekend days included)."""
+        o = self._check(d)
+        i = bisect_left(self._wd, o)
+        return i < len(self._wd) and self._wd[i] == o
+
+    def is_provisional(self, d: date) -> bool:
+        """True if ``d`` falls in a year whose data is provisional for this jurisdiction."""
+        self._check(d)
+        return d.year in self.provisional_years
+
+    def is_provisional_span(self, a: date, b: date) -> bool:
+        """True if any year touched by the span between ``a`` and ``b`` is provisional."""
+        lo, hi = (a, b) if a <= b else (b, a)
+        self._check(lo)
+        self._check(hi)
+        return any(lo.year <= y <= hi.year for y in self.provisional_years)
+
+    def holiday_name(self, d: date) -> str | None:
+        """Name of the holiday, makeup day or closure on ``d`` (None for ordinary days)."""
+        self._check(d)
+        if d in self._closures:
+            return self._names.get(d, "本单位闭馆 / bureau closure")
+        return self._names.get(d)
+
+    def day_kind(self, d: date) -> str:
+        """One of ``workday``, ``weekend``, ``holiday``, ``makeup`` (weekend working day), ``closure``."""
+        self._check(d)
+        if d in self._closures:
+            return "closure"
+        if d in self._work:
+            return "makeup"
+        if d in self._off:
+            return "holiday"
+        if d.weekday() >= 5:
+            return "holiday" if d in self._names else "weekend"
+        return "workday"
+
+    # -------------------------------------------------------------- arithmetic
+    def add_working_days(self, d: date, n: int) -> date:
+        """The n-th working day after ``d``.
+
+        * ``n > 0``: the n-th working day strictly after ``d`` (``d`` never counts,
+          even if it is a working day — 次日起算).
+        * ``n == 0``: ``d`` unchanged (whatever kind of day it is).
+        * ``n < 0``: the ``|n|``-th working day strictly before ``d``.
+
+        ``working_days_between(d, add_working_days(d, n)) == n`` holds for every
+        ``n >= 0``, and for ``n < 0`` when ``d`` is a working day.
+        Raises :class:`CalendarRangeError` if ``d`` or the result is outside the data.
+        """
+        o = self._check(d)
+        if n == 0:
+            return d
+        if n > 0:
+            idx = bisect_right(self._wd, o) + n - 1
+        else:
+            idx = bisect_left(self._wd, o) + n
+        if idx < 0 or idx >= len(self._wd):
+            direction = "after" if n > 0 else "before"
+            raise CalendarRangeError(
+                d,
+                self.start,
+                self.end,
+                f"the {abs(n)}th working day {direction} it is beyond the loaded data",
+            )
+        return date.fromordinal(self._wd[idx])
+
+    def working_days_between(self, a: date, b: date) -> int:
+        """Number of working days in ``(a, b]``; negative ``-(working days in (b, a])`` if ``b < a``."""
+        oa = self._check(a, "a")
+        ob = self._check(b, "b")
+        return bisect_right(self._wd, ob) - bisect_right(self._wd, oa)
+
+    def next_working_day(self, d: date) -> date:
+        """First working day strictly after ``d``."""
+        return self.add_working_days(d, 1)
+
+    def previous_working_day(self, d: date) -> date:
+        """Last working day strictly before ``d``."""
+        return self.add_working_days(d, -1)
+
+    def natural_deadline(self, d: date, days: int) -> date:
+        """``d + days`` natural days, rolled forward to the next working day if it is not one."""
+        self._check(d)
+        t = d + timedelta(days=days)
+        if self.is_working_day(t):
+            return t
+        return self.next_working_day(t)
+
+    # ------------------------------------------------------------ datetimes
+    def end_of_day(self, d: date) -> datetime:
+        """The service close (``close_time``, 17:00 by default) on ``d`` in Asia/Shanghai."""
+        self._check(d)
+        return datetime.combine(d, self.close_time, tzinfo=shanghai_tz())
+
+    def local_date(self, dt: datetime, name: str = "dt") -> date:
+        """Calendar date of the aware datetime ``dt`` in Asia/Shanghai."""
+        _require_aware(dt, name)
+        return dt.astimezone(shanghai_tz()).date()
+
+    def deadline_at(self, received: datetime, n: int) -> datetime:
+        """End of an n-working-day period received at ``received`` (aware datetime).
+
+        Counting starts on the first working day after the local (Asia/Shanghai)
+        date of receipt, whatever the time of receipt; the period ends at the
+        service close of its n-th working day. ``n == 0`` gives the close of the
+        day of receipt.
+        """
+        day = self.local_date(received, "received")
+        return self.end_of_day(self.add_working_days(day, n))
+
+    def is_service_time(self, dt: datetime) -> bool:
+        """True during staffed service hours (9:00-12:00, 13:00-17:00 by default) on a working day."""
+        _require_aware(dt, "dt")
+        local = dt.astimezone(shanghai_tz())
+        if not self.is_working_day(local.date()):
+            return False
+        t = local.time().replace(tzinfo=None)
+        return any(a <= t < b for a, b in self.service_hours)
+
+    def working_days_left(self, now: datetime, due: datetime) -> int:
+        """Working days from ``now`` until the ``due`` moment (both aware).
+
+        * Not yet due (``now <= due``): the number of working days strictly after
+          today up to and including the due date, i.e. ``working_days_between(today,
+          due_date)``. ``0`` means the due moment falls today (the last working day);
+          a Saturday before a Monday deadline gives ``1``.
+        * Overdue (``now > due``): negative, ``-max(1, working_days_between(due_date,
+          today))``: ``-1`` from the moment the deadline passes through the end of the
+          first working day after the due day, ``-2`` on the second, and so on.
+        """
+        _require_aware(now, "now")
+        _require_aware(due, "due")
+        nd = self.local_date(now, "now")
+        dd = self.local_date(due, "due")
+        if now <= due:
+            return self.working_days_between(nd, dd)
+        return -max(1, self.working_days_between(dd, nd))
+
+    def working_days_overdue(self, now: datetime, due: datetime) -> int:
+        """Working days overdue (``0`` if ``now <= due``); ``-working_days_left`` otherwise."""
+        return max(0, -self.working_days_left(now, due))
+
+    # ------------------------------------------------------------ derivation
+    def _derive(self, **changes: object) -> WorkingCalendar:
+        kw: dict[str, object] = {
+            "off_weekdays": self._off,
+            "working_weekends": self._work,
+            "provisional_years": self.provisional_years,
+            "provisional_notes": self.provisional_notes,
+            "close_time": self.close_time,
+            "service_hours": self.service_hours,
+            "names": self._names,
+            "closures": self._closures,
+            "jurisdiction": self.jurisdiction,
+        }
+        start = changes.pop("start", self.start)
+        end = changes.pop("end", self.end)
+        kw.update(changes)
+        kw["closures"] = {d for d in kw["closures"] if start <= d <= end}  # type: ignore[attr-defined]
+        return WorkingCalendar(self.code, start, end, **kw)  # type: ignore[arg-type]
+
+    def with_closures(self, closures: Iterable[date], name: str | None = None) -> WorkingCalendar:
+        """A new calendar with extra bureau closures (days off) on top of this one."""
+        extra = list(closures)
+        for d in extra:
+            self._check(d, "closure")
+        names = dict(self._names)
+        if name:
+            for d in extra:
+                names[d] = name
+        return self._derive(closures=self._closures | set(extra), names=names)
+
+    def with_close_time(
+        self, close_time: time, service_hours: Iterable[tuple[time, time]] | None = None
+    ) -> WorkingCalendar:
+        """A new calendar whose end-of-day (and optionally service windows) differ."""
+        changes: dict[str, object] = {"close_time": close_time}
+        if service_hours is not None:
+            changes["service_hours"] = tuple(service_hours)
+        return self._derive(**changes)
+
+    def restricted(self, start: date, end: date) -> WorkingCalendar:
+        """This calendar limited to ``[start, end]`` (must lie inside the current range)."""
+        self._check(start, "start")
+        self._check(end, "end")
+        return self._derive(start=start, end=end)

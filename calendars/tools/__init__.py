@@ -1,0 +1,1 @@
+"""Maintenance tools for the calendar data (not imported at runtime)."""
