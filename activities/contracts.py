@@ -1,0 +1,198 @@
+"""The inputs and outputs of every activity a case calls: the boundary between workflow and side effects.
+
+These are the stable shapes the `ComplaintCase` workflow sends to activities (recording the audit trail,
+projecting the read model, queueing notifications, resolving units, loading calendar data). Keep them free of
+clear personal data except in the fields named `*_contact` / `complainant`, which travel only encrypted
+(payload codec) and are stored only encrypted.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+SlaLevel = Literal["on_track", "blue", "yellow", "red"]
+Audience = Literal["complainant", "supervisor", "higher_supervisor", "handling_unit", "reviewer"]
+DeliveryChannel = Literal["sms", "app", "letter", "wechat", "web", "internal"]
+
+
+class CaseEventRecord(BaseModel):
+    """One entry of the append-only audit trail. `event_key` makes the write idempotent."""
+
+    case_no: str
+    seq: int = Field(ge=1, description="position of the event in the case timeline, 1-based")
+    event_key: str = Field(description="unique idempotency key, e.g. '<case_no>:<seq>:<kind>'")
+    kind: str = Field(description="registered, accepted, rejected, assigned, returned, sla_level_changed, ...")
+    stage: str = Field(description="stage of the case after the event")
+    at: datetime
+    actor_id: str | None = None
+    actor_role: str | None = None
+    actor_unit: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict, description="no clear personal data here")
+
+
+class SlaClockRecord(BaseModel):
+    """One stage clock of a case (acceptance, investigation, feedback, return_visit, review, ...)."""
+
+    clock: str
+    cycle: int = 1
+    unit: str | None = None
+    started_at: datetime
+    original_due_at: datetime
+    due_at: datetime
+    extended: bool = False
+    stopped_at: datetime | None = None
+    level: SlaLevel = "on_track"
+    breached: bool = False
+    provisional: bool = False
+
+
+class MaskedPerson(BaseModel):
+    """What the read model may show of a complainant: masked forms only."""
+
+    name: str = ""
+    id_number: str = ""
+    phone: str = ""
+    card_number: str = ""
+
+
+class CaseProjection(BaseModel):
+    """The current state of one case for the read model. `version` orders projections (higher wins)."""
+
+    case_no: str
+    version: int = Field(ge=0, description="number of timeline events when projected; stale writes are ignored")
+    kind: str
+    channel: str
+    category: str
+    jurisdiction: str
+    handling_unit: str | None = None
+    stage: str
+    open: bool = True
+    sla_level: SlaLevel = "on_track"
+    due_at: datetime | None = None
+    provisional: bool = False
+    extension_status: str | None = None
+    returns: int = 0
+    rehandlings: int = 0
+    satisfaction: str | None = None
+    review_outcome: str | None = None
+    close_reason: str | None = None
+    registered_at: datetime
+    accepted_at: datetime | None = None
+    investigation_completed_at: datetime | None = None
+    feedback_sent_at: datetime | None = None
+    closed_at: datetime | None = None
+    updated_at: datetime
+    complainant: MaskedPerson = Field(default_factory=MaskedPerson)
+    confidential_reporter: bool = False
+    clocks: list[SlaClockRecord] = Field(default_factory=list)
+
+
+class NotificationRequest(BaseModel):
+    """A message for the outbox. `key` makes queueing idempotent. `recipient_contact` is personal data."""
+
+    key: str
+    case_no: str
+    audience: Audience
+    channel: DeliveryChannel
+    recipient_ref: str = Field(description="a unit id, a supervisor id, or 'complainant'")
+    recipient_contact: str | None = Field(default=None, description="phone or address; stored encrypted")
+    template: str
+    params: dict[str, str] = Field(default_factory=dict)
+    at: datetime
+
+
+class ResolveUnitRequest(BaseModel):
+    jurisdiction: str = Field(description="the case's jurisdiction (e.g. CN-SX) or the unit id of the area")
+    category: str
+    area_unit_id: str | None = Field(
+        default=None, description="unit where the matter happened (city/county); catalogue falls back upwards"
+    )
+
+
+class ResolvedUnit(BaseModel):
+    unit_id: str
+    name: str
+    jurisdiction: str
+
+
+class CalendarSnapshotRequest(BaseModel):
+    jurisdiction: str
+    start: date
+    end: date
+
+
+OrgLevel = Literal["county", "city", "province", "national"]
+
+
+class OrgUnitRecord(BaseModel):
+    """One bureau of the organisation directory (canonical data: `cases/data/org_units.json`)."""
+
+    unit_id: str
+    name: str
+    level: OrgLevel
+    parent_id: str | None = None
+    jurisdiction: str
+    supervisor_id: str
+
+
+class DispatchRuleRecord(BaseModel):
+    """Dispatch catalogue row: category x area (org unit where it happened; None = anywhere) -> unit."""
+
+    category: str
+    area_unit_id: str | None = None
+    unit_id: str
+
+
+class CaseContextRequest(BaseModel):
+    """Input of `load_case_context`: which slice of the org directory a new case needs."""
+
+    case_no: str
+    jurisdiction: str
+    category: str
+
+
+class CaseContext(BaseModel):
+    """Output of `load_case_context`: the units of the jurisdiction plus their ancestors up to the national
+    bureau, and the jurisdiction's dispatch catalogue. The workflow keeps it in its state (validators stay
+    deterministic)."""
+
+    jurisdiction: str
+    provincial_centre: str = Field(description="unit id of the provincial dispatch centre, e.g. SX")
+    version: str = ""
+    units: list[OrgUnitRecord]
+    dispatch: list[DispatchRuleRecord] = Field(default_factory=list)
+
+
+# ---------------------------------------------------------------- added by the persistence layer (issue #5)
+
+# The complainant is answered through the channel the case came in by (seed 000): SMS for the hotline,
+# the app, the web portal and the service hall; a WeChat message for WeChat; a letter for mail.
+COMPLAINANT_DELIVERY_BY_INTAKE: dict[str, DeliveryChannel] = {
+    "hotline": "sms",
+    "app": "sms",
+    "web": "sms",
+    "hall": "sms",
+    "wechat": "wechat",
+    "mail": "letter",
+}
+
+
+def complainant_delivery_channel(intake_channel: str) -> DeliveryChannel:
+    """The outbox channel that answers a complainant who came in through `intake_channel` (default SMS)."""
+    return COMPLAINANT_DELIVERY_BY_INTAKE.get(intake_channel, "sms")
+
+
+class ComplainantPiiRecord(BaseModel):
+    """The complainant's clear personal data, stored encrypted in `case_pii` (never for a confidential
+    reporter: with `confidential_reporter=True` nothing is stored). Travels only in encrypted payloads."""
+
+    case_no: str
+    name: str = ""
+    id_number: str = ""
+    phone: str = ""
+    card_number: str = ""
+    address: str | None = None
+    confidential_reporter: bool = False

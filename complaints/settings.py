@@ -1,0 +1,77 @@
+"""Configuration from the environment (prefix `COMPLAINTS_`), so one worker image runs anywhere.
+
+The defaults point at the embedded stack that `make up` starts (Temporal dev server on :7233, embedded
+PostgreSQL on :55432). A real cluster or Temporal Cloud is a matter of setting, for example,
+`COMPLAINTS_TEMPORAL_ADDRESS=my-ns.tmprl.cloud:7233`, `COMPLAINTS_TEMPORAL_NAMESPACE=my-ns`,
+`COMPLAINTS_TEMPORAL_TLS_CERT=/path/client.pem`, `COMPLAINTS_TEMPORAL_TLS_KEY=/path/client.key` and
+`COMPLAINTS_DATABASE_URL=postgresql://user:pass@db:5432/complaints`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+TASK_QUEUE = "complaints"
+SEARCH_ATTRIBUTES: dict[str, str] = {
+    "CaseStage": "Keyword",
+    "SlaLevel": "Keyword",
+    "DueAt": "Datetime",
+    "Jurisdiction": "Keyword",
+    "HandlingUnit": "Keyword",
+    "Channel": "Keyword",
+    "CaseKind": "Keyword",
+}
+
+
+class Settings(BaseSettings):
+    """Every knob of the system; read from `COMPLAINTS_*` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="COMPLAINTS_", env_file=None, extra="ignore")
+
+    mode: str = Field(default="embedded", description="'embedded' (local, no login) or 'production'")
+    data_dir: Path = Field(default=Path(".data"), description="where the embedded stack keeps its data")
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    temporal_tls_cert: Path | None = None
+    temporal_tls_key: Path | None = None
+    temporal_api_key: str | None = None
+    temporal_ui_url: str = "http://localhost:8233"
+    task_queue: str = TASK_QUEUE
+    database_url: str = "postgresql://postgres@127.0.0.1:55432/complaints?sslmode=disable"
+    database_pool_min: int = 1
+    database_pool_max: int = 10
+    embedded_pg_port: int = 55432
+    dashboard_port: int = 8501
+    dashboard_address: str = "127.0.0.1"
+    worker_max_concurrent_activities: int = 100
+    worker_max_concurrent_workflow_tasks: int = 100
+    # -- payload / personal-data encryption (complaints.codec) -------------------------------------------
+    codec_keys: dict[str, str] = Field(
+        default_factory=dict,
+        description='JSON {"key id": "<base64 of 32 bytes>"}; empty in embedded mode = dev key file',
+    )
+    codec_active_key_id: str | None = Field(default=None, description="key new data is encrypted with")
+    codec_key_file: Path | None = Field(
+        default=None, description="embedded-mode dev key file (default <data_dir>/codec-keys.json)"
+    )
+    codec_server_host: str = "127.0.0.1"
+    codec_server_port: int = 8081
+    codec_server_cors_origins: list[str] = Field(
+        default_factory=lambda: ["http://localhost:8233", "http://127.0.0.1:8233"],
+        description="Temporal Web UI origins allowed to call the codec server",
+    )
+    # -- notification outbox (activities.outbox) --------------------------------------------------------
+    outbox_transport: str = Field(default="file", description="'file' (embedded) or 'http' (gateway)")
+    outbox_gateway_url: str | None = Field(default=None, description="SMS/letter gateway for 'http'")
+    outbox_gateway_token: str | None = None
+    outbox_interval_seconds: float = 2.0
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (read once)."""
+    return Settings()
