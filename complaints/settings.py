@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     database_pool_min: int = 1
     database_pool_max: int = 10
     embedded_pg_port: int = 55432
+    embedded_temporal_port: int = 7233
+    embedded_temporal_ui_port: int = 8233
     dashboard_port: int = 8501
     dashboard_address: str = "127.0.0.1"
     worker_max_concurrent_activities: int = 100

@@ -5,6 +5,7 @@ Each test module gets a fresh database with the migrations applied; each test ru
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import uuid
@@ -17,11 +18,14 @@ import pytest_asyncio
 from temporalio.common import SearchAttributeKey
 from temporalio.testing import WorkflowEnvironment
 
-from activities.db import apply_migrations, create_pool
-from complaints.binaries import temporal_cli, temporal_test_server
-from complaints.converter import make_data_converter
-from complaints.pgserver import EmbeddedPostgres
-from complaints.settings import SEARCH_ATTRIBUTES
+# Tests keep their dev encryption key and files in a throwaway folder, never in the developer's .data/
+os.environ.setdefault("COMPLAINTS_DATA_DIR", tempfile.mkdtemp(prefix="complaints-test-data-"))
+
+from activities.db import apply_migrations, create_pool  # noqa: E402
+from complaints.binaries import temporal_cli, temporal_test_server  # noqa: E402
+from complaints.converter import make_data_converter  # noqa: E402
+from complaints.pgserver import EmbeddedPostgres  # noqa: E402
+from complaints.settings import SEARCH_ATTRIBUTES  # noqa: E402
 
 
 def _search_attribute_keys() -> list[SearchAttributeKey]:

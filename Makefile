@@ -1,0 +1,42 @@
+# The two commands that matter: `make up` (whole system on the embedded default) and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install up down status test lint bench reliability schemas clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+up: install
+	$(BIN)/python -m complaints.stack up
+
+down:
+	$(BIN)/python -m complaints.stack down
+
+status:
+	$(BIN)/python -m complaints.stack status
+
+lint: install
+	$(BIN)/ruff check .
+
+test: install lint
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+bench: install
+	$(BIN)/python -m bench
+
+reliability: install
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m reliability tests
+
+schemas: install
+	$(BIN)/python -m complaints.schemas
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts

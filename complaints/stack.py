@@ -1,0 +1,279 @@
+"""The embedded stack behind `make up` / `make down`: dev server, PostgreSQL, worker, dashboard, codec server.
+
+Every process is started detached in its own session, its pid written under `.data/pids/`, its output
+under `.data/logs/`. `down` stops exactly those pids (by process group), never anything found by name.
+Data lives in `.data/` (Temporal's SQLite file, the PostgreSQL cluster, the dev encryption key), so
+`down` + `up` keeps every case.
+
+    python -m complaints.stack up|down|status
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from complaints.binaries import temporal_cli
+from complaints.pgserver import EmbeddedPostgres
+from complaints.settings import SEARCH_ATTRIBUTES, Settings
+
+
+class Stack:
+    """The local processes of one data folder."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        self.data = self.settings.data_dir.resolve()
+        self.pids = self.data / "pids"
+        self.logs = self.data / "logs"
+        self.postgres = EmbeddedPostgres(self.data / "postgres", port=self.settings.embedded_pg_port)
+        self.temporal_port = self.settings.embedded_temporal_port
+        self.ui_port = self.settings.embedded_temporal_ui_port
+        self.codec_port = self.settings.codec_server_port
+
+    # -- process bookkeeping ------------------------------------------------------------------------------
+    def _pidfile(self, name: str) -> Path:
+        return self.pids / f"{name}.pid"
+
+    def running_pid(self, name: str) -> int | None:
+        path = self._pidfile(name)
+        if not path.exists():
+            return None
+        try:
+            pid = int(path.read_text().strip())
+            os.kill(pid, 0)
+        except (ValueError, ProcessLookupError):
+            path.unlink(missing_ok=True)
+            return None
+        # a pid file may survive a reboot while the number now belongs to someone else
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            cmdline = ""
+        marker = path.with_suffix(".cmd")
+        if marker.exists() and marker.read_text() not in cmdline.replace("\0", " "):
+            path.unlink(missing_ok=True)
+            return None
+        return pid
+
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> int:
+        existing = self.running_pid(name)
+        if existing is not None:
+            print(f"  {name}: already running (pid {existing})")
+            return existing
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.pids.mkdir(parents=True, exist_ok=True)
+        log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
+        proc = subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env={**os.environ, **(env or {})},
+        )
+        self._pidfile(name).write_text(str(proc.pid))
+        self._pidfile(name).with_suffix(".cmd").write_text(Path(argv[0]).name)
+        print(f"  {name}: started (pid {proc.pid}, log {self.logs / (name + '.log')})")
+        return proc.pid
+
+    def _stop(self, name: str, timeout: float = 20) -> None:
+        pid = self.running_pid(name)
+        if pid is None:
+            print(f"  {name}: not running")
+            return
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            # reap if it is our child
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+            time.sleep(0.2)
+        else:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self._pidfile(name).unlink(missing_ok=True)
+        self._pidfile(name).with_suffix(".cmd").unlink(missing_ok=True)
+        print(f"  {name}: stopped (pid {pid})")
+
+    # -- components -----------------------------------------------------------------------------------
+    def _env(self) -> dict[str, str]:
+        return {
+            "COMPLAINTS_DATA_DIR": str(self.data),
+            "COMPLAINTS_DATABASE_URL": self.postgres.dsn("complaints"),
+            "COMPLAINTS_TEMPORAL_ADDRESS": f"127.0.0.1:{self.temporal_port}",
+            "COMPLAINTS_TEMPORAL_UI_URL": f"http://localhost:{self.ui_port}",
+            "COMPLAINTS_CODEC_SERVER_PORT": str(self.codec_port),
+            "COMPLAINTS_MODE": "embedded",
+        }
+
+    def start_temporal(self) -> None:
+        argv = [
+            temporal_cli(), "server", "start-dev",
+            "--db-filename", str(self.data / "temporal.db"),
+            "--ip", "127.0.0.1", "--port", str(self.temporal_port), "--ui-port", str(self.ui_port),
+            "--ui-codec-endpoint", f"http://127.0.0.1:{self.codec_port}",
+            "--log-level", "warn",
+        ]
+        for name, kind in SEARCH_ATTRIBUTES.items():
+            argv += ["--search-attribute", f"{name}={kind}"]
+        self._spawn("temporal", argv)
+
+    def start_postgres(self) -> None:
+        self.postgres.start()
+        self.postgres.create_database("complaints")
+        print(f"  postgres: running on 127.0.0.1:{self.postgres.port} (data {self.postgres.datadir})")
+
+    async def _migrate(self) -> None:
+        from activities.db import apply_migrations
+
+        dsn = self.postgres.dsn("complaints")
+        applied = await apply_migrations(dsn)
+        try:
+            from activities.seed import seed_directory
+        except ImportError:
+            seed_directory = None
+        if seed_directory is not None:
+            await seed_directory(dsn)
+        print(f"  migrations: {len(applied)} applied" + (f" ({', '.join(applied)})" if applied else ""))
+
+    def start_worker(self) -> None:
+        self._spawn("worker", [sys.executable, "-m", "workers"], self._env())
+
+    def start_codec_server(self) -> None:
+        self._spawn("codec", [sys.executable, "-m", "complaints.codec_server", "--port", str(self.codec_port)],
+                    self._env())
+
+    def start_dashboard(self) -> None:
+        argv = [
+            sys.executable, "-m", "streamlit", "run", str(Path(__file__).parent.parent / "dashboard" / "app.py"),
+            "--server.port", str(self.settings.dashboard_port),
+            "--server.address", "127.0.0.1",
+            "--server.headless", "true",
+            "--browser.gatherUsageStats", "false",
+        ]
+        self._spawn("dashboard", argv, self._env())
+
+    # -- commands -------------------------------------------------------------------------------------
+    def up(self) -> None:
+        self.data.mkdir(parents=True, exist_ok=True)
+        print(f"Starting the embedded stack (data in {self.data})")
+        self.start_postgres()
+        asyncio.run(self._migrate())
+        self.start_temporal()
+        _wait_port("127.0.0.1", self.temporal_port, "Temporal frontend", 60)
+        self.start_codec_server()
+        self.start_worker()
+        self.start_dashboard()
+        _wait_http(f"http://127.0.0.1:{self.ui_port}/", "Temporal Web UI", 60)
+        _wait_http(f"http://127.0.0.1:{self.settings.dashboard_port}/_stcore/health", "dashboard", 90)
+        asyncio.run(_wait_worker_polling(f"127.0.0.1:{self.temporal_port}", self.settings.task_queue, 60))
+        print()
+        print(f"  Temporal Web UI   http://localhost:{self.ui_port}")
+        print(f"  SLA dashboard     http://localhost:{self.settings.dashboard_port}")
+        print(f"  Temporal gRPC     127.0.0.1:{self.temporal_port}  (task queue '{self.settings.task_queue}')")
+        print(f"  PostgreSQL        {self.postgres.dsn('complaints')}")
+        print(f"  Codec server      http://127.0.0.1:{self.codec_port}")
+        print(f"  Logs              {self.logs}")
+        print("Stop with `make down` (data is kept in .data/).")
+
+    def down(self) -> None:
+        print("Stopping the embedded stack")
+        for name in ("dashboard", "worker", "codec", "temporal"):
+            self._stop(name)
+        self.postgres.stop()
+        print("  postgres: stopped")
+
+    def status(self) -> None:
+        for name in ("temporal", "codec", "worker", "dashboard"):
+            pid = self.running_pid(name)
+            print(f"  {name:10} {f'running (pid {pid})' if pid else 'stopped'}")
+        pg = self.postgres.pid()
+        print(f"  {'postgres':10} {f'running (pid {pg})' if pg else 'stopped'}")
+
+
+def _wait_port(host: str, port: int, what: str, timeout: float) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.3)
+    raise SystemExit(f"{what} did not open {host}:{port} within {timeout:.0f}s; see .data/logs/")
+
+
+def _wait_http(url: str, what: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    print(f"  {what}: HTTP 200 at {url}")
+                    return
+                last = f"HTTP {resp.status}"
+        except OSError as err:
+            last = str(err)
+        time.sleep(0.5)
+    raise SystemExit(f"{what} not answering at {url} within {timeout:.0f}s ({last}); see .data/logs/")
+
+
+async def _wait_worker_polling(address: str, task_queue: str, wait_seconds: float) -> None:
+    from temporalio.api.enums.v1 import TaskQueueType
+    from temporalio.api.taskqueue.v1 import TaskQueue
+    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+    from temporalio.client import Client
+
+    client = await Client.connect(address)
+    deadline = time.monotonic() + wait_seconds
+    while time.monotonic() < deadline:
+        resp = await client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(
+                namespace="default",
+                task_queue=TaskQueue(name=task_queue),
+                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+            )
+        )
+        if resp.pollers:
+            print(f"  worker: polling task queue '{task_queue}' ({len(resp.pollers)} poller(s))")
+            return
+        await asyncio.sleep(0.5)
+    raise SystemExit(f"no worker polls task queue '{task_queue}' after {wait_seconds:.0f}s; see .data/logs/worker.log")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = argv if argv is not None else sys.argv[1:]
+    command = args[0] if args else "status"
+    stack = Stack()
+    if command == "up":
+        stack.up()
+    elif command == "down":
+        stack.down()
+    elif command == "status":
+        stack.status()
+    else:
+        raise SystemExit(f"unknown command {command!r}: use up, down or status")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""The worker process: polls task queue `complaints`, runs the case workflows and every side-effect activity.
+
+Stateless: scale out by starting more of them (docker-compose `deploy.replicas`). On start it applies
+pending migrations (safe with several workers starting at once) and seeds the org directory; it also runs
+the notification outbox sender. SIGTERM drains gracefully: in-flight activities finish, workflows resume on
+another worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from datetime import timedelta
+
+import asyncpg
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities import all_activities
+from activities.db import apply_migrations, create_pool
+from activities.outbox import make_transport, run_outbox_sender
+from activities.seed import seed_directory
+from complaints.codec import KeyRing
+from complaints.connect import connect
+from complaints.settings import Settings, get_settings
+from workers.sandbox import workflow_runner
+from workflows import WORKFLOWS
+
+log = logging.getLogger("complaints.worker")
+
+
+def build_worker(client: Client, pool: asyncpg.Pool, settings: Settings) -> Worker:
+    """The worker of task queue `settings.task_queue` with all workflows and activities registered."""
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=WORKFLOWS,
+        activities=all_activities(pool, KeyRing.from_settings(settings)),
+        workflow_runner=workflow_runner(),
+        max_concurrent_activities=settings.worker_max_concurrent_activities,
+        max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
+        graceful_shutdown_timeout=timedelta(seconds=10),
+    )
+
+
+async def run_worker(settings: Settings | None = None, stop: asyncio.Event | None = None) -> None:
+    """Run until `stop` is set (or SIGTERM/SIGINT when run as a program)."""
+    s = settings or get_settings()
+    stop = stop or asyncio.Event()
+    applied = await apply_migrations(s.database_url)
+    if applied:
+        log.info("applied migrations %s", applied)
+    await seed_directory(s.database_url)
+    pool = await create_pool(s.database_url, s.database_pool_min, s.database_pool_max)
+    client = await connect(s)
+    worker = build_worker(client, pool, s)
+    sender = asyncio.create_task(
+        run_outbox_sender(pool, make_transport(s), stop_event=stop, keyring=KeyRing.from_settings(s))
+    )
+    log.info("worker polling task queue %r on %s", s.task_queue, s.temporal_address)
+    try:
+        async with worker:
+            await stop.wait()
+    finally:
+        stop.set()
+        await asyncio.gather(sender, return_exceptions=True)
+        await pool.close()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    async def _run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await run_worker(stop=stop)
+
+    asyncio.run(_run())
+
+
+if __name__ == "__main__":
+    main()
