@@ -1,0 +1,162 @@
+"""Dashboard labels: Chinese with English beside them ("中文 / English"), or one language (sidebar switch)."""
+
+from __future__ import annotations
+
+LANGS: dict[str, str] = {"both": "中文 / English", "zh": "中文", "en": "English"}
+
+_T: dict[str, tuple[str, str]] = {
+    "title": ("医保投诉督办看板", "Complaint SLA dashboard"),
+    "page": ("页面", "Page"),
+    "overview": ("总览", "Overview"),
+    "board": ("时限督办", "SLA board"),
+    "units": ("承办单位", "Units"),
+    "case": ("工单详情", "Case detail"),
+    "calendar": ("工作日历", "Calendar"),
+    "scope": ("辖区 / 单位", "Jurisdiction / unit"),
+    "period": ("统计期间", "Period"),
+    "this_month": ("本月", "This month"),
+    "last_7": ("近7天", "Last 7 days"),
+    "last_30": ("近30天", "Last 30 days"),
+    "last_month": ("上月", "Last month"),
+    "this_quarter": ("本季度", "This quarter"),
+    "custom": ("自定义", "Custom"),
+    "dates": ("起止日期", "Dates"),
+    "previous": ("上期", "Previous period"),
+    "language": ("语言", "Language"),
+    "unavailable": ("数据源不可用，请稍后重试", "Data source unavailable, please retry later"),
+    "login": ("登录", "Log in"),
+    "logout": ("退出", "Log out"),
+    "login_needed": ("请先登录", "Please log in"),
+    "no_unit": ("您的账号未配置所属单位，无权查看", "No unit is mapped to your account: access denied"),
+    "open_cases": ("在办工单", "Open cases"),
+    "due_today": ("今日到期", "Due today"),
+    "due_tomorrow": ("明日到期", "Due tomorrow"),
+    "on_time_acceptance": ("按时受理率", "On-time acceptance"),
+    "on_time_completion": ("限时办结率", "On-time completion"),
+    "return_visit_coverage": ("回访落实率", "Return-visit coverage"),
+    "satisfaction": ("满意率", "Satisfaction"),
+    "review_rate": ("复核率", "Review rate"),
+    "overturn_rate": ("复核纠错率", "Overturn rate"),
+    "registered": ("登记量", "Registered"),
+    "metric": ("指标", "Metric"),
+    "current": ("本期", "Current"),
+    "delta": ("变化", "Change"),
+    "basis": ("分子/分母", "Numerator/denominator"),
+    "filters": ("筛选", "Filters"),
+    "unit": ("承办单位", "Handling unit"),
+    "stage": ("环节", "Stage"),
+    "kind": ("类型", "Kind"),
+    "channel": ("渠道", "Channel"),
+    "level": ("预警等级", "SLA level"),
+    "any": ("全部", "Any"),
+    "unassigned": ("待分派（省级中心）", "Unassigned (provincial centre)"),
+    "wd_left": ("剩余工作日", "WD to breach"),
+    "days_overdue": ("超期工作日", "WD overdue"),
+    "due_at": ("办理时限", "Due"),
+    "extension": ("延期", "Extension"),
+    "temporal": ("流程", "Workflow"),
+    "open_link": ("打开", "open"),
+    "cases_listed": ("条工单", "cases"),
+    "no_cases": ("没有需要关注的工单", "No case needs attention"),
+    "league": ("单位排名", "Unit league table"),
+    "durations": ("各环节用时（工作日）", "Working days per stage"),
+    "trend": ("每周超期数", "Breaches per week"),
+    "overdue": ("超期", "Overdue"),
+    "on_time_pct": ("按时办结率%", "On-time %"),
+    "returns": ("退单", "Returns"),
+    "extensions": ("批准延期", "Extensions granted"),
+    "extensions_pending": ("待批延期", "Extensions pending"),
+    "case_no": ("工单号", "Case no."),
+    "not_found": ("未找到该工单（或不在您的辖区）", "Case not found (or outside your jurisdiction)"),
+    "timeline": ("办理过程", "Timeline"),
+    "deadlines": ("时限", "Deadlines"),
+    "complainant": ("投诉人（已脱敏）", "Complainant (masked)"),
+    "confidential": ("保密举报人：身份不显示", "Confidential reporter: identity not shown"),
+    "pending_ext": ("待审批的延期申请", "Extension requests awaiting a decision"),
+    "approve": ("批准延期", "Approve extension"),
+    "refuse": ("不予延期", "Refuse extension"),
+    "note": ("审批意见", "Note"),
+    "supervisor_id": ("审批人", "Supervisor id"),
+    "supervisor_unit": ("审批单位", "Supervisor unit"),
+    "decided": ("已提交：延期状态", "Submitted: extension status"),
+    "decision_failed": ("审批未通过校验", "Decision refused"),
+    "jurisdiction": ("辖区", "Jurisdiction"),
+    "year": ("年", "Year"),
+    "month": ("月", "Month"),
+    "provisional": ("该年度放假安排尚未公布，日期为暂定", "This year's holiday notice is not published: provisional"),
+    "special_days": ("节假日与调休", "Holidays and makeup days"),
+    "refresh": ("自动刷新", "Auto-refresh"),
+    "as_of": ("数据时间", "As of"),
+}
+
+LEVEL_LABELS: dict[str, tuple[str, str]] = {
+    "on_track": ("正常", "On track"),
+    "blue": ("临期", "Due soon"),
+    "yellow": ("预警", "Warning"),
+    "red": ("超期", "Overdue"),
+}
+LEVEL_COLOURS: dict[str, str] = {"on_track": "#d9f2d9", "blue": "#cfe2ff", "yellow": "#fff3bf", "red": "#ffc9c9"}
+LEVEL_ICONS: dict[str, str] = {"on_track": "🟢", "blue": "🔵", "yellow": "🟡", "red": "🔴"}
+
+STAGE_LABELS: dict[str, tuple[str, str]] = {
+    "acceptance": ("受理", "Acceptance"),
+    "dispatch": ("转办", "Dispatch"),
+    "investigation": ("调查核实", "Investigation"),
+    "feedback": ("处理反馈", "Feedback"),
+    "return_visit": ("回访", "Return visit"),
+    "review_window": ("复核期", "Review window"),
+    "under_review": ("复核中", "Under review"),
+    "archived": ("归档", "Archived"),
+    "review": ("复核", "Review"),
+    "reporter_notice": ("告知举报人", "Reporter notice"),
+}
+KIND_LABELS: dict[str, tuple[str, str]] = {
+    "complaint": ("投诉", "Complaint"),
+    "consultation": ("咨询", "Consultation"),
+    "fraud_report": ("欺诈骗保举报", "Fraud report"),
+    "misconduct": ("作风问题", "Staff misconduct"),
+}
+CHANNEL_LABELS: dict[str, tuple[str, str]] = {
+    "hotline_12393": ("12393热线", "12393 hotline"),
+    "national_app": ("国家医保APP", "National app"),
+    "national_web": ("国家医保网站", "National web"),
+    "provincial_web": ("省局网站", "Provincial web"),
+    "wechat": ("微信", "WeChat"),
+    "service_hall": ("服务大厅", "Service hall"),
+    "mail": ("信件", "Mail"),
+}
+DAY_KIND_LABELS: dict[str, tuple[str, str]] = {
+    "workday": ("工作日", "Working day"),
+    "weekend": ("周末", "Weekend"),
+    "holiday": ("节假日", "Holiday"),
+    "makeup": ("调休上班", "Makeup working day"),
+    "closure": ("闭馆", "Closure"),
+}
+
+
+def pair(zh: str, en: str, lang: str = "both") -> str:
+    """One label in the chosen language ('both' = "中文 / English")."""
+    if lang == "zh":
+        return zh
+    if lang == "en":
+        return en
+    return f"{zh} / {en}"
+
+
+def t(key: str, lang: str = "both") -> str:
+    """The label for `key` (the key itself if unknown, so a missing label never breaks a page)."""
+    zh, en = _T.get(key, (key, key))
+    return pair(zh, en, lang)
+
+
+def vocab(table: dict[str, tuple[str, str]], value: str | None, lang: str = "both") -> str:
+    """The label of a code (stage, kind, channel, level); unknown codes are shown as they are."""
+    if value is None:
+        return ""
+    zh, en = table.get(value, (value, value))
+    return pair(zh, en, lang)
+
+
+def level_label(level: str, lang: str = "both") -> str:
+    """SLA level with its colour dot, e.g. "🔴 超期 / Overdue"."""
+    return f"{LEVEL_ICONS.get(level, '')} {vocab(LEVEL_LABELS, level, lang)}".strip()

@@ -1,0 +1,645 @@
+"""Every SQL query of the supervisor dashboard: set-based aggregates over the PostgreSQL read model.
+
+All functions are plain `async` functions over an asyncpg connection (or pool), testable without Streamlit.
+Every function takes `scope_unit_ids`: the unit ids a user may see (a subtree of the org directory, see
+`subtree_ids`); `None` means everything. A case belongs to its handling unit; a case with no handling unit yet
+(acceptance / dispatch) belongs to the provincial centre of its jurisdiction. Clock-based figures belong to the
+clock's unit (falling back to the provincial centre the same way).
+
+All filter values travel as bind parameters: no value is ever formatted into SQL text. The dashboard never
+reads `case_pii`; it shows the masked complainant columns of `cases` only.
+
+Definitions (SPEC §4), for a period [start, end] of local (Asia/Shanghai) dates:
+* on-time acceptance % - acceptance clocks stopped in the period with `stopped_at <= due_at`;
+* on-time completion % (限时办结率) - investigation clocks stopped in the period by their (possibly extended)
+  due instant;
+* return-visit coverage % - cases whose feedback went out in the period with a return visit that reached the
+  complainant (satisfaction recorded and not `unreachable`);
+* satisfaction % - (satisfied + basically satisfied) / reached return visits, same cases;
+* review rate - the same cases with a review requested; overturn rate - review decisions made in the period
+  that overturned the result.
+Working days (stage durations, time to breach) use the jurisdiction's working-day calendar (`calendars`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+import asyncpg
+import pandas as pd
+
+from calendars import get_calendar, shanghai_tz
+
+LEVELS: tuple[str, ...] = ("on_track", "blue", "yellow", "red")
+ATTENTION_LEVELS: tuple[str, ...] = ("blue", "yellow", "red")
+STAGE_CLOCKS: tuple[str, ...] = ("acceptance", "investigation", "feedback", "return_visit", "review")
+
+Conn = asyncpg.Connection | asyncpg.Pool
+
+
+def _in_scope(unit_col: str, jur_col: str, param: str = "$1") -> str:
+    """SQL predicate: the row's unit (or, with no unit, its jurisdiction's provincial centre) is in scope.
+
+    Only column names chosen in this module are substituted here (never values): `param` is a bind
+    parameter holding `text[]` or NULL (no restriction).
+    """
+    return (
+        f"({param}::text[] IS NULL OR {unit_col} = ANY({param}::text[]) OR ({unit_col} IS NULL AND {jur_col} IN "
+        f"(SELECT od.jurisdiction FROM org_directories od WHERE od.provincial_centre = ANY({param}::text[]))))"
+    )
+
+
+def _scope_param(scope_unit_ids: Sequence[str] | None) -> list[str] | None:
+    return None if scope_unit_ids is None else list(scope_unit_ids)
+
+
+# ------------------------------------------------------------------------------------------ periods
+
+
+@dataclass(frozen=True)
+class Period:
+    """An inclusive range of local (Asia/Shanghai) dates."""
+
+    start: date
+    end: date
+
+    def __post_init__(self) -> None:
+        if self.end < self.start:
+            raise ValueError(f"period end {self.end} is before start {self.start}")
+
+    @property
+    def days(self) -> int:
+        """Length in natural days."""
+        return (self.end - self.start).days + 1
+
+    def previous(self) -> Period:
+        """The period of the same length just before this one."""
+        return Period(self.start - timedelta(days=self.days), self.start - timedelta(days=1))
+
+    def bounds(self) -> tuple[datetime, datetime]:
+        """[from, to) as aware instants."""
+        tz = shanghai_tz()
+        return (
+            datetime.combine(self.start, time(0), tzinfo=tz),
+            datetime.combine(self.end + timedelta(days=1), time(0), tzinfo=tz),
+        )
+
+
+# ------------------------------------------------------------------------------------------ org tree
+
+
+async def unit_tree(conn: Conn) -> pd.DataFrame:
+    """The org directory in depth-first order with `depth` (0 = national) and the path of unit ids."""
+    rows = await conn.fetch(
+        """
+        WITH RECURSIVE t AS (
+            SELECT unit_id, name, level, parent_id, jurisdiction, supervisor_id, 0 AS depth,
+                   ARRAY[unit_id] AS path
+            FROM org_units WHERE parent_id IS NULL
+            UNION ALL
+            SELECT u.unit_id, u.name, u.level, u.parent_id, u.jurisdiction, u.supervisor_id, t.depth + 1,
+                   t.path || u.unit_id
+            FROM org_units u JOIN t ON u.parent_id = t.unit_id
+        )
+        SELECT unit_id, name, level, parent_id, jurisdiction, supervisor_id, depth, path FROM t ORDER BY path
+        """
+    )
+    cols = ["unit_id", "name", "level", "parent_id", "jurisdiction", "supervisor_id", "depth", "path"]
+    return pd.DataFrame([dict(r) for r in rows], columns=cols)
+
+
+async def subtree_ids(conn: Conn, root_unit_id: str) -> list[str]:
+    """`root_unit_id` and all units below it (empty list if the unit does not exist)."""
+    rows = await conn.fetch(
+        """
+        WITH RECURSIVE t AS (
+            SELECT unit_id FROM org_units WHERE unit_id = $1
+            UNION ALL
+            SELECT u.unit_id FROM org_units u JOIN t ON u.parent_id = t.unit_id
+        )
+        SELECT unit_id FROM t ORDER BY unit_id
+        """,
+        root_unit_id,
+    )
+    return [r["unit_id"] for r in rows]
+
+
+def intersect_scope(allowed: Sequence[str] | None, chosen: Sequence[str] | None) -> list[str] | None:
+    """The units both in the user's allowed scope and in the chosen subtree (None = no restriction)."""
+    if allowed is None:
+        return None if chosen is None else list(chosen)
+    if chosen is None:
+        return list(allowed)
+    keep = set(allowed)
+    return [u for u in chosen if u in keep]
+
+
+# ------------------------------------------------------------------------------------------ overview
+
+
+@dataclass
+class PeriodMetrics:
+    """Counts and rates of one period (rates are None when their denominator is 0)."""
+
+    registered: int = 0
+    acceptance_clocks: int = 0
+    accepted_on_time: int = 0
+    investigation_clocks: int = 0
+    completed_on_time: int = 0
+    feedback_cases: int = 0
+    return_visits_reached: int = 0
+    satisfied: int = 0
+    reviewed: int = 0
+    review_decisions: int = 0
+    overturned: int = 0
+
+    @staticmethod
+    def _rate(num: int, den: int) -> float | None:
+        return None if den == 0 else 100.0 * num / den
+
+    @property
+    def on_time_acceptance_pct(self) -> float | None:
+        return self._rate(self.accepted_on_time, self.acceptance_clocks)
+
+    @property
+    def on_time_completion_pct(self) -> float | None:
+        return self._rate(self.completed_on_time, self.investigation_clocks)
+
+    @property
+    def return_visit_coverage_pct(self) -> float | None:
+        return self._rate(self.return_visits_reached, self.feedback_cases)
+
+    @property
+    def satisfaction_pct(self) -> float | None:
+        return self._rate(self.satisfied, self.return_visits_reached)
+
+    @property
+    def review_rate_pct(self) -> float | None:
+        return self._rate(self.reviewed, self.feedback_cases)
+
+    @property
+    def overturn_rate_pct(self) -> float | None:
+        return self._rate(self.overturned, self.review_decisions)
+
+
+@dataclass
+class Overview:
+    """Snapshot (open cases by level, due today/tomorrow) plus the period's metrics and the previous one's."""
+
+    open_by_level: dict[str, int]
+    due_today: int
+    due_tomorrow: int
+    current: PeriodMetrics
+    previous: PeriodMetrics
+    period: Period
+    previous_period: Period = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.previous_period = self.period.previous()
+
+    @property
+    def open_total(self) -> int:
+        return sum(self.open_by_level.values())
+
+
+async def open_by_level(conn: Conn, scope_unit_ids: Sequence[str] | None) -> dict[str, int]:
+    """Open cases per SLA level (every level present, zeros included)."""
+    rows = await conn.fetch(
+        f"""
+        SELECT c.sla_level, count(*) AS n FROM cases c
+        WHERE c.open AND {_in_scope("c.handling_unit", "c.jurisdiction")}
+        GROUP BY c.sla_level
+        """,
+        _scope_param(scope_unit_ids),
+    )
+    out = dict.fromkeys(LEVELS, 0)
+    out.update({r["sla_level"]: r["n"] for r in rows})
+    return out
+
+
+async def due_today_tomorrow(conn: Conn, scope_unit_ids: Sequence[str] | None, now: datetime) -> tuple[int, int]:
+    """Open cases whose next deadline falls on today's / tomorrow's local date (Asia/Shanghai)."""
+    tz = shanghai_tz()
+    today = now.astimezone(tz).date()
+    t0 = datetime.combine(today, time(0), tzinfo=tz)
+    t1, t2 = t0 + timedelta(days=1), t0 + timedelta(days=2)
+    row = await conn.fetchrow(
+        f"""
+        SELECT count(*) FILTER (WHERE c.due_at < $3) AS today,
+               count(*) FILTER (WHERE c.due_at >= $3) AS tomorrow
+        FROM cases c
+        WHERE c.open AND c.due_at >= $2 AND c.due_at < $4
+          AND {_in_scope("c.handling_unit", "c.jurisdiction")}
+        """,
+        _scope_param(scope_unit_ids),
+        t0,
+        t1,
+        t2,
+    )
+    assert row is not None
+    return int(row["today"]), int(row["tomorrow"])
+
+
+async def period_metrics(conn: Conn, period: Period, scope_unit_ids: Sequence[str] | None) -> PeriodMetrics:
+    """The SPEC §4 rates for one period (see the module docstring for the definitions)."""
+    lo, hi = period.bounds()
+    scope = _scope_param(scope_unit_ids)
+    clocks = await conn.fetchrow(
+        f"""
+        SELECT count(*) FILTER (WHERE k.clock = 'acceptance') AS acc,
+               count(*) FILTER (WHERE k.clock = 'acceptance' AND k.stopped_at <= k.due_at) AS acc_ok,
+               count(*) FILTER (WHERE k.clock = 'investigation') AS inv,
+               count(*) FILTER (WHERE k.clock = 'investigation' AND k.stopped_at <= k.due_at) AS inv_ok
+        FROM sla_clocks k JOIN cases c ON c.case_no = k.case_no
+        WHERE k.clock IN ('acceptance', 'investigation') AND k.stopped_at >= $2 AND k.stopped_at < $3
+          AND {_in_scope("k.unit", "c.jurisdiction")}
+        """,
+        scope,
+        lo,
+        hi,
+    )
+    fb = await conn.fetchrow(
+        f"""
+        SELECT count(*) AS n,
+               count(*) FILTER (WHERE c.satisfaction IS NOT NULL AND c.satisfaction <> 'unreachable') AS reached,
+               count(*) FILTER (WHERE c.satisfaction IN ('satisfied', 'basically_satisfied')) AS satisfied,
+               count(*) FILTER (WHERE EXISTS (SELECT 1 FROM case_events e
+                                              WHERE e.case_no = c.case_no AND e.kind = 'review_requested'))
+                   AS reviewed
+        FROM cases c
+        WHERE c.feedback_sent_at >= $2 AND c.feedback_sent_at < $3
+          AND {_in_scope("c.handling_unit", "c.jurisdiction")}
+        """,
+        scope,
+        lo,
+        hi,
+    )
+    rv = await conn.fetchrow(
+        f"""
+        SELECT count(*) AS n, count(*) FILTER (WHERE e.details->>'outcome' = 'overturn') AS overturned
+        FROM case_events e JOIN cases c ON c.case_no = e.case_no
+        WHERE e.kind = 'review_decided' AND e.at >= $2 AND e.at < $3
+          AND {_in_scope("c.handling_unit", "c.jurisdiction")}
+        """,
+        scope,
+        lo,
+        hi,
+    )
+    reg = await conn.fetchval(
+        f"""
+        SELECT count(*) FROM cases c
+        WHERE c.registered_at >= $2 AND c.registered_at < $3 AND {_in_scope("c.handling_unit", "c.jurisdiction")}
+        """,
+        scope,
+        lo,
+        hi,
+    )
+    assert clocks is not None and fb is not None and rv is not None
+    return PeriodMetrics(
+        registered=int(reg or 0),
+        acceptance_clocks=clocks["acc"],
+        accepted_on_time=clocks["acc_ok"],
+        investigation_clocks=clocks["inv"],
+        completed_on_time=clocks["inv_ok"],
+        feedback_cases=fb["n"],
+        return_visits_reached=fb["reached"],
+        satisfied=fb["satisfied"],
+        reviewed=fb["reviewed"],
+        review_decisions=rv["n"],
+        overturned=rv["overturned"],
+    )
+
+
+async def overview(
+    conn: Conn, period: Period, scope_unit_ids: Sequence[str] | None, now: datetime
+) -> Overview:
+    """Everything the overview page shows."""
+    levels = await open_by_level(conn, scope_unit_ids)
+    today, tomorrow = await due_today_tomorrow(conn, scope_unit_ids, now)
+    cur = await period_metrics(conn, period, scope_unit_ids)
+    prev = await period_metrics(conn, period.previous(), scope_unit_ids)
+    return Overview(levels, today, tomorrow, cur, prev, period)
+
+
+# ------------------------------------------------------------------------------------------ SLA board
+
+
+@dataclass(frozen=True)
+class BoardFilters:
+    """Optional filters of the SLA board (None = any)."""
+
+    unit: str | None = None
+    stage: str | None = None
+    kind: str | None = None
+    channel: str | None = None
+    levels: tuple[str, ...] = ATTENTION_LEVELS
+
+
+BOARD_COLUMNS = [
+    "case_no",
+    "sla_level",
+    "wd_left",
+    "days_overdue",
+    "due_at",
+    "stage",
+    "handling_unit",
+    "unit_name",
+    "kind",
+    "channel",
+    "extension_status",
+    "provisional",
+    "jurisdiction",
+]
+
+
+def _calendar_or_none(code: str) -> Any:
+    try:
+        return get_calendar(code)
+    except Exception:  # unknown jurisdiction: show the case without working-day figures
+        return None
+
+
+async def sla_board(
+    conn: Conn,
+    scope_unit_ids: Sequence[str] | None,
+    filters: BoardFilters,
+    now: datetime,
+    limit: int = 500,
+) -> pd.DataFrame:
+    """Open cases needing attention, soonest breach first (most overdue at the top).
+
+    Ordering by the due instant equals ordering by working days to breach (a monotone function of it); the
+    working-day figures (`wd_left`, negative when overdue, and `days_overdue`) are computed with each case's
+    calendar for the returned rows only.
+    """
+    rows = await conn.fetch(
+        f"""
+        SELECT c.case_no, c.sla_level, c.due_at, c.stage, c.handling_unit, u.name AS unit_name, c.kind,
+               c.channel, c.extension_status, c.provisional, c.jurisdiction
+        FROM cases c LEFT JOIN org_units u ON u.unit_id = c.handling_unit
+        WHERE c.open AND c.sla_level = ANY($2::text[])
+          AND ($3::text IS NULL OR c.handling_unit = $3)
+          AND ($4::text IS NULL OR c.stage = $4)
+          AND ($5::text IS NULL OR c.kind = $5)
+          AND ($6::text IS NULL OR c.channel = $6)
+          AND {_in_scope("c.handling_unit", "c.jurisdiction")}
+        ORDER BY c.due_at NULLS LAST, c.case_no
+        LIMIT $7
+        """,
+        _scope_param(scope_unit_ids),
+        list(filters.levels),
+        filters.unit,
+        filters.stage,
+        filters.kind,
+        filters.channel,
+        limit,
+    )
+    records: list[dict[str, Any]] = []
+    cals: dict[str, Any] = {}
+    for r in rows:  # bounded by `limit`
+        rec = dict(r)
+        cal = cals.setdefault(rec["jurisdiction"], _calendar_or_none(rec["jurisdiction"]))
+        due = rec["due_at"]
+        wd_left = None
+        if cal is not None and due is not None:
+            try:
+                wd_left = cal.working_days_left(now, due)
+            except ValueError:
+                wd_left = None
+        rec["wd_left"] = wd_left
+        rec["days_overdue"] = max(0, -wd_left) if wd_left is not None else None
+        records.append(rec)
+    df = pd.DataFrame(records, columns=BOARD_COLUMNS)
+    return df.astype({"wd_left": "Int64", "days_overdue": "Int64"})
+
+
+# ------------------------------------------------------------------------------------------ units
+
+
+async def unit_league(conn: Conn, period: Period, scope_unit_ids: Sequence[str] | None) -> pd.DataFrame:
+    """Per handling unit: open, overdue (open red), on-time % of investigation clocks stopped in the period,
+    returns and extensions granted in the period. Units in scope with no cases are left out."""
+    lo, hi = period.bounds()
+    rows = await conn.fetch(
+        f"""
+        WITH open_cases AS (
+            SELECT c.handling_unit AS unit_id, count(*) AS open,
+                   count(*) FILTER (WHERE c.sla_level = 'red') AS overdue,
+                   count(*) FILTER (WHERE c.extension_status = 'requested') AS extensions_pending
+            FROM cases c
+            WHERE c.open AND c.handling_unit IS NOT NULL AND {_in_scope("c.handling_unit", "c.jurisdiction")}
+            GROUP BY c.handling_unit
+        ), clocks AS (
+            SELECT k.unit AS unit_id, count(*) AS completed,
+                   count(*) FILTER (WHERE k.stopped_at <= k.due_at) AS completed_on_time
+            FROM sla_clocks k JOIN cases c ON c.case_no = k.case_no
+            WHERE k.clock = 'investigation' AND k.stopped_at >= $2 AND k.stopped_at < $3
+              AND k.unit IS NOT NULL AND {_in_scope("k.unit", "c.jurisdiction")}
+            GROUP BY k.unit
+        ), ev AS (
+            SELECT e.details->>'unit' AS unit_id, count(*) AS returns
+            FROM case_events e JOIN cases c ON c.case_no = e.case_no
+            WHERE e.kind = 'returned' AND e.at >= $2 AND e.at < $3
+              AND {_in_scope("e.details->>'unit'", "c.jurisdiction")}
+            GROUP BY 1
+        ), ext AS (
+            SELECT c.handling_unit AS unit_id, count(*) AS extensions
+            FROM case_events e JOIN cases c ON c.case_no = e.case_no
+            WHERE e.kind = 'extension_approved' AND e.at >= $2 AND e.at < $3
+              AND {_in_scope("c.handling_unit", "c.jurisdiction")}
+            GROUP BY 1
+        ), units AS (
+            SELECT unit_id FROM open_cases UNION SELECT unit_id FROM clocks
+            UNION SELECT unit_id FROM ev UNION SELECT unit_id FROM ext
+        )
+        SELECT x.unit_id, u.name AS unit_name,
+               COALESCE(o.open, 0) AS open, COALESCE(o.overdue, 0) AS overdue,
+               COALESCE(k.completed, 0) AS completed, COALESCE(k.completed_on_time, 0) AS completed_on_time,
+               COALESCE(ev.returns, 0) AS returns, COALESCE(ext.extensions, 0) AS extensions,
+               COALESCE(o.extensions_pending, 0) AS extensions_pending
+        FROM units x
+        LEFT JOIN org_units u ON u.unit_id = x.unit_id
+        LEFT JOIN open_cases o ON o.unit_id = x.unit_id
+        LEFT JOIN clocks k ON k.unit_id = x.unit_id
+        LEFT JOIN ev ON ev.unit_id = x.unit_id
+        LEFT JOIN ext ON ext.unit_id = x.unit_id
+        WHERE x.unit_id IS NOT NULL
+        ORDER BY COALESCE(o.overdue, 0) DESC, COALESCE(o.open, 0) DESC, x.unit_id
+        """,
+        _scope_param(scope_unit_ids),
+        lo,
+        hi,
+    )
+    cols = ["unit_id", "unit_name", "open", "overdue", "completed", "completed_on_time", "returns",
+            "extensions", "extensions_pending"]
+    df = pd.DataFrame([dict(r) for r in rows], columns=cols)
+    df["on_time_pct"] = [
+        round(100.0 * ok / n, 1) if n else None
+        for ok, n in zip(df["completed_on_time"], df["completed"], strict=True)
+    ]
+    return df
+
+
+def _calendar_arrays(codes: Sequence[str], start: date, end: date) -> tuple[list[str], list[date], list[int]]:
+    """Per jurisdiction and day in [start, end]: the number of working days from `start` up to the day
+    (inclusive). The difference of two days' counts is `working_days_between` (days in (a, b])."""
+    jurs: list[str] = []
+    days: list[date] = []
+    cums: list[int] = []
+    for code in codes:
+        cal = _calendar_or_none(code)
+        if cal is None:
+            continue
+        lo, hi = max(start, cal.start), min(end, cal.end)
+        d, n = lo, 0
+        while d <= hi:
+            n += 1 if cal.is_working_day(d) else 0
+            jurs.append(code)
+            days.append(d)
+            cums.append(n)
+            d += timedelta(days=1)
+    return jurs, days, cums
+
+
+async def stage_durations(conn: Conn, period: Period, scope_unit_ids: Sequence[str] | None) -> pd.DataFrame:
+    """Working days per stage clock stopped in the period, per unit: count, median and p90.
+
+    The working-day arithmetic runs in SQL against a per-day cumulative count of working days passed as
+    arrays (a hash join, no per-row Python)."""
+    lo, hi = period.bounds()
+    codes = [r["jurisdiction"] for r in await conn.fetch("SELECT jurisdiction FROM org_directories")]
+    jurs, days, cums = _calendar_arrays(codes, date.min, period.end)
+    rows = await conn.fetch(
+        f"""
+        WITH cal AS (SELECT * FROM unnest($4::text[], $5::date[], $6::int[]) AS t(jur, day, cum)),
+        d AS (
+            SELECT COALESCE(k.unit, od.provincial_centre) AS unit_id, k.clock, e.cum - s.cum AS wd
+            FROM sla_clocks k
+            JOIN cases c ON c.case_no = k.case_no
+            LEFT JOIN org_directories od ON od.jurisdiction = c.jurisdiction
+            JOIN cal s ON s.jur = c.jurisdiction AND s.day = (k.started_at AT TIME ZONE 'Asia/Shanghai')::date
+            JOIN cal e ON e.jur = c.jurisdiction AND e.day = (k.stopped_at AT TIME ZONE 'Asia/Shanghai')::date
+            WHERE k.stopped_at >= $2 AND k.stopped_at < $3 AND {_in_scope("k.unit", "c.jurisdiction")}
+        )
+        SELECT d.unit_id, u.name AS unit_name, d.clock, count(*) AS n,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY d.wd) AS median_wd,
+               percentile_cont(0.9) WITHIN GROUP (ORDER BY d.wd) AS p90_wd
+        FROM d LEFT JOIN org_units u ON u.unit_id = d.unit_id
+        GROUP BY d.unit_id, u.name, d.clock
+        ORDER BY d.unit_id, d.clock
+        """,
+        _scope_param(scope_unit_ids),
+        lo,
+        hi,
+        jurs,
+        days,
+        cums,
+    )
+    return pd.DataFrame(
+        [dict(r) for r in rows], columns=["unit_id", "unit_name", "clock", "n", "median_wd", "p90_wd"]
+    )
+
+
+async def breach_trend(
+    conn: Conn, scope_unit_ids: Sequence[str] | None, now: datetime, weeks: int = 12
+) -> pd.DataFrame:
+    """Breached clocks per ISO week (Monday, local date) of their due instant over the last `weeks` weeks."""
+    tz = shanghai_tz()
+    today = now.astimezone(tz).date()
+    monday = today - timedelta(days=today.weekday())
+    since = datetime.combine(monday - timedelta(weeks=weeks - 1), time(0), tzinfo=tz)
+    rows = await conn.fetch(
+        f"""
+        SELECT date_trunc('week', k.due_at AT TIME ZONE 'Asia/Shanghai')::date AS week, k.clock, count(*) AS breaches
+        FROM sla_clocks k JOIN cases c ON c.case_no = k.case_no
+        WHERE k.breached AND k.due_at >= $2 AND k.due_at < $3 AND {_in_scope("k.unit", "c.jurisdiction")}
+        GROUP BY 1, 2 ORDER BY 1, 2
+        """,
+        _scope_param(scope_unit_ids),
+        since,
+        now,
+    )
+    return pd.DataFrame([dict(r) for r in rows], columns=["week", "clock", "breaches"])
+
+
+# ------------------------------------------------------------------------------------------ case detail
+
+
+@dataclass
+class CaseDetail:
+    """One case: the masked row, its clocks (original and extended deadlines) and its timeline."""
+
+    case: dict[str, Any]
+    clocks: pd.DataFrame
+    events: pd.DataFrame
+
+
+CASE_DETAIL_COLUMNS: tuple[str, ...] = (
+    "case_no", "kind", "channel", "category", "jurisdiction", "handling_unit", "stage", "open", "sla_level",
+    "due_at", "provisional", "extension_status", "returns", "rehandlings", "satisfaction", "review_outcome",
+    "close_reason", "registered_at", "accepted_at", "investigation_completed_at", "feedback_sent_at",
+    "closed_at", "updated_at", "complainant_name", "complainant_id_number", "complainant_phone",
+    "complainant_card_number", "confidential_reporter",
+)
+
+
+async def case_detail(conn: Conn, case_no: str, scope_unit_ids: Sequence[str] | None) -> CaseDetail | None:
+    """The case if it exists and is in scope, else None. Masked personal data only (never `case_pii`)."""
+    row = await conn.fetchrow(
+        f"""
+        SELECT {", ".join("c." + col for col in CASE_DETAIL_COLUMNS)}, u.name AS unit_name
+        FROM cases c LEFT JOIN org_units u ON u.unit_id = c.handling_unit
+        WHERE c.case_no = $2 AND {_in_scope("c.handling_unit", "c.jurisdiction")}
+        """,
+        _scope_param(scope_unit_ids),
+        case_no,
+    )
+    if row is None:
+        return None
+    case = dict(row)
+    if case["confidential_reporter"]:
+        for k in ("complainant_name", "complainant_id_number", "complainant_phone", "complainant_card_number"):
+            case[k] = ""
+    clocks = await conn.fetch(
+        """
+        SELECT clock, cycle, unit, started_at, original_due_at, due_at, extended, stopped_at, level, breached,
+               provisional
+        FROM sla_clocks WHERE case_no = $1 ORDER BY started_at, clock, cycle
+        """,
+        case_no,
+    )
+    events = await conn.fetch(
+        """
+        SELECT seq, at, kind, stage, actor_id, actor_role, actor_unit, details::text AS details
+        FROM case_events WHERE case_no = $1 ORDER BY seq
+        """,
+        case_no,
+    )
+    clock_cols = ["clock", "cycle", "unit", "started_at", "original_due_at", "due_at", "extended", "stopped_at",
+                  "level", "breached", "provisional"]
+    event_cols = ["seq", "at", "kind", "stage", "actor_id", "actor_role", "actor_unit", "details"]
+    return CaseDetail(
+        case=case,
+        clocks=pd.DataFrame([dict(r) for r in clocks], columns=clock_cols),
+        events=pd.DataFrame([dict(r) for r in events], columns=event_cols),
+    )
+
+
+async def pending_extensions(conn: Conn, scope_unit_ids: Sequence[str] | None, limit: int = 200) -> pd.DataFrame:
+    """Open cases whose extension request waits for a supervisor, oldest deadline first."""
+    rows = await conn.fetch(
+        f"""
+        SELECT c.case_no, c.handling_unit, u.name AS unit_name, c.due_at, c.sla_level
+        FROM cases c LEFT JOIN org_units u ON u.unit_id = c.handling_unit
+        WHERE c.open AND c.extension_status = 'requested' AND {_in_scope("c.handling_unit", "c.jurisdiction")}
+        ORDER BY c.due_at NULLS LAST, c.case_no LIMIT $2
+        """,
+        _scope_param(scope_unit_ids),
+        limit,
+    )
+    return pd.DataFrame(
+        [dict(r) for r in rows], columns=["case_no", "handling_unit", "unit_name", "due_at", "sla_level"]
+    )
