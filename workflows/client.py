@@ -1,0 +1,36 @@
+"""Client-side helpers for intake systems written in Python: start a case exactly once, send decisions.
+
+`start_case` uses `id_conflict_policy=USE_EXISTING` (a running case with the same number is returned, not
+duplicated) and `id_reuse_policy=REJECT_DUPLICATE` (a closed case number is never reused): starting the same
+case number twice always yields the one existing case.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from cases.models import CaseSummary, ComplaintRegistration
+from workflows.complaint_case import TASK_QUEUE, ComplaintCase, workflow_id
+
+
+async def start_case(
+    client: Client, reg: ComplaintRegistration, *, task_queue: str = TASK_QUEUE, **kwargs: Any
+) -> WorkflowHandle[ComplaintCase, CaseSummary]:
+    """Start `ComplaintCase` for `reg`, or return the handle of the case that already has this number."""
+    wid = workflow_id(reg.case_no)
+    try:
+        return await client.start_workflow(
+            ComplaintCase.run,
+            reg,
+            id=wid,
+            task_queue=task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            **kwargs,
+        )
+    except WorkflowAlreadyStartedError:
+        return client.get_workflow_handle_for(ComplaintCase.run, wid)

@@ -1,0 +1,575 @@
+"""`ComplaintCase`: one complaint case as a Temporal workflow (task queue `complaints`, id `complaint-<case_no>`).
+
+Functional core, Temporal shell: the rules live in `cases.transitions` (pure). This workflow holds the
+`CaseState`, accepts caseworker decisions as Workflow Updates (each validator runs the pure transition on the
+current state with `workflow.now()` and rejects a bad decision before anything reaches history), arms one
+timer for the next SLA threshold across all running clocks (the updatable-timer loop: wait for a change or the
+threshold, never fixed sleeps), and performs every side effect through idempotent activities: the audit trail
+(`record_case_event`), the read model (`project_case`), the outbox (`enqueue_notification`) and the encrypted
+personal data (`store_complainant_pii`). Calendar data and the org directory slice enter as activity results
+at start and stay in the state. A review runs as the child workflow `ComplaintReview` at the higher bureau.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUpdate
+from temporalio.exceptions import ApplicationError, ChildWorkflowError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.case_activities import CaseActivities
+    from activities.contracts import (
+        CaseContextRequest,
+        CaseEventRecord,
+        CaseProjection,
+        ComplainantPiiRecord,
+        MaskedPerson,
+        NotificationRequest,
+        SlaClockRecord,
+    )
+    from calendars import CalendarRangeError, CalendarSnapshot
+    from cases import sla
+    from cases.errors import DecisionRefused
+    from cases.models import (
+        AcceptDecision,
+        AssignDecision,
+        CaseEvent,
+        CaseKind,
+        CaseSummary,
+        Channel,
+        ComplaintRegistration,
+        CompleteInvestigationDecision,
+        DecideExtensionDecision,
+        DecideReviewDecision,
+        MergeIntoDecision,
+        RecordReturnVisitDecision,
+        RejectDecision,
+        RequestExtensionDecision,
+        RequestReviewDecision,
+        ReturnCaseDecision,
+        SendFeedbackDecision,
+        SlaClock,
+        Stage,
+        WithdrawDecision,
+    )
+    from cases.notify import notices_for
+    from cases.org import OrgDirectory
+    from cases.policy import policy_for
+    from cases.transitions import (
+        CaseState,
+        apply,
+        next_wakeup,
+        precheck_new_case,
+        recompute_deadlines,
+        register,
+        summarize,
+        tick,
+        update_external_clock,
+    )
+    from workflows.review import ComplaintReview, ReviewInput, ReviewResult, load_snapshot, review_workflow_id
+
+TASK_QUEUE = "complaints"
+
+CASE_STAGE = SearchAttributeKey.for_keyword("CaseStage")
+SLA_LEVEL = SearchAttributeKey.for_keyword("SlaLevel")
+DUE_AT = SearchAttributeKey.for_datetime("DueAt")
+JURISDICTION = SearchAttributeKey.for_keyword("Jurisdiction")
+HANDLING_UNIT = SearchAttributeKey.for_keyword("HandlingUnit")
+CHANNEL = SearchAttributeKey.for_keyword("Channel")
+CASE_KIND = SearchAttributeKey.for_keyword("CaseKind")
+
+ACTIVITY_TIMEOUT = timedelta(seconds=30)
+ACTIVITY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+    non_retryable_error_types=["BadCaseData", "UnknownJurisdiction", "NoDispatchRule", "CalendarRangeError"],
+)
+
+
+def workflow_id(case_no: str) -> str:
+    """`complaint-<case_no>`: the one workflow of a case."""
+    return f"complaint-{case_no}"
+
+
+class CalendarUpdate(BaseModel):
+    """`calendar_updated` signal: a new snapshot, or just a version that makes the case fetch one."""
+
+    version: str
+    snapshot: CalendarSnapshot | None = None
+
+
+def _as_refusal(e: Exception) -> ApplicationError:
+    return ApplicationError(str(e), type="DecisionRefused", non_retryable=True)
+
+
+@workflow.defn(name="ComplaintCase")
+class ComplaintCase:
+    """One case from registration to archive."""
+
+    @workflow.init
+    def __init__(self, reg: ComplaintRegistration) -> None:
+        self._registration = reg
+        self._state: CaseState | None = None
+        self._snap: CalendarSnapshot | None = None
+        self._cal: Any = None
+        self._lock = asyncio.Lock()
+        self._changed = False
+        self._calendar_updates: list[CalendarUpdate] = []
+        self._clock_updates: list[SlaClock] = []
+        self._review: workflow.ChildWorkflowHandle[ComplaintReview, ReviewResult] | None = None
+        self._search: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------------------------------ run
+    @workflow.run
+    async def run(self, reg: ComplaintRegistration) -> CaseSummary:
+        await self._set_calendar(await load_snapshot(reg.jurisdiction, reg.received_at))
+        ctx = await workflow.execute_activity_method(
+            CaseActivities.load_case_context,
+            CaseContextRequest(
+                case_no=reg.case_no, jurisdiction=reg.jurisdiction, category=reg.category.value
+            ),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=ACTIVITY_RETRY,
+        )
+        directory = OrgDirectory.model_validate(ctx.model_dump())
+        async with self._lock:
+            state, events = register(
+                reg, directory, policy_for(reg.kind, reg.jurisdiction), workflow.now(), self._cal
+            )
+            self._state = state
+            await self._store_pii(reg)
+            await self._publish(events)
+        while True:
+            await self._absorb_signals()
+            if not self.state.is_open:
+                break
+            now = workflow.now()
+            wake = next_wakeup(self.state, now)
+            self._changed = False
+            if wake is None or wake > now:
+                try:
+                    await workflow.wait_condition(
+                        lambda: self._changed or bool(self._calendar_updates or self._clock_updates),
+                        timeout=(wake - now) if wake is not None else None,
+                        timeout_summary="next SLA threshold",
+                    )
+                except TimeoutError:
+                    pass
+            async with self._lock:
+                if self.state.is_open:
+                    new, events = tick(self.state, workflow.now())
+                    self._state = new
+                    await self._publish(events)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return summarize(self.state)
+
+    @property
+    def state(self) -> CaseState:
+        assert self._state is not None
+        return self._state
+
+    # -------------------------------------------------------------------------------- queries, signals
+    @workflow.query
+    def summary(self) -> CaseSummary:
+        """Current state, stage, deadlines, SLA level and timeline (masked personal data only)."""
+        if self._state is None:
+            raise ApplicationError("the case is still registering")
+        return summarize(self._state)
+
+    @workflow.signal
+    def calendar_updated(self, update: CalendarUpdate) -> None:
+        """New calendar data: future deadlines of running clocks are recomputed."""
+        self._calendar_updates.append(update)
+
+    @workflow.signal(name="review_clock")
+    def review_clock(self, clock: SlaClock) -> None:
+        """The review child reports its clock (start, level changes, escalation)."""
+        self._clock_updates.append(clock)
+
+    async def _absorb_signals(self) -> None:
+        while self._calendar_updates or self._clock_updates:
+            async with self._lock:
+                if self._clock_updates:
+                    clock = self._clock_updates.pop(0)
+                    if self.state.stage is Stage.under_review and clock.cycle == self.state.reviews:
+                        new, events = update_external_clock(self.state, clock, workflow.now())
+                        self._state = new
+                        await self._publish(events)
+                    continue
+                update = self._calendar_updates.pop(0)
+                if self._snap is not None and update.version == self._snap.version:
+                    continue
+                snap = update.snapshot
+                if snap is None:
+                    reg = self.state.registration
+                    snap = await load_snapshot(reg.jurisdiction, reg.received_at, workflow.now())
+                await self._set_calendar(snap)
+                if self.state.is_open:
+                    new, events = recompute_deadlines(self.state, self._cal, workflow.now())
+                    self._state = new
+                    await self._publish(events)
+
+    # ------------------------------------------------------------------------------------- decisions
+    def _validate(self, decision: Any) -> None:
+        if self._state is None:
+            # still registering (calendar, directory): check what can be checked now; the handler waits for
+            # the state and decides the rest
+            try:
+                precheck_new_case(self._registration, decision, decision.actor)
+            except DecisionRefused as e:
+                raise _as_refusal(e) from None
+            return
+        try:
+            apply(self._state, decision, decision.actor, workflow.now(), self._cal)
+        except DecisionRefused as e:
+            raise _as_refusal(e) from None
+        except CalendarRangeError:
+            pass  # the handler loads more calendar data and decides
+
+    async def _decide(self, decision: Any) -> tuple[CaseState, list[CaseEvent]]:
+        try:
+            new, events = apply(self.state, decision, decision.actor, workflow.now(), self._cal)
+        except DecisionRefused as e:
+            raise _as_refusal(e) from None
+        except CalendarRangeError:
+            # a deadline beyond the loaded calendar data: reload from receipt to about two years from now
+            reg = self.state.registration
+            await self._set_calendar(await load_snapshot(reg.jurisdiction, reg.received_at, workflow.now()))
+            try:
+                new, events = apply(self.state, decision, decision.actor, workflow.now(), self._cal)
+            except (DecisionRefused, CalendarRangeError) as e:
+                raise _as_refusal(e) from None
+        self._state = new
+        await self._publish(events)
+        self._changed = True
+        return new, events
+
+    async def _ready(self) -> None:
+        await workflow.wait_condition(lambda: self._state is not None)
+
+    async def _simple(self, decision: Any) -> CaseSummary:
+        await self._ready()
+        async with self._lock:
+            await self._decide(decision)
+            return summarize(self.state)
+
+    @workflow.update
+    async def accept(self, d: AcceptDecision) -> CaseSummary:
+        """受理 (fraud reports: open an investigation; misconduct: transfer to 12388)."""
+        return await self._simple(d)
+
+    @accept.validator
+    def _v_accept(self, d: AcceptDecision) -> None:
+        self._validate(d)
+
+    @workflow.update
+    async def reject(self, d: RejectDecision) -> CaseSummary:
+        """不予受理 with a reason and the right channel."""
+        return await self._simple(d)
+
+    @reject.validator
+    def _v_reject(self, d: RejectDecision) -> None:
+        self._validate(d)
+
+    @workflow.update
+    async def assign(self, d: AssignDecision) -> CaseSummary:
+        """分类转办 to a handling unit (overrule: back to a unit that returned it)."""
+        return await self._simple(d)
+
+    @assign.validator
+    def _v_assign(self, d: AssignDecision) -> None:
+        self._validate(d)
+
+    @workflow.update
+    async def return_case(self, d: ReturnCaseDecision) -> CaseSummary:
+        """退单 by the handling unit within the return window."""
+        return await self._simple(d)
+
+    @return_case.validator
+    def _v_return_case(self, d: ReturnCaseDecision) -> None:
+        self._validate(d)
+
+    @workflow.update
+    async def request_extension(self, d: RequestExtensionDecision) -> CaseSummary:
+        """延期申请 before the investigation deadline."""
+        return await self._simple(d)
+
+    @request_extension.validator
+    def _v_request_extension(self, d: RequestExtensionDecision) -> None:
+        self._validate(d)
+
+    @workflow.update
+    async def decide_extension(self, d: DecideExtensionDecision) -> CaseSummary:
+        """延期审批 by a supervisor; approval moves the deadline and tells the complainant."""
+        return await self._simple(d)
+
+    @decide_extension.validator
+    def _v_decide_extension(self, d: DecideExtensionDecision) -> None:
+        self._validate(d)
+
+    @workflow.update
+    async def complete_investigation(self, d: CompleteInvestigationDecision) -> CaseSummary:
+        """调查完结: findings, legal basis, fault, rectification."""
+        return await self._simple(d)
+
+    @complete_investigation.validator
+    def _v_complete_investigation(self, d: CompleteInvestigationDecision) -> None:
+        self._validate(d)
+
+    @workflow.update
+    async def send_feedback(self, d: SendFeedbackDecision) -> CaseSummary:
+        """处理反馈 through the original channel; the review window starts."""
+        return await self._simple(d)
+
+    @send_feedback.validator
+    def _v_send_feedback(self, d: SendFeedbackDecision) -> None:
+        self._validate(d)
+
+    @workflow.update
+    async def record_return_visit(self, d: RecordReturnVisitDecision) -> CaseSummary:
+        """回访; unsatisfied may send the case back for re-handling 重办."""
+        return await self._simple(d)
+
+    @record_return_visit.validator
+    def _v_record_return_visit(self, d: RecordReturnVisitDecision) -> None:
+        self._validate(d)
+
+    @workflow.update
+    async def request_review(self, d: RequestReviewDecision) -> CaseSummary:
+        """复核申请 within the review window: starts `ComplaintReview` at the higher bureau."""
+        await self._ready()
+        async with self._lock:
+            state, _ = await self._decide(d)
+            unit = state.directory.unit(state.review_unit or "")
+            clock = state.running("review")
+            assert clock is not None
+            self._review = await workflow.start_child_workflow(
+                ComplaintReview.run,
+                ReviewInput(
+                    case_no=state.case_no,
+                    review_no=state.reviews,
+                    parent_workflow_id=workflow.info().workflow_id,
+                    review_unit=unit.unit_id,
+                    jurisdiction=unit.jurisdiction,
+                    requested_at=clock.started_at,
+                    working_days=state.policy.review_decision_wd,
+                    blue_fraction=state.policy.blue_fraction,
+                    escalation_wd=state.policy.escalation_wd,
+                ),
+                id=review_workflow_id(state.case_no, state.reviews),
+                result_type=ReviewResult,
+            )
+            return summarize(self.state)
+
+    @request_review.validator
+    def _v_request_review(self, d: RequestReviewDecision) -> None:
+        self._validate(d)
+
+    @workflow.update
+    async def decide_review(self, d: DecideReviewDecision) -> CaseSummary:
+        """复核决定 by the higher bureau, forwarded to the review child; overturn reopens the investigation."""
+        await self._ready()
+        async with self._lock:
+            if self._review is None:
+                raise _as_refusal(
+                    DecisionRefused(
+                        f"decide_review refused for case {self.state.case_no}: no review is running"
+                    )
+                )
+            await self._review.signal(ComplaintReview.decide, d)
+            result = await self._review
+            self._review = None
+            await self._decide(d)
+            self._clock_updates = [c for c in self._clock_updates if c.cycle != result.clock.cycle]
+            return summarize(self.state)
+
+    @decide_review.validator
+    def _v_decide_review(self, d: DecideReviewDecision) -> None:
+        self._validate(d)
+
+    @workflow.update
+    async def withdraw(self, d: WithdrawDecision) -> CaseSummary:
+        """撤回 by the complainant (recorded by intake): closes the case in any open stage."""
+        await self._ready()
+        async with self._lock:
+            await self._decide(d)
+            if self._review is not None:
+                self._review.cancel()
+                try:
+                    await self._review
+                except (ChildWorkflowError, asyncio.CancelledError):
+                    pass
+                self._review = None
+            return summarize(self.state)
+
+    @withdraw.validator
+    def _v_withdraw(self, d: WithdrawDecision) -> None:
+        self._validate(d)
+
+    @workflow.update
+    async def merge_into(self, d: MergeIntoDecision) -> CaseSummary:
+        """并单: a duplicate of an open case closes as merged."""
+        return await self._simple(d)
+
+    @merge_into.validator
+    def _v_merge_into(self, d: MergeIntoDecision) -> None:
+        self._validate(d)
+
+    # ---------------------------------------------------------------------------------- side effects
+    async def _set_calendar(self, snap: CalendarSnapshot) -> None:
+        self._snap = snap
+        self._cal = snap.calendar()
+
+    async def _store_pii(self, reg: ComplaintRegistration) -> None:
+        p = reg.complainant
+        await workflow.execute_activity_method(
+            CaseActivities.store_complainant_pii,
+            ComplainantPiiRecord(
+                case_no=reg.case_no,
+                name=p.name,
+                id_number=p.id_number,
+                phone=p.phone,
+                card_number=p.card_number,
+                address=p.address,
+                confidential_reporter=reg.kind is CaseKind.fraud_report,
+            ),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=ACTIVITY_RETRY,
+        )
+
+    def _contact(self) -> str:
+        reg = self.state.registration
+        if reg.channel is Channel.mail and reg.complainant.address:
+            return reg.complainant.address
+        return reg.complainant.phone
+
+    async def _publish(self, events: list[CaseEvent]) -> None:
+        """Audit trail + outbox for each event, then one projection and the search attributes."""
+        if not events:
+            return
+        state = self.state
+        case_no = state.case_no
+        calls = []
+        for ev in events:
+            calls.append(
+                workflow.execute_activity_method(
+                    CaseActivities.record_case_event,
+                    CaseEventRecord(
+                        case_no=case_no,
+                        seq=ev.seq,
+                        event_key=f"{case_no}:{ev.seq}:{ev.kind}",
+                        kind=ev.kind,
+                        stage=ev.stage.value,
+                        at=ev.at,
+                        actor_id=ev.actor_id,
+                        actor_role=ev.actor_role,
+                        actor_unit=ev.actor_unit,
+                        details=ev.details,
+                    ),
+                    start_to_close_timeout=ACTIVITY_TIMEOUT,
+                    retry_policy=ACTIVITY_RETRY,
+                )
+            )
+            for n in notices_for(state, ev):
+                calls.append(
+                    workflow.execute_activity_method(
+                        CaseActivities.enqueue_notification,
+                        NotificationRequest(
+                            key=f"{case_no}:{ev.seq}:n{n.index}:{n.audience}",
+                            case_no=case_no,
+                            audience=n.audience,  # type: ignore[arg-type]
+                            channel=n.channel,  # type: ignore[arg-type]
+                            recipient_ref=n.recipient_ref,
+                            recipient_contact=self._contact() if n.to_complainant else None,
+                            template=n.template,
+                            params=n.params,
+                            at=ev.at,
+                        ),
+                        start_to_close_timeout=ACTIVITY_TIMEOUT,
+                        retry_policy=ACTIVITY_RETRY,
+                    )
+                )
+        await asyncio.gather(*calls)
+        await workflow.execute_activity_method(
+            CaseActivities.project_case,
+            self._projection(),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=ACTIVITY_RETRY,
+        )
+        self._upsert_search_attributes()
+
+    def _projection(self) -> CaseProjection:
+        s = self.state
+        summ = summarize(s)
+        reg = s.registration
+        person = MaskedPerson()
+        if summ.complainant is not None:
+            person = MaskedPerson(**summ.complainant.model_dump())
+        return CaseProjection(
+            case_no=reg.case_no,
+            version=len(s.events),
+            kind=reg.kind.value,
+            channel=reg.channel.value,
+            category=reg.category.value,
+            jurisdiction=reg.jurisdiction,
+            handling_unit=s.handling_unit,
+            stage=s.stage.value,
+            open=s.is_open,
+            sla_level=summ.sla_level,
+            due_at=summ.next_due_at,
+            provisional=summ.any_provisional,
+            extension_status=s.extension_status,
+            returns=len(s.returned_by),
+            rehandlings=s.rehandlings,
+            satisfaction=s.satisfaction.value if s.satisfaction else None,
+            review_outcome=s.review_outcome.value if s.review_outcome else None,
+            close_reason=s.close_reason.value if s.close_reason else None,
+            registered_at=reg.received_at,
+            accepted_at=s.accepted_at,
+            investigation_completed_at=s.investigation.completed_at if s.investigation else None,
+            feedback_sent_at=s.feedback_sent_at,
+            closed_at=s.closed_at,
+            updated_at=workflow.now(),
+            complainant=person,
+            confidential_reporter=s.confidential_reporter,
+            clocks=[SlaClockRecord.model_validate(c.model_dump()) for c in s.clocks],
+        )
+
+    def _upsert_search_attributes(self) -> None:
+        s = self.state
+        wanted: dict[str, Any] = {
+            "CaseStage": s.stage.value,
+            "SlaLevel": sla.overall_level(s.clocks),
+            "DueAt": sla.next_due(s.clocks),
+            "Jurisdiction": s.registration.jurisdiction,
+            "HandlingUnit": s.handling_unit,
+            "Channel": s.registration.channel.value,
+            "CaseKind": s.registration.kind.value,
+        }
+        keys: dict[str, SearchAttributeKey[Any]] = {
+            "CaseStage": CASE_STAGE,
+            "SlaLevel": SLA_LEVEL,
+            "DueAt": DUE_AT,
+            "Jurisdiction": JURISDICTION,
+            "HandlingUnit": HANDLING_UNIT,
+            "Channel": CHANNEL,
+            "CaseKind": CASE_KIND,
+        }
+        updates: list[SearchAttributeUpdate[Any]] = []
+        for name, value in wanted.items():
+            if name in self._search and self._search[name] == value:
+                continue
+            if value is None:
+                if name in self._search:
+                    updates.append(keys[name].value_unset())
+            else:
+                updates.append(keys[name].value_set(value))
+            self._search[name] = value
+        if updates:
+            workflow.upsert_search_attributes(updates)

@@ -1,0 +1,161 @@
+"""`ComplaintReview`: the review 复核 of a case at the next-higher bureau, a child of `ComplaintCase`.
+
+It runs the review clock (15 WD from the request by default) on the *higher bureau's* calendar, reports every
+change of that clock (start, SLA level, escalation) to the parent case with the `review_clock` signal - the
+parent stays the single writer of the case timeline and sends the alerts - and waits for the reviewer's
+decision, which the parent validates and forwards with the `decide` signal. The result goes back to the
+parent as the child's return value.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.calendar_activities import load_calendar_snapshot
+    from activities.contracts import CalendarSnapshotRequest
+    from calendars import CalendarSnapshot
+    from cases import sla
+    from cases.models import DecideReviewDecision, ReviewOutcome, SlaClock
+
+REVIEW_CLOCK_SIGNAL = "review_clock"
+
+
+class ReviewInput(BaseModel):
+    """What the parent case hands to its review."""
+
+    case_no: str
+    review_no: int
+    parent_workflow_id: str
+    review_unit: str
+    jurisdiction: str
+    requested_at: datetime
+    working_days: int = 15
+    blue_fraction: float = 0.2
+    escalation_wd: int = 5
+
+
+class ReviewResult(BaseModel):
+    """The reviewer's decision and the final state of the review clock."""
+
+    outcome: ReviewOutcome
+    reasons: str
+    reviewer_id: str
+    decided_at: datetime
+    clock: SlaClock
+
+
+def review_workflow_id(case_no: str, review_no: int) -> str:
+    """`complaint-<case_no>-review-<n>`."""
+    return f"complaint-{case_no}-review-{review_no}"
+
+
+async def load_snapshot(
+    jurisdiction: str, start_day: datetime, until: datetime | None = None
+) -> CalendarSnapshot:
+    """Calendar data from a week before `start_day` to about two years after `until` (default: `start_day`),
+    shortened to what is published (tries two years, then to the end of next year, then of this year)."""
+    day = sla.local_date(start_day) - timedelta(days=7)
+    anchor = max(sla.local_date(until), day) if until is not None else day
+    ends = [
+        anchor + timedelta(days=737),
+        anchor.replace(year=anchor.year + 1, month=12, day=31),
+        anchor.replace(month=12, day=31),
+    ]
+    last: Exception | None = None
+    for end in ends:
+        try:
+            return await workflow.execute_activity(
+                load_calendar_snapshot,
+                CalendarSnapshotRequest(jurisdiction=jurisdiction, start=day, end=end),
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=RetryPolicy(maximum_attempts=5, maximum_interval=timedelta(seconds=30)),
+            )
+        except ActivityError as e:
+            last = e
+    assert last is not None
+    raise last
+
+
+@workflow.defn(name="ComplaintReview")
+class ComplaintReview:
+    """The review clock and decision at the higher bureau."""
+
+    def __init__(self) -> None:
+        self._decision: DecideReviewDecision | None = None
+        self._clock: SlaClock | None = None
+
+    @workflow.signal
+    def decide(self, decision: DecideReviewDecision) -> None:
+        """The reviewer's decision, already validated by the parent case."""
+        if self._decision is None:
+            self._decision = decision
+
+    @workflow.query
+    def clock(self) -> SlaClock | None:
+        """The review clock."""
+        return self._clock
+
+    async def _report(self, inp: ReviewInput) -> None:
+        parent = workflow.get_external_workflow_handle(inp.parent_workflow_id)
+        await parent.signal(REVIEW_CLOCK_SIGNAL, self._clock)
+
+    @workflow.run
+    async def run(self, inp: ReviewInput) -> ReviewResult:
+        snap = await load_snapshot(inp.jurisdiction, inp.requested_at)
+        cal = snap.calendar()
+        self._clock = sla.make_clock(
+            "review",
+            cal,
+            inp.requested_at,
+            inp.working_days,
+            blue_fraction=inp.blue_fraction,
+            escalation_wd=inp.escalation_wd,
+            unit=inp.review_unit,
+            cycle=inp.review_no,
+        ).model_copy(update={"external": True})
+        await self._report(inp)
+        while self._decision is None:
+            now = workflow.now()
+            wake = sla.next_threshold(self._clock, now)
+            try:
+                await workflow.wait_condition(
+                    lambda: self._decision is not None,
+                    timeout=(wake - now) if wake is not None else None,
+                    timeout_summary="review SLA threshold",
+                )
+            except TimeoutError:
+                pass
+            if self._decision is not None:
+                break
+            now = workflow.now()
+            level = sla.level_at(self._clock, now)
+            escalated = self._clock.escalated or (
+                self._clock.escalate_at is not None and now >= self._clock.escalate_at
+            )
+            if level != self._clock.level or escalated != self._clock.escalated:
+                self._clock = self._clock.model_copy(
+                    update={
+                        "level": level,
+                        "escalated": escalated,
+                        "breached": self._clock.breached or level == "red",
+                    }
+                )
+                await self._report(inp)
+        decided_at = workflow.now()
+        final = self._clock.model_copy(
+            update={"stopped_at": decided_at, "level": sla.level_at(self._clock, decided_at)}
+        )
+        self._clock = final
+        return ReviewResult(
+            outcome=self._decision.outcome,
+            reasons=self._decision.reasons,
+            reviewer_id=self._decision.actor.id,
+            decided_at=decided_at,
+            clock=final,
+        )
