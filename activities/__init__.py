@@ -1,0 +1,39 @@
+"""Activities: every side effect of a complaint case (PostgreSQL read model, outbox, org directory, calendar).
+
+`all_activities(pool)` is what a worker registers; `activities.db` migrates, `activities.seed` seeds the org
+directory, `activities.outbox` delivers queued notifications. Importing this package imports no database
+driver state: the pool is created by the worker (`activities.db.create_pool`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+# Modules with C extensions that workflow sandboxes must pass through, never re-import: re-importing asyncpg
+# inside the Temporal sandbox corrupts its Cython state and segfaults the process at the next connect.
+# Workers: `SandboxRestrictions.default.with_passthrough_modules(*SANDBOX_PASSTHROUGH_MODULES)`; workflow
+# modules import activities under `with workflow.unsafe.imports_passed_through():`.
+SANDBOX_PASSTHROUGH_MODULES: tuple[str, ...] = ("asyncpg", "aiohttp", "cryptography", "activities", "complaints")
+
+if TYPE_CHECKING:
+    import asyncpg
+
+    from complaints.codec import KeyRing
+
+
+def all_activities(pool: asyncpg.Pool, keyring: KeyRing | None = None) -> list[Callable[..., Any]]:
+    """The activity callables a worker registers: the case activities on `pool` and the calendar one."""
+    from activities.calendar_activities import load_calendar_snapshot
+    from activities.case_activities import CaseActivities
+
+    acts = CaseActivities(pool, keyring)
+    return [
+        acts.record_case_event,
+        acts.project_case,
+        acts.enqueue_notification,
+        acts.resolve_handling_unit,
+        acts.load_case_context,
+        acts.store_complainant_pii,
+        load_calendar_snapshot,
+    ]
