@@ -25,6 +25,7 @@ from activities.db import apply_migrations, create_pool  # noqa: E402
 from complaints.binaries import temporal_cli, temporal_test_server  # noqa: E402
 from complaints.converter import make_data_converter  # noqa: E402
 from complaints.pgserver import EmbeddedPostgres  # noqa: E402
+from complaints.search_attributes import register_search_attributes  # noqa: E402
 from complaints.settings import SEARCH_ATTRIBUTES  # noqa: E402
 
 
@@ -40,6 +41,7 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
         data_converter=make_data_converter(),
         test_server_existing_path=temporal_test_server(),
     )
+    await register_search_attributes(env.client)
     try:
         yield env
     finally:
