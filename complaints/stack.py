@@ -21,6 +21,7 @@ from pathlib import Path
 
 from complaints.binaries import temporal_cli
 from complaints.pgserver import EmbeddedPostgres
+from complaints.process import exit_now
 from complaints.settings import SEARCH_ATTRIBUTES, Settings
 
 
@@ -198,8 +199,7 @@ class Stack:
         print("Stopping the embedded stack")
         for name in ("dashboard", "worker", "codec", "temporal"):
             self._stop(name)
-        self.postgres.stop()
-        print("  postgres: stopped")
+        print(f"  postgres: {'stopped' if self.postgres.stop() else 'not running'}")
 
     def status(self) -> None:
         for name in ("temporal", "codec", "worker", "dashboard"):
@@ -265,14 +265,21 @@ def main(argv: list[str] | None = None) -> None:
     args = argv if argv is not None else sys.argv[1:]
     command = args[0] if args else "status"
     stack = Stack()
-    if command == "up":
-        stack.up()
-    elif command == "down":
-        stack.down()
-    elif command == "status":
-        stack.status()
-    else:
-        raise SystemExit(f"unknown command {command!r}: use up, down or status")
+    try:
+        if command == "up":
+            stack.up()
+        elif command == "down":
+            stack.down()
+        elif command == "status":
+            stack.status()
+        else:
+            raise SystemExit(f"unknown command {command!r}: use up, down or status")
+    except SystemExit as stop:
+        if isinstance(stop.code, str):
+            print(stop.code, file=sys.stderr)
+            exit_now(1)
+        exit_now(stop.code or 0)
+    exit_now(0)
 
 
 if __name__ == "__main__":

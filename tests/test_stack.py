@@ -43,11 +43,15 @@ def _alive(pid: int) -> bool:
 
 @pytest.fixture()
 def stack_env(tmp_path: Path) -> dict[str, str]:
+    temporal_port, pg_port = _free_port(), _free_port()
     return {
         **os.environ,
         "COMPLAINTS_DATA_DIR": str(tmp_path / "data"),
-        "COMPLAINTS_EMBEDDED_PG_PORT": str(_free_port()),
-        "COMPLAINTS_EMBEDDED_TEMPORAL_PORT": str(_free_port()),
+        "COMPLAINTS_EMBEDDED_PG_PORT": str(pg_port),
+        "COMPLAINTS_EMBEDDED_TEMPORAL_PORT": str(temporal_port),
+        # what a caller of this stack sets to reach it (the defaults are the standard ports)
+        "COMPLAINTS_TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
+        "COMPLAINTS_DATABASE_URL": f"postgresql://postgres@127.0.0.1:{pg_port}/complaints?sslmode=disable",
         "COMPLAINTS_EMBEDDED_TEMPORAL_UI_PORT": str(_free_port()),
         "COMPLAINTS_CODEC_SERVER_PORT": str(_free_port()),
         "COMPLAINTS_DASHBOARD_PORT": str(_free_port()),
@@ -72,6 +76,7 @@ from complaints.connect import connect
 from workflows.client import start_case
 from cases.models import ComplaintRegistration
 from pathlib import Path
+from complaints.process import exit_now
 
 async def main():
     s = Settings()
@@ -84,7 +89,7 @@ async def main():
         try:
             summary = await handle.query("summary")
             print(summary.stage if hasattr(summary, "stage") else summary["stage"])
-            return
+            exit_now(0)
         except Exception:
             await asyncio.sleep(0.2)
     raise SystemExit("no summary")

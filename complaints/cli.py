@@ -1,0 +1,637 @@
+"""The `complaints` command line: intake, caseworker decisions, status, bulk import, demo data, calendar.
+
+    complaints register --file complaint.json                      # prints the case number
+    complaints accept SX2026112000123 --as disp-01 --role dispatcher --unit SX --assign-to SX-TY-XD
+    complaints show SX2026112000123                                # stage, deadlines, timeline
+    complaints list --level red --unit SX-TY-XD --stage investigation
+    complaints import cases.jsonl --concurrency 20                 # per-line error report
+    complaints demo --cases 200 --start 2026-01-05
+    complaints calendar add-working-days 2026-09-28 15
+
+Connection settings come from `COMPLAINTS_*` environment variables (see `complaints.settings`), or
+`--address/--namespace/--task-queue` before the command. Exit codes: 0 ok, 1 refused or invalid (the
+message on stderr names the field or the reason), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from calendars.cli import app as calendar_app
+from cases.models import CaseSummary, Role, Satisfaction
+from complaints.client import (
+    CaseClient,
+    CaseClientError,
+    CaseFilters,
+    CaseListItem,
+    InvalidInput,
+    LineError,
+)
+from complaints.settings import Settings, get_settings
+
+CST = ZoneInfo("Asia/Shanghai")
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="complaints",
+    help="Complaint cases of the medical-insurance (医保) bureaus on Temporal: intake, decisions, status.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(calendar_app, name="calendar", help="Working-day calendar: is-working-day, add-working-days, between, show.")
+
+
+
+class _Lazy:
+    """A rich Console bound to the *current* sys.stdout/stderr (test runners swap them), wide when piped."""
+
+    def __init__(self, stderr: bool) -> None:
+        self.stderr = stderr
+
+    def __getattr__(self, name: str) -> Any:
+        stream = sys.stderr if self.stderr else sys.stdout
+        width = None if stream.isatty() else 160
+        console = Console(file=stream, highlight=False, emoji=False, soft_wrap=True, width=width)
+        return getattr(console, name)
+
+
+out: Console = _Lazy(stderr=False)  # type: ignore[assignment]
+err: Console = _Lazy(stderr=True)  # type: ignore[assignment]
+
+
+class _State:
+    settings: Settings | None = None
+
+
+STATE = _State()
+
+
+@app.callback()
+def _root(
+    address: str | None = typer.Option(None, "--address", help="Temporal frontend host:port (env COMPLAINTS_TEMPORAL_ADDRESS)"),
+    namespace: str | None = typer.Option(None, "--namespace", help="Temporal namespace (env COMPLAINTS_TEMPORAL_NAMESPACE)"),
+    task_queue: str | None = typer.Option(None, "--task-queue", help="task queue new cases start on (default: complaints)"),
+) -> None:
+    """Complaint cases of the medical-insurance (医保) bureaus on Temporal."""
+    update = {
+        k: v
+        for k, v in {"temporal_address": address, "temporal_namespace": namespace, "task_queue": task_queue}.items()
+        if v is not None
+    }
+    STATE.settings = get_settings().model_copy(update=update)
+
+
+# ------------------------------------------------------------------------------------------ plumbing
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"error: {message}", markup=False)
+    return typer.Exit(code)
+
+
+def _run(fn: Callable[[CaseClient], Awaitable[T]]) -> T:
+    """Connect, run `fn(case_client)`, map domain errors to exit code 1 with the message on stderr."""
+
+    async def go() -> T:
+        cc = await CaseClient.connect(STATE.settings or get_settings())
+        return await fn(cc)
+
+    try:
+        return asyncio.run(go())
+    except InvalidInput as e:
+        raise _fail(str(e)) from None
+    except CaseClientError as e:
+        raise _fail(str(e)) from None
+
+
+def _check(fn: Callable[[CaseClient], T]) -> T:
+    """Validate locally, before connecting: `InvalidInput` -> exit 1 naming the field."""
+    try:
+        return fn(CaseClient.offline())
+    except InvalidInput as e:
+        raise _fail(str(e)) from None
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise _fail(f"--file: cannot read {path}: {e.strerror}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise _fail(f"--file: {path} is not valid JSON ({e.msg}, line {e.lineno} column {e.colno})") from None
+
+
+def _fmt(dt: datetime | None) -> str:
+    return dt.astimezone(CST).strftime("%Y-%m-%d %H:%M") if dt else "-"
+
+
+def _print_summary_line(s: CaseSummary) -> None:
+    unit = s.handling_unit or "-"
+    extra = f", closed: {s.close_reason.value}" if s.close_reason else ""
+    out.print(
+        f"{s.case_no}  stage={s.stage.value}  unit={unit}  sla={s.sla_level}  next_due={_fmt(s.next_due_at)}{extra}",
+        markup=False,
+    )
+
+
+# ------------------------------------------------------------------------------------------ intake
+
+
+@app.command()
+def register(
+    file: Path = typer.Option(..., "--file", "-f", help="registration JSON (schemas/ComplaintRegistration.json); - for stdin"),
+) -> None:
+    """Register a complaint (start its case) and print the case number. Same number twice = same case."""
+    data = _read_json(file, "registration")
+    if not isinstance(data, dict):
+        raise _fail("--file: the registration must be one JSON object")
+    reg = _check(lambda v: v.validate_registration(data))
+    case_no = _run(lambda cc: cc.register(reg))
+    typer.echo(case_no)
+
+
+@app.command("import")
+def import_(
+    file: Path = typer.Argument(..., help="JSON Lines file: one registration per line", exists=True, dir_okay=False),
+    concurrency: int = typer.Option(20, "--concurrency", "-c", min=1, max=500, help="registrations in flight"),
+    report: Path | None = typer.Option(None, "--report", help="also write refused lines as JSON Lines here"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress indicator"),
+) -> None:
+    """Bulk intake: register every line; a bad line is reported by number and never stops the others.
+
+    Exit code 0 if every line was registered, 1 if any was refused (the good ones are registered anyway).
+    """
+    lines = file.read_text(encoding="utf-8").splitlines()
+    total = sum(1 for ln in lines if ln.strip())
+
+    async def go(cc: CaseClient) -> Any:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(
+            TextColumn("importing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[bad]} refused"),
+            TimeElapsedColumn(),
+            console=err,
+            disable=quiet,
+            transient=False,
+        ) as progress:
+            task = progress.add_task("import", total=total, bad=0)
+            bad = 0
+
+            def tick(_line: int, e: LineError | None) -> None:
+                nonlocal bad
+                bad += e is not None
+                progress.update(task, advance=1, bad=bad)
+
+            return await cc.bulk_register(lines, concurrency=concurrency, on_progress=tick)
+
+    rep = _run(go)
+    for e in rep.errors:
+        err.print(str(e), markup=False)
+    if report is not None:
+        report.write_text(
+            "".join(json.dumps({"line": e.line, "field": e.field, "message": e.message}, ensure_ascii=False) + "\n" for e in rep.errors),
+            encoding="utf-8",
+        )
+    rate = len(rep.registered) / rep.seconds if rep.seconds else 0.0
+    out.print(
+        f"registered {len(rep.registered)} of {rep.total} lines, refused {len(rep.errors)} "
+        f"({rep.seconds:.1f}s, {rate:.0f} cases/s)",
+        markup=False,
+    )
+    if rep.errors:
+        raise typer.Exit(1)
+
+
+# ------------------------------------------------------------------------------------------ decisions
+
+AS_OPT = typer.Option(None, "--as", help="actor id (person) sending the decision")
+ROLE_OPT = typer.Option(None, "--role", help="actor role")
+UNIT_OPT = typer.Option(None, "--unit", help="org unit the actor acts for, e.g. SX or SX-TY-XD")
+FILE_OPT = typer.Option(None, "--file", "-f", help="decision payload JSON (schemas/updates/<name>.json); options override it")
+JSON_OPT = typer.Option(False, "--json", help="print the full summary as JSON")
+CASE_ARG = typer.Argument(..., help="case number, e.g. SX2026112000123")
+
+
+def _decide(
+    name: str,
+    case_no: str,
+    actor_id: str | None,
+    role: Role | None,
+    unit: str | None,
+    file: Path | None,
+    as_json: bool,
+    **fields: Any,
+) -> None:
+    payload: dict[str, Any] = {}
+    if file is not None:
+        data = _read_json(file, name)
+        if not isinstance(data, dict):
+            raise _fail("--file: the decision must be one JSON object")
+        payload.update(data)
+    payload.update({k: v for k, v in fields.items() if v is not None})
+    actor = dict(payload.get("actor") or {})
+    for key, value in (("id", actor_id), ("role", role.value if role else None), ("unit_id", unit)):
+        if value is not None:
+            actor[key] = value
+    if not actor:
+        raise _fail("actor: give --as ID --role ROLE --unit UNIT (or an actor in --file)")
+    payload["actor"] = actor
+    _check(lambda v: v.validate_decision(name, payload))
+    summary = _run(lambda cc: cc.decide(case_no, name, payload))
+    if as_json:
+        typer.echo(summary.model_dump_json(indent=2))
+    else:
+        _print_summary_line(summary)
+
+
+@app.command()
+def accept(
+    case_no: str = CASE_ARG,
+    actor_id: str | None = AS_OPT,
+    role: Role | None = ROLE_OPT,
+    unit: str | None = UNIT_OPT,
+    assign_to: str | None = typer.Option(None, "--assign-to", help="assign this handling unit at once"),
+    use_catalogue: bool | None = typer.Option(None, "--use-catalogue/--no-catalogue", help="assign the dispatch catalogue's unit"),
+    note: str | None = typer.Option(None, "--note"),
+    file: Path | None = FILE_OPT,
+    as_json: bool = JSON_OPT,
+) -> None:
+    """受理: accept the case (dispatcher), optionally assigning a handling unit."""
+    _decide("accept", case_no, actor_id, role, unit, file, as_json, unit_id=assign_to, use_catalogue=use_catalogue, note=note)
+
+
+@app.command()
+def reject(
+    case_no: str = CASE_ARG,
+    actor_id: str | None = AS_OPT,
+    role: Role | None = ROLE_OPT,
+    unit: str | None = UNIT_OPT,
+    reason: str | None = typer.Option(None, "--reason"),
+    redirect_to: str | None = typer.Option(None, "--redirect-to", help="the right channel / authority"),
+    file: Path | None = FILE_OPT,
+    as_json: bool = JSON_OPT,
+) -> None:
+    """不予受理: reject with a reason and the channel the complainant should use."""
+    _decide("reject", case_no, actor_id, role, unit, file, as_json, reason=reason, redirect_to=redirect_to)
+
+
+@app.command()
+def assign(
+    case_no: str = CASE_ARG,
+    actor_id: str | None = AS_OPT,
+    role: Role | None = ROLE_OPT,
+    unit: str | None = UNIT_OPT,
+    to: str | None = typer.Option(None, "--to", help="handling unit id"),
+    overrule: bool | None = typer.Option(None, "--overrule/--no-overrule", help="re-assign a unit that returned the case"),
+    note: str | None = typer.Option(None, "--note"),
+    file: Path | None = FILE_OPT,
+    as_json: bool = JSON_OPT,
+) -> None:
+    """分类转办: assign a handling unit (dispatcher)."""
+    _decide("assign", case_no, actor_id, role, unit, file, as_json, unit_id=to, overrule=overrule, note=note)
+
+
+@app.command("return-case")
+def return_case(
+    case_no: str = CASE_ARG,
+    actor_id: str | None = AS_OPT,
+    role: Role | None = ROLE_OPT,
+    unit: str | None = UNIT_OPT,
+    reason: str | None = typer.Option(None, "--reason"),
+    file: Path | None = FILE_OPT,
+    as_json: bool = JSON_OPT,
+) -> None:
+    """退单: the handling unit returns a misrouted case (within the return window)."""
+    _decide("return_case", case_no, actor_id, role, unit, file, as_json, reason=reason)
+
+
+@app.command("request-extension")
+def request_extension(
+    case_no: str = CASE_ARG,
+    actor_id: str | None = AS_OPT,
+    role: Role | None = ROLE_OPT,
+    unit: str | None = UNIT_OPT,
+    reason: str | None = typer.Option(None, "--reason"),
+    file: Path | None = FILE_OPT,
+    as_json: bool = JSON_OPT,
+) -> None:
+    """延期申请: the handling unit asks for the longer limit, before the deadline."""
+    _decide("request_extension", case_no, actor_id, role, unit, file, as_json, reason=reason)
+
+
+@app.command("decide-extension")
+def decide_extension(
+    case_no: str = CASE_ARG,
+    actor_id: str | None = AS_OPT,
+    role: Role | None = ROLE_OPT,
+    unit: str | None = UNIT_OPT,
+    approve: bool | None = typer.Option(None, "--approve/--refuse", help="approve or refuse the extension"),
+    note: str | None = typer.Option(None, "--note"),
+    file: Path | None = FILE_OPT,
+    as_json: bool = JSON_OPT,
+) -> None:
+    """延期审批: a supervisor approves or refuses the extension."""
+    _decide("decide_extension", case_no, actor_id, role, unit, file, as_json, approve=approve, note=note)
+
+
+@app.command("complete-investigation")
+def complete_investigation(
+    case_no: str = CASE_ARG,
+    actor_id: str | None = AS_OPT,
+    role: Role | None = ROLE_OPT,
+    unit: str | None = UNIT_OPT,
+    findings: str | None = typer.Option(None, "--findings"),
+    legal_basis: str | None = typer.Option(None, "--legal-basis"),
+    at_fault: bool | None = typer.Option(None, "--at-fault/--not-at-fault", help="was the institution at fault"),
+    rectify: bool | None = typer.Option(None, "--rectify/--no-rectify", help="rectification required"),
+    file: Path | None = FILE_OPT,
+    as_json: bool = JSON_OPT,
+) -> None:
+    """调查完结: findings, legal basis, fault and rectification."""
+    _decide(
+        "complete_investigation", case_no, actor_id, role, unit, file, as_json,
+        findings=findings, legal_basis=legal_basis, institution_at_fault=at_fault, rectification_required=rectify,
+    )
+
+
+@app.command("send-feedback")
+def send_feedback(
+    case_no: str = CASE_ARG,
+    actor_id: str | None = AS_OPT,
+    role: Role | None = ROLE_OPT,
+    unit: str | None = UNIT_OPT,
+    message: str | None = typer.Option(None, "--message"),
+    file: Path | None = FILE_OPT,
+    as_json: bool = JSON_OPT,
+) -> None:
+    """处理反馈: send the result to the complainant through the original channel."""
+    _decide("send_feedback", case_no, actor_id, role, unit, file, as_json, message=message)
+
+
+@app.command("record-return-visit")
+def record_return_visit(
+    case_no: str = CASE_ARG,
+    actor_id: str | None = AS_OPT,
+    role: Role | None = ROLE_OPT,
+    unit: str | None = UNIT_OPT,
+    outcome: Satisfaction | None = typer.Option(None, "--outcome"),
+    rehandle: bool | None = typer.Option(None, "--rehandle/--no-rehandle", help="unsatisfied: re-handling 重办"),
+    note: str | None = typer.Option(None, "--note"),
+    file: Path | None = FILE_OPT,
+    as_json: bool = JSON_OPT,
+) -> None:
+    """回访: record the hotline's return visit."""
+    _decide(
+        "record_return_visit", case_no, actor_id, role, unit, file, as_json,
+        outcome=outcome.value if outcome else None, request_rehandling=rehandle, note=note,
+    )
+
+
+@app.command("request-review")
+def request_review(
+    case_no: str = CASE_ARG,
+    actor_id: str | None = AS_OPT,
+    role: Role | None = ROLE_OPT,
+    unit: str | None = UNIT_OPT,
+    reason: str | None = typer.Option(None, "--reason"),
+    file: Path | None = FILE_OPT,
+    as_json: bool = JSON_OPT,
+) -> None:
+    """复核申请: record the complainant's review request (within the review window)."""
+    _decide("request_review", case_no, actor_id, role, unit, file, as_json, reason=reason)
+
+
+class _ReviewOutcome(StrEnum):
+    uphold = "uphold"
+    overturn = "overturn"
+
+
+@app.command("decide-review")
+def decide_review(
+    case_no: str = CASE_ARG,
+    actor_id: str | None = AS_OPT,
+    role: Role | None = ROLE_OPT,
+    unit: str | None = UNIT_OPT,
+    outcome: _ReviewOutcome | None = typer.Option(None, "--outcome"),
+    reasons: str | None = typer.Option(None, "--reasons"),
+    file: Path | None = FILE_OPT,
+    as_json: bool = JSON_OPT,
+) -> None:
+    """复核决定: the higher bureau upholds or overturns."""
+    _decide(
+        "decide_review", case_no, actor_id, role, unit, file, as_json,
+        outcome=outcome.value if outcome else None, reasons=reasons,
+    )
+
+
+@app.command()
+def withdraw(
+    case_no: str = CASE_ARG,
+    actor_id: str | None = AS_OPT,
+    role: Role | None = ROLE_OPT,
+    unit: str | None = UNIT_OPT,
+    reason: str | None = typer.Option(None, "--reason"),
+    file: Path | None = FILE_OPT,
+    as_json: bool = JSON_OPT,
+) -> None:
+    """撤回: the complainant withdraws (recorded by intake)."""
+    _decide("withdraw", case_no, actor_id, role, unit, file, as_json, reason=reason)
+
+
+@app.command("merge-into")
+def merge_into(
+    case_no: str = CASE_ARG,
+    actor_id: str | None = AS_OPT,
+    role: Role | None = ROLE_OPT,
+    unit: str | None = UNIT_OPT,
+    target: str | None = typer.Option(None, "--target", help="the open case this one duplicates"),
+    file: Path | None = FILE_OPT,
+    as_json: bool = JSON_OPT,
+) -> None:
+    """并单: merge a duplicate into an open case."""
+    _decide("merge_into", case_no, actor_id, role, unit, file, as_json, target_case_no=target)
+
+
+# ------------------------------------------------------------------------------------------ status
+
+
+def render_summary(s: CaseSummary, console: Console) -> None:
+    """Header, deadlines (SLA clocks) and timeline of a case as readable tables."""
+    head = Table.grid(padding=(0, 2))
+    head.add_column(style="bold")
+    head.add_column()
+    rows: list[tuple[str, str]] = [
+        ("case", s.case_no),
+        ("kind / channel / category", f"{s.kind.value} / {s.channel.value} / {s.category.value}"),
+        ("jurisdiction", s.jurisdiction),
+        ("stage", s.stage.value + ("" if s.open else f" (closed: {s.close_reason.value if s.close_reason else '-'})")),
+        ("handling unit", f"{s.handling_unit or '-'}{' ' + s.handling_unit_name if s.handling_unit_name else ''}"),
+        ("SLA level", s.sla_level + (" (provisional calendar)" if s.any_provisional else "")),
+        ("next due", _fmt(s.next_due_at)),
+        ("received / accepted / closed", f"{_fmt(s.received_at)} / {_fmt(s.accepted_at)} / {_fmt(s.closed_at)}"),
+    ]
+    if s.extension_status:
+        rows.append(("extension", s.extension_status))
+    if s.review_window_ends_at:
+        rows.append(("review window ends", _fmt(s.review_window_ends_at)))
+    if s.returns or s.rehandlings or s.reviews:
+        rows.append(("returns / re-handlings / reviews", f"{s.returns} / {s.rehandlings} / {s.reviews}"))
+    if s.satisfaction:
+        rows.append(("satisfaction", s.satisfaction.value))
+    if s.review_outcome:
+        rows.append(("review outcome", s.review_outcome.value))
+    if s.merged_into:
+        rows.append(("merged into", s.merged_into))
+    if s.complainant:
+        c = s.complainant
+        rows.append(("complainant (masked)", f"{c.name}  {c.id_number}  {c.phone}"))
+    elif s.confidential_reporter:
+        rows.append(("complainant", "confidential reporter"))
+    for k, v in rows:
+        head.add_row(k, v)
+    console.print(head)
+
+    clocks = Table(title="deadlines", title_justify="left")
+    for col in ("clock", "cycle", "unit", "WD", "started", "due", "level", "stopped", "notes"):
+        clocks.add_column(col)
+    for c in s.clocks:
+        notes = ", ".join(
+            n for n, on in (("extended", c.extended), ("breached", c.breached), ("escalated", c.escalated), ("provisional", c.provisional)) if on
+        )
+        clocks.add_row(
+            c.clock, str(c.cycle), c.unit or "-", str(c.working_days), _fmt(c.started_at), _fmt(c.due_at),
+            c.level, _fmt(c.stopped_at), notes,
+        )
+    console.print(clocks)
+
+    tl = Table(title="timeline", title_justify="left")
+    for col in ("#", "at", "event", "stage", "actor", "details"):
+        tl.add_column(col)
+    for ev in s.events:
+        actor = "/".join(x for x in (ev.actor_id, ev.actor_role, ev.actor_unit) if x) or "-"
+        details = ", ".join(f"{k}={v}" for k, v in ev.details.items() if v is not None)
+        tl.add_row(str(ev.seq), _fmt(ev.at), ev.kind, ev.stage.value, actor, details)
+    console.print(tl)
+
+
+@app.command()
+def show(case_no: str = CASE_ARG, as_json: bool = JSON_OPT) -> None:
+    """Show a case: stage, SLA level, deadlines and the timeline (personal data masked)."""
+    s = _run(lambda cc: cc.summary(case_no))
+    if as_json:
+        typer.echo(s.model_dump_json(indent=2))
+    else:
+        render_summary(s, out)
+
+
+def _parse_dt(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError:
+        raise _fail(f"{name}: {value!r} is not a date or datetime (YYYY-MM-DD[THH:MM[+08:00]])") from None
+    return dt if dt.tzinfo else dt.replace(tzinfo=CST)
+
+
+@app.command("list")
+def list_(
+    level: list[str] | None = typer.Option(None, "--level", help="SLA level: on_track, blue, yellow, red (repeatable)"),
+    stage: list[str] | None = typer.Option(None, "--stage", help="stage (repeatable)"),
+    unit: list[str] | None = typer.Option(None, "--unit", help="handling unit (repeatable)"),
+    jurisdiction: list[str] | None = typer.Option(None, "--jurisdiction"),
+    channel: list[str] | None = typer.Option(None, "--channel"),
+    kind: list[str] | None = typer.Option(None, "--kind"),
+    due_before: str | None = typer.Option(None, "--due-before", help="DueAt before (Asia/Shanghai if no offset)"),
+    due_after: str | None = typer.Option(None, "--due-after"),
+    open_only: bool = typer.Option(False, "--open", help="only running cases"),
+    limit: int = typer.Option(200, "--limit", min=1, max=10_000),
+    as_json: bool = typer.Option(False, "--json", help="JSON Lines output"),
+) -> None:
+    """List cases by search attributes (Temporal visibility), soonest due first."""
+    try:
+        filters = CaseFilters(
+            level=level or None, stage=stage or None, unit=unit or None, jurisdiction=jurisdiction or None,
+            channel=channel or None, kind=kind or None, due_before=_parse_dt(due_before, "--due-before"),
+            due_after=_parse_dt(due_after, "--due-after"), open_only=open_only,
+        )
+    except Exception as e:  # pydantic.ValidationError
+        from pydantic import ValidationError
+
+        if isinstance(e, ValidationError):
+            raise _fail(str(InvalidInput.from_validation(e))) from None
+        raise
+    items: list[CaseListItem] = _run(lambda cc: cc.list_cases(filters, limit=limit))
+    if as_json:
+        for i in items:
+            typer.echo(i.model_dump_json())
+        return
+    t = Table()
+    for col in ("case", "status", "kind", "channel", "stage", "unit", "SLA", "due"):
+        t.add_column(col)
+    for i in items:
+        t.add_row(
+            i.case_no, i.status, i.kind or "-", i.channel or "-", i.stage or "-", i.handling_unit or "-",
+            i.sla_level or "-", _fmt(i.due_at),
+        )
+    out.print(t)
+    out.print(f"{len(items)} case(s)", markup=False)
+
+
+# ------------------------------------------------------------------------------------------ demo
+
+
+@app.command()
+def demo(
+    cases: int = typer.Option(50, "--cases", "-n", min=1, max=100_000, help="how many cases"),
+    start: str | None = typer.Option(None, "--start", help="earliest received date YYYY-MM-DD (default: 90 days ago)"),
+    seed: int | None = typer.Option(None, "--seed", help="random seed (default: from the clock)"),
+    concurrency: int = typer.Option(20, "--concurrency", "-c", min=1, max=500),
+    jsonl: bool = typer.Option(False, "--jsonl", help="only print the registrations as JSON Lines (no server)"),
+) -> None:
+    """Generate realistic cases (channels, categories, Shanxi units) and drive them through decisions."""
+    from complaints import demo as demo_mod
+
+    try:
+        start_day = datetime.strptime(start, "%Y-%m-%d").date() if start else None
+    except ValueError:
+        raise _fail(f"--start: {start!r} is not a date (YYYY-MM-DD)") from None
+    try:
+        plans = demo_mod.generate(cases, start=start_day, seed=seed)
+    except ValueError as e:
+        raise _fail(f"--start: {e}") from None
+    if jsonl:
+        for p in plans:
+            typer.echo(p.registration.model_dump_json())
+        return
+    rep = _run(lambda cc: demo_mod.run(cc, plans, concurrency=concurrency))
+    out.print(rep.describe(), markup=False)
+    if rep.failed:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    """Console-script entry point (`complaints`)."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,24 @@
+"""Ending short-lived client processes safely.
+
+The Temporal SDK's Rust bridge keeps threads that may call back into Python while the interpreter is
+finalizing, which aborts the process ("PyGILState_Release: thread state ... must be current",
+temporalio/sdk-python#300). A command that used a Temporal client therefore ends with `exit_now`: flush
+the standard streams, then leave without interpreter teardown. Nothing durable is lost: every write the
+command made has completed (Temporal calls are acknowledged, files are closed) before it is called.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import NoReturn
+
+
+def exit_now(code: int = 0) -> NoReturn:
+    """Flush stdout/stderr and terminate the process with `code`, skipping interpreter finalization."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
