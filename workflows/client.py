@@ -1,7 +1,8 @@
 """Client-side helpers for intake systems written in Python: start a case exactly once, send decisions.
 
 `start_case` uses `id_conflict_policy=USE_EXISTING` (a running case with the same number is returned, not
-duplicated) and `id_reuse_policy=REJECT_DUPLICATE` (a closed case number is never reused): starting the same
+duplicated) and `id_reuse_policy=ALLOW_DUPLICATE_FAILED_ONLY` (a closed case number is never reused; only a
+start that failed because its input was invalid, so that no case was ever opened, may be sent again): starting the same
 case number twice always yields the one existing case.
 """
 
@@ -29,7 +30,7 @@ async def start_case(
             id=wid,
             task_queue=task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
             **kwargs,
         )
     except WorkflowAlreadyStartedError:

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, ValidationError
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUpdate
 from temporalio.exceptions import ApplicationError, ChildWorkflowError
@@ -104,6 +104,26 @@ class CalendarUpdate(BaseModel):
     snapshot: CalendarSnapshot | None = None
 
 
+# Intake systems in other languages send raw JSON. A payload that is not a valid registration still decodes
+# (as a plain dict, the right-hand side of this union) so the workflow can fail at once with the field named,
+# instead of retrying a workflow task that can never decode its input.
+RegistrationInput = Annotated[ComplaintRegistration | dict[str, Any], Field(union_mode="left_to_right")]
+
+
+def _validated_registration(raw: ComplaintRegistration | dict[str, Any]) -> ComplaintRegistration:
+    if isinstance(raw, ComplaintRegistration):
+        return raw
+    try:
+        return ComplaintRegistration.model_validate(raw)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(input)'}: {e['msg']}" for e in err.errors()
+        )
+        raise ApplicationError(
+            f"invalid registration, no case opened: {problems}", type="InvalidInput", non_retryable=True
+        ) from None
+
+
 def _as_refusal(e: Exception) -> ApplicationError:
     return ApplicationError(str(e), type="DecisionRefused", non_retryable=True)
 
@@ -113,8 +133,11 @@ class ComplaintCase:
     """One case from registration to archive."""
 
     @workflow.init
-    def __init__(self, reg: ComplaintRegistration) -> None:
-        self._registration = reg
+    def __init__(self, registration: RegistrationInput) -> None:
+        # None when the input is invalid: `run` then fails the start with the fields named
+        self._registration: ComplaintRegistration | None = (
+            registration if isinstance(registration, ComplaintRegistration) else None
+        )
         self._state: CaseState | None = None
         self._snap: CalendarSnapshot | None = None
         self._cal: Any = None
@@ -127,7 +150,8 @@ class ComplaintCase:
 
     # ------------------------------------------------------------------------------------------ run
     @workflow.run
-    async def run(self, reg: ComplaintRegistration) -> CaseSummary:
+    async def run(self, registration: RegistrationInput) -> CaseSummary:
+        reg = _validated_registration(registration)
         await self._set_calendar(await load_snapshot(reg.jurisdiction, reg.received_at))
         ctx = await workflow.execute_activity_method(
             CaseActivities.load_case_context,
@@ -220,6 +244,9 @@ class ComplaintCase:
         if self._state is None:
             # still registering (calendar, directory): check what can be checked now; the handler waits for
             # the state and decides the rest
+            if self._registration is None:
+                raise ApplicationError("the case was not opened: its registration is invalid",
+                                       type="DecisionRefused", non_retryable=True)
             try:
                 precheck_new_case(self._registration, decision, decision.actor)
             except DecisionRefused as e:
