@@ -729,6 +729,23 @@ def update_external_clock(
     return tx.done()
 
 
+def absorb_duplicate(
+    state: CaseState, duplicate_case_no: str, actor: Actor | None, now: datetime
+) -> tuple[CaseState, list[CaseEvent]]:
+    """并单, the receiving side: an open case records that `duplicate_case_no` was merged into it.
+
+    One matter is handled once; the duplicate's complainant is answered through this case, so its number
+    belongs on this timeline. Merging into a closed case is refused (the dispatcher must pick an open one).
+    """
+    if not state.is_open:
+        raise _refuse(state, "merge_into", f"target case {state.case_no} is closed; merge into an open case")
+    if duplicate_case_no == state.case_no:
+        raise _refuse(state, "merge_into", "a case cannot be merged into itself")
+    tx = _Tx(state, now, actor)
+    tx.event("duplicate_merged", duplicate_case_no=duplicate_case_no)
+    return tx.done()
+
+
 def recompute_deadlines(
     state: CaseState, cal: CalendarLike, now: datetime
 ) -> tuple[CaseState, list[CaseEvent]]:

@@ -633,8 +633,23 @@ async def test_duplicate_merged(pg_pool: asyncpg.Pool, time_shift_lib: str) -> N
         )
         assert s.close_reason == "merged" and s.merged_into == "SX2025110300115"
         assert (await dup.result()).stage == "archived"
+        # the target's timeline names the duplicate (并单: one matter, handled once, answered once)
+        target = await first.query(ComplaintCase.summary)
+        merged = [e for e in target.events if e.kind == "duplicate_merged"]
+        assert [e.details["duplicate_case_no"] for e in merged] == ["SX2025110300116"]
         await first.execute_update(ComplaintCase.withdraw, WithdrawDecision(actor=INTAKE))
-        await record(dup, "merged")
+        # histories recorded before the target was told (merged.json) replay on the old path
+        await record(dup, "merged_into_open_target")
+
+        # a closed target or one that does not exist is refused, and the duplicate stays open
+        other = await ctx.start("SX2025110300118")
+        for target_no in ("SX2025110300115", "SX2025110300999"):
+            with pytest.raises(WorkflowUpdateFailedError) as refused:
+                await other.execute_update(
+                    ComplaintCase.merge_into, MergeIntoDecision(actor=DISPATCHER, target_case_no=target_no)
+                )
+            assert f"target case {target_no} is not an open case" in str(refused.value.cause)
+        assert (await other.query(ComplaintCase.summary)).stage == "acceptance"
 
 
 async def test_fraud_report_reporter_is_confidential(pg_pool: asyncpg.Pool, time_shift_lib: str) -> None:

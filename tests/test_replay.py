@@ -9,6 +9,7 @@ logic change must go behind `workflow.patched(...)` so the old histories still r
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -38,3 +39,27 @@ async def test_replay(path: Path) -> None:
     replayer = Replayer(workflows=WORKFLOWS, data_converter=fixed_key_data_converter())
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None
+
+
+def _patch_markers(path: Path) -> set[str]:
+    """Patch ids recorded in a history (MarkerRecorded events named core_patch)."""
+    doc = json.loads(path.read_text())
+    found: set[str] = set()
+    for event in doc["events"]:
+        attrs = event.get("markerRecordedEventAttributes")
+        if attrs and attrs.get("markerName") == "core_patch":
+            for payload in attrs["details"]["patch-data"]["payloads"]:
+                found.add(json.loads(base64.b64decode(payload["data"]))["id"])
+    return found
+
+
+def test_merge_change_is_replayed_on_both_paths() -> None:
+    """`merge_into` tells the target since PATCH_MERGE_CONFIRMS_TARGET: the history recorded before the
+    change has no marker (old path), the one recorded after has it (new path); both replay above."""
+    from workflows.complaint_case import PATCH_MERGE_CONFIRMS_TARGET
+
+    histories = Path(__file__).with_name("histories")
+    before = _patch_markers(histories / "merged.json")
+    after = _patch_markers(histories / "merged_into_open_target.json")
+    assert PATCH_MERGE_CONFIRMS_TARGET not in before
+    assert PATCH_MERGE_CONFIRMS_TARGET in after

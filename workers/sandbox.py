@@ -15,9 +15,11 @@ PASSTHROUGH_MODULES = (
     "pydantic_core",
     "yaml",
     "cryptography",
+    "aiohttp",
     "calendars",
     "cases",
     "activities",
+    "complaints",
 )
 
 

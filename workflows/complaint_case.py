@@ -19,7 +19,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field, ValidationError
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUpdate
-from temporalio.exceptions import ApplicationError, ChildWorkflowError
+from temporalio.exceptions import ApplicationError, ChildWorkflowError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities.case_activities import CaseActivities
@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
     from cases.errors import DecisionRefused
     from cases.models import (
         AcceptDecision,
+        Actor,
         AssignDecision,
         CaseEvent,
         CaseKind,
@@ -62,6 +63,7 @@ with workflow.unsafe.imports_passed_through():
     from cases.policy import policy_for
     from cases.transitions import (
         CaseState,
+        absorb_duplicate,
         apply,
         next_wakeup,
         precheck_new_case,
@@ -95,6 +97,18 @@ ACTIVITY_RETRY = RetryPolicy(
 def workflow_id(case_no: str) -> str:
     """`complaint-<case_no>`: the one workflow of a case."""
     return f"complaint-{case_no}"
+
+
+# Patch ids: each names a change to the workflow logic that alters the commands of running cases. Old histories
+# replay down the old path (`workflow.patched` is False there); see tests/test_replay.py.
+PATCH_MERGE_CONFIRMS_TARGET = "merge-into-confirms-open-target"
+
+
+class MergedFrom(BaseModel):
+    """`merged_from` signal: a duplicate case was merged into this one (并单)."""
+
+    duplicate_case_no: str
+    actor: Actor
 
 
 class CalendarUpdate(BaseModel):
@@ -135,9 +149,10 @@ class ComplaintCase:
     @workflow.init
     def __init__(self, registration: RegistrationInput) -> None:
         # None when the input is invalid: `run` then fails the start with the fields named
-        self._registration: ComplaintRegistration | None = (
-            registration if isinstance(registration, ComplaintRegistration) else None
-        )
+        try:
+            self._registration: ComplaintRegistration | None = _validated_registration(registration)
+        except ApplicationError:
+            self._registration = None
         self._state: CaseState | None = None
         self._snap: CalendarSnapshot | None = None
         self._cal: Any = None
@@ -210,6 +225,20 @@ class ComplaintCase:
     def calendar_updated(self, update: CalendarUpdate) -> None:
         """New calendar data: future deadlines of running clocks are recomputed."""
         self._calendar_updates.append(update)
+
+    @workflow.signal
+    async def merged_from(self, merged: MergedFrom) -> None:
+        """A duplicate was merged into this case: its number goes on this case's timeline."""
+        await self._ready()
+        async with self._lock:
+            try:
+                new, events = absorb_duplicate(self.state, merged.duplicate_case_no, merged.actor, workflow.now())
+            except DecisionRefused as refused:
+                workflow.logger.warning("duplicate not absorbed: %s", refused)
+                return
+            self._state = new
+            await self._publish(events)
+            self._changed = True
 
     @workflow.signal(name="review_clock")
     def review_clock(self, clock: SlaClock) -> None:
@@ -441,8 +470,27 @@ class ComplaintCase:
 
     @workflow.update
     async def merge_into(self, d: MergeIntoDecision) -> CaseSummary:
-        """并单: a duplicate of an open case closes as merged."""
-        return await self._simple(d)
+        """并单: a duplicate of an open case closes as merged; the target case records the duplicate."""
+        await self._ready()
+        async with self._lock:
+            if workflow.patched(PATCH_MERGE_CONFIRMS_TARGET):
+                # The target is told first: a signal to a case that is closed or does not exist fails, and the
+                # duplicate then stays open instead of pointing at a matter nobody handles.
+                target = workflow.get_external_workflow_handle(workflow_id(d.target_case_no))
+                try:
+                    await target.signal(
+                        ComplaintCase.merged_from,
+                        MergedFrom(duplicate_case_no=self.state.case_no, actor=d.actor),
+                    )
+                except FailureError:
+                    raise _as_refusal(
+                        DecisionRefused(
+                            f"merge_into refused for case {self.state.case_no}: target case "
+                            f"{d.target_case_no} is not an open case"
+                        )
+                    ) from None
+            await self._decide(d)
+            return summarize(self.state)
 
     @merge_into.validator
     def _v_merge_into(self, d: MergeIntoDecision) -> None:
