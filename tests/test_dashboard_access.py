@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from temporalio.testing import WorkflowEnvironment
+from test_client_support import decision, registration, running_worker, task_queue
 
 from cases.models import DecideExtensionDecision, Role
+from complaints.client import CaseClient, CaseClientError
 from complaints.settings import Settings
 from dashboard.access import embedded_access, resolve_access
 from dashboard.actions import decide_extension_async, extension_decision
@@ -31,27 +34,27 @@ def test_unit_from_claim_or_mapping() -> None:
     assert c is not None and c.root_unit == "SX-TY-XD" and c.may_decide
 
 
-class _FakeClient:
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, str, Any]] = []
-
-    async def decide(self, case_no: str, decision: str, payload: Any) -> Any:
-        self.calls.append((case_no, decision, payload))
-
-        class _Summary:
-            extension_status = "approved"
-
-        return _Summary()
-
-
-@pytest.mark.asyncio
-async def test_extension_decision_is_an_update_with_the_supervisors_identity() -> None:
-    d = extension_decision("sup-SX-TY", "SX-TY", True, "complex")
+async def test_extension_decision_from_the_dashboard_reaches_the_real_case(
+    dev_env: WorkflowEnvironment, pg_pool: Any
+) -> None:
+    """The dashboard's approve button: an Update with the supervisor's identity, validated by the workflow."""
+    d = extension_decision("sup-SX-TY", "SX-TY", True, "案情复杂，同意延期")
     assert isinstance(d, DecideExtensionDecision)
     assert d.actor.role is Role.supervisor and d.actor.unit_id == "SX-TY" and d.approve
-    fake = _FakeClient()
-    assert await decide_extension_async(Settings(), "SX2026021200004", d, client=fake) == "approved"
-    assert fake.calls == [("SX2026021200004", "decide_extension", d)]
+    q = task_queue()
+    cc = CaseClient(dev_env.client, task_queue=q)
+    async with running_worker(dev_env.client, pg_pool, q):
+        no = await cc.register(registration())
+        await cc.decide(no, "accept", decision("accept"))
+        await cc.decide(no, "request_extension", decision("request_extension"))
+        # a supervisor outside the handling unit's chain is refused by the workflow's validator
+        outsider = extension_decision("sup-SX-DT", "SX-DT", True)
+        with pytest.raises(CaseClientError):
+            await decide_extension_async(Settings(), no, outsider, client=cc)
+        assert await decide_extension_async(Settings(), no, d, client=cc) == "approved"
+        summary = await cc.summary(no)
+        investigation = next(c for c in summary.clocks if c.clock == "investigation")
+        assert investigation.extended and investigation.due_at > investigation.original_due_at
 
 
 def test_labels_are_bilingual() -> None:
