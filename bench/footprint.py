@@ -1,0 +1,190 @@
+"""Worker footprint: resident memory (psutil RSS) of one worker process holding N open cases (default 5,000)
+registered and idle in acceptance (each waiting on its SLA timer), as the delta over the same process idle.
+
+Phase A: a worker with `max_cached_workflows` >= N (every case stays in the workflow cache); the cases are
+registered through it. Phase B: a fresh worker with the SDK default cache (1,000 workflows, the setting
+`python -m workers` runs with); every case is queried once, which replays it into the cache (evicting the
+oldest beyond the limit). Both on a dev server subprocess (SQLite file) and a real embedded PostgreSQL.
+Memory figures are not times, so no time baseline applies; the registration and replay rates are printed
+for reference next to the intake benchmark's baselines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import (
+    Report,
+    connect_client,
+    create_database,
+    dev_server,
+    machine_line,
+    postgres,
+    settings_for,
+    temp_dir,
+    wait_namespace_ready,
+)
+from bench.intake import registrations
+
+SDK_DEFAULT_CACHE = 1000
+
+
+def _rss(pid: int) -> int:
+    import psutil
+
+    return int(psutil.Process(pid).memory_info().rss)
+
+
+async def _settle_rss(pid: int, seconds: float = 3.0) -> int:
+    """RSS after the process has been quiet for a moment (the lowest of a few samples)."""
+    samples = []
+    for _ in range(int(seconds / 0.5)):
+        await asyncio.sleep(0.5)
+        samples.append(_rss(pid))
+    return min(samples)
+
+
+def _spawn_worker(root: Path, env: dict[str, str], max_cached: int) -> subprocess.Popen[bytes]:
+    log = open(root / f"worker-{max_cached}.log", "ab")  # noqa: SIM115 - handed to the child
+    return subprocess.Popen(
+        [sys.executable, "-m", "bench.footprint_worker", str(max_cached)],
+        stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, env={**os.environ, **env},
+        cwd=str(Path(__file__).resolve().parent.parent),
+    )
+
+
+async def _wait_ready(proc: subprocess.Popen[bytes]) -> None:
+    assert proc.stdout is not None
+    line = await asyncio.to_thread(proc.stdout.readline)
+    if b"ready" not in line:
+        raise RuntimeError(f"footprint worker did not start (exit {proc.poll()})")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+async def run(n_cases: int = 5000, concurrency: int = 24) -> Report:
+    """Measure the worker's RSS idle and holding `n_cases` open cases, with two cache sizes."""
+    from workflows import ComplaintCase
+    from workflows.client import start_case
+
+    rep = Report("footprint")
+    rep.params = {"cases": n_cases, "concurrency": concurrency, "phase_a_max_cached_workflows": n_cases + 100,
+                  "phase_b_max_cached_workflows": SDK_DEFAULT_CACHE}
+    print(machine_line(), flush=True)
+    with temp_dir("bench-footprint-") as root:
+        data = root / "data"
+        settings = settings_for(data)
+        async with postgres(root) as server, dev_server(root) as ds:
+            dsn = await create_database(server, "footprint")
+            client = await connect_client(ds.address, settings)
+            await wait_namespace_ready(client)
+            tq = "complaints-footprint"
+            env = {"COMPLAINTS_DATA_DIR": str(data), "COMPLAINTS_DATABASE_URL": dsn,
+                   "COMPLAINTS_TEMPORAL_ADDRESS": ds.address, "COMPLAINTS_TASK_QUEUE": tq,
+                   "COMPLAINTS_DATABASE_POOL_MAX": "10"}
+            regs = registrations(n_cases + 1)
+            warm, regs = regs[0], regs[1:]
+            # ---- phase A: cache holds every case
+            proc = _spawn_worker(root, env, n_cases + 100)
+            try:
+                await _wait_ready(proc)
+                h = await start_case(client, warm, task_queue=tq)  # imports the sandbox, warms the pool
+                await _registered(h)
+                gc.collect()
+                idle = await _settle_rss(proc.pid)
+                rep.add("a_idle_rss", idle / 2**20, "MiB")
+                sem = asyncio.Semaphore(concurrency)
+
+                async def register(reg: Any) -> None:
+                    async with sem:
+                        await start_case(client, reg, task_queue=tq)
+
+                t0 = time.perf_counter()
+                await asyncio.gather(*(register(r) for r in regs))
+                await _wait_projected(dsn, n_cases + 1)
+                reg_s = time.perf_counter() - t0
+                rep.add("registration_rate", n_cases / reg_s, "cases/s")
+                loaded = await _settle_rss(proc.pid)
+                rep.add("a_loaded_rss", loaded / 2**20, "MiB")
+                rep.add("a_delta", (loaded - idle) / 2**20, "MiB")
+                rep.add("a_per_case", (loaded - idle) / n_cases / 1024, "KiB/case")
+            finally:
+                _stop(proc)
+            # ---- phase B: the SDK default cache (what `python -m workers` runs with)
+            proc = _spawn_worker(root, env, SDK_DEFAULT_CACHE)
+            try:
+                await _wait_ready(proc)
+                await client.get_workflow_handle(f"complaint-{warm.case_no}").query(ComplaintCase.summary)
+                idle_b = await _settle_rss(proc.pid)
+                rep.add("b_idle_rss", idle_b / 2**20, "MiB")
+
+                async def touch(reg: Any) -> None:
+                    async with sem:
+                        await client.get_workflow_handle(f"complaint-{reg.case_no}").query(ComplaintCase.summary)
+
+                t1 = time.perf_counter()
+                await asyncio.gather(*(touch(r) for r in regs))
+                rep.add("b_replay_rate", n_cases / (time.perf_counter() - t1), "cases/s")
+                loaded_b = await _settle_rss(proc.pid)
+                rep.add("b_loaded_rss", loaded_b / 2**20, "MiB")
+                rep.add("b_delta", (loaded_b - idle_b) / 2**20, "MiB")
+                held = min(n_cases, SDK_DEFAULT_CACHE)
+                rep.add("b_per_cached_case", (loaded_b - idle_b) / held / 1024, "KiB/case")
+            finally:
+                _stop(proc)
+    rep.note(
+        "a case evicted from the cache costs no worker memory while it waits: its timer lives in the server; "
+        "the next task for it replays its history (the b_replay_rate figure)"
+    )
+    rep.write()
+    return rep
+
+
+async def _registered(h: Any, tries: int = 200) -> bool:
+    for _ in range(tries):
+        try:
+            await h.query("summary")
+            return True
+        except Exception:  # noqa: BLE001 - still registering
+            await asyncio.sleep(0.1)
+    return False
+
+
+async def _wait_projected(dsn: str, n: int, limit_s: float = 1800) -> None:
+    """Until every case's registration reached the read model (the workflow finished registering)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        deadline = time.monotonic() + limit_s
+        while time.monotonic() < deadline:
+            if await conn.fetchval("SELECT count(*) FROM cases") >= n:
+                return
+            await asyncio.sleep(0.5)
+        raise RuntimeError(f"only {await conn.fetchval('SELECT count(*) FROM cases')} of {n} cases registered")
+    finally:
+        await conn.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m bench.footprint [N]`."""
+    args = argv if argv is not None else sys.argv[1:]
+    asyncio.run(run(int(args[0]) if args else 5000))
+
+
+if __name__ == "__main__":
+    main()

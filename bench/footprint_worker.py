@@ -1,0 +1,50 @@
+"""The worker process measured by `bench.footprint`: the project's worker (`workers.main.build_worker`
+configuration: workflows, activities, sandbox runner) with `max_cached_workflows` taken from the command line.
+
+    python -m bench.footprint_worker MAX_CACHED   (settings from COMPLAINTS_* environment variables)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+
+
+async def serve(max_cached: int) -> None:
+    """Run the worker until SIGTERM."""
+    from temporalio.worker import Worker
+
+    from activities import all_activities
+    from activities.db import create_pool
+    from complaints.codec import KeyRing
+    from complaints.connect import connect
+    from complaints.settings import get_settings
+    from workers.sandbox import workflow_runner
+    from workflows import WORKFLOWS
+
+    s = get_settings()
+    pool = await create_pool(s.database_url, s.database_pool_min, s.database_pool_max)
+    client = await connect(s)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    worker = Worker(
+        client,
+        task_queue=s.task_queue,
+        workflows=WORKFLOWS,
+        activities=all_activities(pool, KeyRing.from_settings(s)),
+        workflow_runner=workflow_runner(),
+        max_concurrent_activities=s.worker_max_concurrent_activities,
+        max_concurrent_workflow_tasks=s.worker_max_concurrent_workflow_tasks,
+        max_cached_workflows=max_cached,
+    )
+    async with worker:
+        print("ready", flush=True)
+        await stop.wait()
+    await pool.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(serve(int(sys.argv[1]) if len(sys.argv) > 1 else 1000))
