@@ -705,6 +705,26 @@ def next_wakeup(state: CaseState, now: datetime) -> datetime | None:
     return min(later) if later else None
 
 
+def needs_tick(state: CaseState, now: datetime) -> bool:
+    """True if `tick(state, now)` would change something: a threshold already passed is not yet recorded.
+
+    This happens when a case starts late (received days before the intake system sent it, or queued while
+    the cluster was down): its levels must be brought up to date at once, not at the next future threshold.
+    """
+    for c in state.clocks:
+        if not c.running or c.external:
+            continue
+        if sla.level_at(c, now) != c.level:
+            return True
+        if not c.escalated and c.escalate_at is not None and now >= c.escalate_at:
+            return True
+    return (
+        state.stage in (Stage.return_visit, Stage.review_window)
+        and state.review_window_ends_at is not None
+        and now > state.review_window_ends_at
+    )
+
+
 def update_external_clock(
     state: CaseState, clock: SlaClock, now: datetime
 ) -> tuple[CaseState, list[CaseEvent]]:

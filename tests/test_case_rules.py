@@ -550,3 +550,20 @@ def test_precheck_while_registering(name: str, role: Role) -> None:
         precheck_new_case(
             registration(kind="consultation", on_the_spot_answer="已答复"), decision, RIGHT_UNIT[role]
         )
+
+
+def test_needs_tick_when_a_case_starts_after_its_thresholds() -> None:
+    """A case received long before it reaches the workflow has thresholds in the past: tick at once."""
+    from cases.transitions import needs_tick, next_wakeup, tick
+
+    state = _new(case_no="SX2025093000002", received_at="2025-09-30T15:00:00+08:00")
+    late = state.clocks[0].due_at + timedelta(days=20)
+    assert needs_tick(state, late)
+    # the next *future* threshold may be far away or absent: without needs_tick nothing would fire
+    assert next_wakeup(state, late) is None or next_wakeup(state, late) > late
+    ticked, events = tick(state, late)
+    assert not needs_tick(ticked, late)
+    acceptance = next(c for c in ticked.clocks if c.clock == "acceptance")
+    assert acceptance.level == "red" and acceptance.breached and acceptance.escalated
+    assert {e.kind for e in events} == {"sla_level_changed", "sla_escalated"}
+    assert not needs_tick(state, state.clocks[0].started_at)
