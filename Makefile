@@ -33,7 +33,7 @@ bench: install
 	$(BIN)/python -m bench
 
 reliability: install
-	$(BIN)/python -m pytest -q -p no:cacheprovider -m reliability tests
+	$(BIN)/python -m complaints.reliability
 
 schemas: install
 	$(BIN)/python -m complaints.schemas

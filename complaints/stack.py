@@ -58,7 +58,8 @@ class Stack:
         except OSError:
             cmdline = ""
         marker = path.with_suffix(".cmd")
-        if marker.exists() and marker.read_text() not in cmdline.replace("\0", " "):
+        # an empty cmdline means the process is still being exec'd (or is a zombie): it is ours, keep it
+        if cmdline and marker.exists() and marker.read_text() not in cmdline.replace("\0", " "):
             path.unlink(missing_ok=True)
             return None
         return pid

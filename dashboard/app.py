@@ -21,7 +21,7 @@ import pandas as pd
 import streamlit as st
 
 from calendars import get_calendar, known_jurisdictions, shanghai_tz
-from cases.models import CaseKind, Channel, Stage
+from cases.models import CASE_NO_RE, CaseKind, Channel, Stage
 from complaints.settings import Settings
 from dashboard import queries as q
 from dashboard.access import Access, embedded_access, resolve_access
@@ -300,6 +300,11 @@ def page_case(ctx: Ctx) -> None:
         st.subheader(t("pending_ext", lang))
         st.dataframe(pending, hide_index=True, width="stretch")
         return
+    if not CASE_NO_RE.match(case_no.upper()):
+        # only well-formed numbers reach the database (a NUL or other junk would be a driver error)
+        st.warning(t("not_found", lang))
+        return
+    case_no = case_no.upper()
     detail: q.CaseDetail | None = ctx.run(lambda c: q.case_detail(c, case_no, ctx.scope))
     if detail is None:
         st.warning(t("not_found", lang))
