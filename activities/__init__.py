@@ -32,6 +32,7 @@ def all_activities(pool: asyncpg.Pool, keyring: KeyRing | None = None) -> list[C
         acts.record_case_event,
         acts.project_case,
         acts.enqueue_notification,
+        acts.persist_case_changes,
         acts.resolve_handling_unit,
         acts.load_case_context,
         acts.store_complainant_pii,

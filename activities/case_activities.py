@@ -9,6 +9,9 @@ One `CaseActivities(pool)` per worker process; register `CaseActivities(pool).<m
   False if a projection with a higher version is already stored (stale write ignored).
 * `enqueue_notification(NotificationRequest) -> bool` - queue a message in the outbox (contact encrypted);
   False if the key was already queued.
+* `persist_case_changes(CaseChanges) -> PersistResult` - the events, notifications and projection of one
+  decision (and, at registration, the encrypted personal data) in ONE transaction, same rules and
+  idempotency as the single-record activities above (which stay registered for running cases' histories).
 * `resolve_handling_unit(ResolveUnitRequest) -> ResolvedUnit` - dispatch catalogue lookup, falling back
   from the area up the tree to the jurisdiction-wide rule.
 * `load_case_context(CaseContextRequest) -> CaseContext` - the org directory slice of a jurisdiction.
@@ -35,6 +38,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.contracts import (
+    CaseChanges,
     CaseContext,
     CaseContextRequest,
     CaseEventRecord,
@@ -44,6 +48,7 @@ from activities.contracts import (
     MaskedPerson,
     NotificationRequest,
     OrgUnitRecord,
+    PersistResult,
     ResolvedUnit,
     ResolveUnitRequest,
 )
@@ -138,150 +143,21 @@ class CaseActivities:
     @activity.defn
     async def record_case_event(self, event: CaseEventRecord) -> bool:
         """Append one event; idempotent on `event_key`. True if written by this call."""
-        _aware(event.at, "event.at")
-        details = scrub_pii(_json_ready(event.details))
-        async with _data_errors(f"case event {event.event_key}"), self.pool.acquire() as conn:
-            row = await conn.fetchrow(
-                """
-                INSERT INTO case_events
-                    (event_key, case_no, seq, kind, stage, at, actor_id, actor_role, actor_unit, details)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-                ON CONFLICT (event_key) DO NOTHING
-                RETURNING id
-                """,
-                event.event_key,
-                event.case_no,
-                event.seq,
-                event.kind,
-                event.stage,
-                event.at,
-                event.actor_id,
-                event.actor_role,
-                event.actor_unit,
-                details,
-            )
-        return row is not None
+        details = _event_details(event)
+        async with self.pool.acquire() as conn:
+            return await _insert_event(conn, event, details)
 
     # ----------------------------------------------------------------------------------- read model
     @activity.defn
     async def project_case(self, p: CaseProjection) -> bool:
         """Upsert the case and its clocks in one transaction; False if a newer version is stored."""
-        for name in (
-            "due_at",
-            "registered_at",
-            "accepted_at",
-            "investigation_completed_at",
-            "feedback_sent_at",
-            "closed_at",
-            "updated_at",
+        _check_projection(p)
+        async with (
+            _data_errors(f"projection of case {p.case_no} v{p.version}"),
+            self.pool.acquire() as conn,
+            conn.transaction(),
         ):
-            _aware(getattr(p, name), f"projection.{name}")
-        for c in p.clocks:
-            for name in ("started_at", "original_due_at", "due_at", "stopped_at"):
-                _aware(getattr(c, name), f"clock {c.clock}/{c.cycle}.{name}")
-        person = MaskedPerson() if p.confidential_reporter else p.complainant
-        async with _data_errors(f"projection of case {p.case_no} v{p.version}"), self.pool.acquire() as conn:
-            async with conn.transaction():
-                applied = await conn.fetchval(
-                    """
-                    INSERT INTO cases AS c (
-                        case_no, version, kind, channel, category, jurisdiction, handling_unit, stage, open,
-                        sla_level, due_at, provisional, extension_status, returns, rehandlings, satisfaction,
-                        review_outcome, close_reason, registered_at, accepted_at, investigation_completed_at,
-                        feedback_sent_at, closed_at, updated_at, complainant_name, complainant_id_number,
-                        complainant_phone, complainant_card_number, confidential_reporter)
-                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-                            $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29)
-                    ON CONFLICT (case_no) DO UPDATE SET
-                        version = EXCLUDED.version, kind = EXCLUDED.kind, channel = EXCLUDED.channel,
-                        category = EXCLUDED.category, jurisdiction = EXCLUDED.jurisdiction,
-                        handling_unit = EXCLUDED.handling_unit, stage = EXCLUDED.stage, open = EXCLUDED.open,
-                        sla_level = EXCLUDED.sla_level, due_at = EXCLUDED.due_at,
-                        provisional = EXCLUDED.provisional, extension_status = EXCLUDED.extension_status,
-                        returns = EXCLUDED.returns, rehandlings = EXCLUDED.rehandlings,
-                        satisfaction = EXCLUDED.satisfaction, review_outcome = EXCLUDED.review_outcome,
-                        close_reason = EXCLUDED.close_reason, registered_at = EXCLUDED.registered_at,
-                        accepted_at = EXCLUDED.accepted_at,
-                        investigation_completed_at = EXCLUDED.investigation_completed_at,
-                        feedback_sent_at = EXCLUDED.feedback_sent_at, closed_at = EXCLUDED.closed_at,
-                        updated_at = EXCLUDED.updated_at, complainant_name = EXCLUDED.complainant_name,
-                        complainant_id_number = EXCLUDED.complainant_id_number,
-                        complainant_phone = EXCLUDED.complainant_phone,
-                        complainant_card_number = EXCLUDED.complainant_card_number,
-                        confidential_reporter = EXCLUDED.confidential_reporter,
-                        projected_at = now()
-                    WHERE c.version <= EXCLUDED.version
-                    RETURNING version
-                    """,
-                    p.case_no,
-                    p.version,
-                    p.kind,
-                    p.channel,
-                    p.category,
-                    p.jurisdiction,
-                    p.handling_unit,
-                    p.stage,
-                    p.open,
-                    p.sla_level,
-                    p.due_at,
-                    p.provisional,
-                    p.extension_status,
-                    p.returns,
-                    p.rehandlings,
-                    p.satisfaction,
-                    p.review_outcome,
-                    p.close_reason,
-                    p.registered_at,
-                    p.accepted_at,
-                    p.investigation_completed_at,
-                    p.feedback_sent_at,
-                    p.closed_at,
-                    p.updated_at,
-                    _ensure_masked(person.name, mask_name),
-                    _ensure_masked(person.id_number, mask_id_number),
-                    _ensure_masked(person.phone, mask_phone),
-                    _ensure_masked(person.card_number, mask_card_number),
-                    p.confidential_reporter,
-                )
-                if applied is None:
-                    return False
-                await conn.execute(
-                    "DELETE FROM sla_clocks WHERE case_no = $1 AND NOT ((clock || ':' || cycle) = ANY($2::text[]))",
-                    p.case_no,
-                    [f"{c.clock}:{c.cycle}" for c in p.clocks],
-                )
-                if p.clocks:
-                    await conn.executemany(
-                        """
-                        INSERT INTO sla_clocks (case_no, clock, cycle, unit, started_at, original_due_at, due_at,
-                                                extended, stopped_at, level, breached, provisional)
-                        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-                        ON CONFLICT (case_no, clock, cycle) DO UPDATE SET
-                            unit = EXCLUDED.unit, started_at = EXCLUDED.started_at,
-                            original_due_at = EXCLUDED.original_due_at, due_at = EXCLUDED.due_at,
-                            extended = EXCLUDED.extended, stopped_at = EXCLUDED.stopped_at,
-                            level = EXCLUDED.level, breached = EXCLUDED.breached,
-                            provisional = EXCLUDED.provisional, updated_at = now()
-                        """,
-                        [
-                            (
-                                p.case_no,
-                                c.clock,
-                                c.cycle,
-                                c.unit,
-                                c.started_at,
-                                c.original_due_at,
-                                c.due_at,
-                                c.extended,
-                                c.stopped_at,
-                                c.level,
-                                c.breached,
-                                c.provisional,
-                            )
-                            for c in p.clocks
-                        ],
-                    )
-        return True
+            return await _upsert_projection(conn, p)
 
     # --------------------------------------------------------------------------------------- outbox
     @activity.defn
@@ -291,6 +167,12 @@ class CaseActivities:
         A complainant message by SMS/WeChat/letter without a contact is stored as `undeliverable`
         (visible to supervisors) rather than failing the case.
         """
+        row = self._notification_row(n)
+        async with self.pool.acquire() as conn:
+            return await _insert_notification(conn, n.key, row)
+
+    def _notification_row(self, n: NotificationRequest) -> tuple[Any, ...]:
+        """Validate a notification and build its row: contact encrypted and masked, params scrubbed."""
         _aware(n.at, "notification.at")
         if n.audience == "complainant" and n.channel == "internal":
             raise bad_data(f"notification {n.key}: a complainant cannot be reached on the 'internal' channel")
@@ -303,31 +185,50 @@ class CaseActivities:
         if contact is None and n.channel in _CONTACT_CHANNELS:
             status, error = "undeliverable", f"no recipient contact for channel {n.channel}"
         params = {k: scrub_pii(str(v)) for k, v in n.params.items()}
-        async with _data_errors(f"notification {n.key}"), self.pool.acquire() as conn:
-            row = await conn.fetchrow(
-                """
-                INSERT INTO notifications (key, case_no, audience, channel, recipient_ref, recipient_masked,
-                                           recipient_contact, contact_key_id, template, params, requested_at,
-                                           status, last_error)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-                ON CONFLICT (key) DO NOTHING
-                RETURNING id
-                """,
-                n.key,
-                n.case_no,
-                n.audience,
-                n.channel,
-                n.recipient_ref,
-                mask_contact(n.channel, contact),
-                sealed,
-                key_id,
-                n.template,
-                params,
-                n.at,
-                status,
-                error,
-            )
-        return row is not None
+        return (
+            n.key,
+            n.case_no,
+            n.audience,
+            n.channel,
+            n.recipient_ref,
+            mask_contact(n.channel, contact),
+            sealed,
+            key_id,
+            n.template,
+            params,
+            n.at,
+            status,
+            error,
+        )
+
+    # --------------------------------------------------------------------------- batched persistence
+    @activity.defn
+    async def persist_case_changes(self, changes: CaseChanges) -> PersistResult:
+        """Everything one decision of a case writes, in ONE transaction: the audit-trail events, the outbox
+        notifications and the projection (plus, at registration, the encrypted personal data). Same rules as
+        `record_case_event`, `enqueue_notification`, `project_case` and `store_complainant_pii`; idempotent
+        under retry (event and notification keys are written once, the projection's version guard ignores
+        stale writes and re-applies the same version harmlessly). Bad data anywhere fails the whole batch
+        (non-retryable) before anything is written."""
+        events = [(e, _event_details(e)) for e in changes.events]
+        notes = [(n.key, self._notification_row(n)) for n in changes.notifications]
+        if changes.projection is not None:
+            _check_projection(changes.projection)
+        pii = self._pii_row(changes.pii) if changes.pii is not None else None
+        result = PersistResult()
+        case_nos = sorted({e.case_no for e in changes.events} | {n.case_no for n in changes.notifications})
+        async with _data_errors(f"changes of case {', '.join(case_nos)}"), self.pool.acquire() as conn:
+            async with conn.transaction():
+                if pii is not None:
+                    await _upsert_pii(conn, *pii)
+                    result.pii_stored = True
+                for e, details in events:
+                    result.events_written += await _insert_event(conn, e, details)
+                for key, row in notes:
+                    result.notifications_queued += await _insert_notification(conn, key, row)
+                if changes.projection is not None:
+                    result.projection_applied = await _upsert_projection(conn, changes.projection)
+        return result
 
     # ------------------------------------------------------------------------------- org directory
     @activity.defn
@@ -440,25 +341,216 @@ class CaseActivities:
     async def store_complainant_pii(self, rec: ComplainantPiiRecord) -> bool:
         """Store the complainant's personal data AES-GCM encrypted; False (nothing stored) for a
         confidential reporter. Idempotent: a retry rewrites the same row."""
-        if rec.confidential_reporter:
+        row = self._pii_row(rec)
+        if row is None:
             return False
+        async with self.pool.acquire() as conn:
+            await _upsert_pii(conn, *row)
+        return True
+
+    def _pii_row(self, rec: ComplainantPiiRecord) -> tuple[str, str, bytes] | None:
+        """(case_no, key_id, ciphertext) of a complainant's personal data; None for a confidential reporter."""
+        if rec.confidential_reporter:
+            return None
         if rec.id_number and (problem := id_number_problem(rec.id_number)):
             raise bad_data(f"complainant id_number: {problem}")
         clear = rec.model_dump_json(exclude={"case_no", "confidential_reporter"}).encode()
         key_id, sealed = self.keyring.encrypt(clear, aad=pii_aad(rec.case_no))
-        async with _data_errors(f"personal data of case {rec.case_no}"), self.pool.acquire() as conn:
-            await conn.execute(
-                """
-                INSERT INTO case_pii (case_no, key_id, ciphertext) VALUES ($1, $2, $3)
-                ON CONFLICT (case_no) DO UPDATE SET key_id = EXCLUDED.key_id, ciphertext = EXCLUDED.ciphertext,
-                                                    updated_at = now()
-                """,
-                rec.case_no,
-                key_id,
-                sealed,
-            )
-        return True
+        return rec.case_no, key_id, sealed
 
+
+# ------------------------------------------------------------------ SQL shared by the single and batched writes
+# Each helper runs on a connection the caller holds (and, for several writes, inside the caller's transaction).
+
+
+def _event_details(event: CaseEventRecord) -> Any:
+    """Validate an event and return its details as plain JSON with clear personal data masked."""
+    _aware(event.at, "event.at")
+    return scrub_pii(_json_ready(event.details))
+
+
+async def _insert_event(conn: asyncpg.Connection, event: CaseEventRecord, details: Any) -> bool:
+    """Append one event unless its key is there; True if written now."""
+    async with _data_errors(f"case event {event.event_key}"):
+        row = await conn.fetchrow(
+            """
+            INSERT INTO case_events
+                (event_key, case_no, seq, kind, stage, at, actor_id, actor_role, actor_unit, details)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+            ON CONFLICT (event_key) DO NOTHING
+            RETURNING id
+            """,
+            event.event_key,
+            event.case_no,
+            event.seq,
+            event.kind,
+            event.stage,
+            event.at,
+            event.actor_id,
+            event.actor_role,
+            event.actor_unit,
+            details,
+        )
+    return row is not None
+
+
+async def _insert_notification(conn: asyncpg.Connection, key: str, row: tuple[Any, ...]) -> bool:
+    """Queue one outbox row (built by `CaseActivities._notification_row`) unless its key is there."""
+    async with _data_errors(f"notification {key}"):
+        written = await conn.fetchrow(
+            """
+            INSERT INTO notifications (key, case_no, audience, channel, recipient_ref, recipient_masked,
+                                       recipient_contact, contact_key_id, template, params, requested_at,
+                                       status, last_error)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+            ON CONFLICT (key) DO NOTHING
+            RETURNING id
+            """,
+            *row,
+        )
+    return written is not None
+
+
+def _check_projection(p: CaseProjection) -> None:
+    for name in (
+        "due_at",
+        "registered_at",
+        "accepted_at",
+        "investigation_completed_at",
+        "feedback_sent_at",
+        "closed_at",
+        "updated_at",
+    ):
+        _aware(getattr(p, name), f"projection.{name}")
+    for c in p.clocks:
+        for name in ("started_at", "original_due_at", "due_at", "stopped_at"):
+            _aware(getattr(c, name), f"clock {c.clock}/{c.cycle}.{name}")
+
+
+async def _upsert_projection(conn: asyncpg.Connection, p: CaseProjection) -> bool:
+    """Upsert the case row and its clocks (inside the caller's transaction); False if a newer version is
+    stored (nothing written)."""
+    person = MaskedPerson() if p.confidential_reporter else p.complainant
+    async with _data_errors(f"projection of case {p.case_no} v{p.version}"):
+        applied = await conn.fetchval(
+            _PROJECT_SQL,
+            p.case_no,
+            p.version,
+            p.kind,
+            p.channel,
+            p.category,
+            p.jurisdiction,
+            p.handling_unit,
+            p.stage,
+            p.open,
+            p.sla_level,
+            p.due_at,
+            p.provisional,
+            p.extension_status,
+            p.returns,
+            p.rehandlings,
+            p.satisfaction,
+            p.review_outcome,
+            p.close_reason,
+            p.registered_at,
+            p.accepted_at,
+            p.investigation_completed_at,
+            p.feedback_sent_at,
+            p.closed_at,
+            p.updated_at,
+            _ensure_masked(person.name, mask_name),
+            _ensure_masked(person.id_number, mask_id_number),
+            _ensure_masked(person.phone, mask_phone),
+            _ensure_masked(person.card_number, mask_card_number),
+            p.confidential_reporter,
+        )
+        if applied is None:
+            return False
+        await conn.execute(
+            "DELETE FROM sla_clocks WHERE case_no = $1 AND NOT ((clock || ':' || cycle) = ANY($2::text[]))",
+            p.case_no,
+            [f"{c.clock}:{c.cycle}" for c in p.clocks],
+        )
+        if p.clocks:
+            await conn.executemany(
+                _CLOCK_SQL,
+                [
+                    (
+                        p.case_no,
+                        c.clock,
+                        c.cycle,
+                        c.unit,
+                        c.started_at,
+                        c.original_due_at,
+                        c.due_at,
+                        c.extended,
+                        c.stopped_at,
+                        c.level,
+                        c.breached,
+                        c.provisional,
+                    )
+                    for c in p.clocks
+                ],
+            )
+    return True
+
+
+async def _upsert_pii(conn: asyncpg.Connection, case_no: str, key_id: str, sealed: bytes) -> None:
+    async with _data_errors(f"personal data of case {case_no}"):
+        await conn.execute(
+            """
+            INSERT INTO case_pii (case_no, key_id, ciphertext) VALUES ($1, $2, $3)
+            ON CONFLICT (case_no) DO UPDATE SET key_id = EXCLUDED.key_id, ciphertext = EXCLUDED.ciphertext,
+                                                updated_at = now()
+            """,
+            case_no,
+            key_id,
+            sealed,
+        )
+
+
+_PROJECT_SQL = """
+INSERT INTO cases AS c (
+    case_no, version, kind, channel, category, jurisdiction, handling_unit, stage, open,
+    sla_level, due_at, provisional, extension_status, returns, rehandlings, satisfaction,
+    review_outcome, close_reason, registered_at, accepted_at, investigation_completed_at,
+    feedback_sent_at, closed_at, updated_at, complainant_name, complainant_id_number,
+    complainant_phone, complainant_card_number, confidential_reporter)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+        $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29)
+ON CONFLICT (case_no) DO UPDATE SET
+    version = EXCLUDED.version, kind = EXCLUDED.kind, channel = EXCLUDED.channel,
+    category = EXCLUDED.category, jurisdiction = EXCLUDED.jurisdiction,
+    handling_unit = EXCLUDED.handling_unit, stage = EXCLUDED.stage, open = EXCLUDED.open,
+    sla_level = EXCLUDED.sla_level, due_at = EXCLUDED.due_at,
+    provisional = EXCLUDED.provisional, extension_status = EXCLUDED.extension_status,
+    returns = EXCLUDED.returns, rehandlings = EXCLUDED.rehandlings,
+    satisfaction = EXCLUDED.satisfaction, review_outcome = EXCLUDED.review_outcome,
+    close_reason = EXCLUDED.close_reason, registered_at = EXCLUDED.registered_at,
+    accepted_at = EXCLUDED.accepted_at,
+    investigation_completed_at = EXCLUDED.investigation_completed_at,
+    feedback_sent_at = EXCLUDED.feedback_sent_at, closed_at = EXCLUDED.closed_at,
+    updated_at = EXCLUDED.updated_at, complainant_name = EXCLUDED.complainant_name,
+    complainant_id_number = EXCLUDED.complainant_id_number,
+    complainant_phone = EXCLUDED.complainant_phone,
+    complainant_card_number = EXCLUDED.complainant_card_number,
+    confidential_reporter = EXCLUDED.confidential_reporter,
+    projected_at = now()
+WHERE c.version <= EXCLUDED.version
+RETURNING version
+"""
+
+_CLOCK_SQL = """
+INSERT INTO sla_clocks (case_no, clock, cycle, unit, started_at, original_due_at, due_at,
+                        extended, stopped_at, level, breached, provisional)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+ON CONFLICT (case_no, clock, cycle) DO UPDATE SET
+    unit = EXCLUDED.unit, started_at = EXCLUDED.started_at,
+    original_due_at = EXCLUDED.original_due_at, due_at = EXCLUDED.due_at,
+    extended = EXCLUDED.extended, stopped_at = EXCLUDED.stopped_at,
+    level = EXCLUDED.level, breached = EXCLUDED.breached,
+    provisional = EXCLUDED.provisional, updated_at = now()
+"""
 
 _CHAIN_SQL = """
 WITH RECURSIVE chain AS (

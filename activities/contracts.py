@@ -196,3 +196,30 @@ class ComplainantPiiRecord(BaseModel):
     card_number: str = ""
     address: str | None = None
     confidential_reporter: bool = False
+
+
+# ------------------------------------------------------------------ batched persistence (one activity per decision)
+
+
+class CaseChanges(BaseModel):
+    """Input of `persist_case_changes`: everything one decision (or tick) of a case writes, in one transaction.
+    Each part keeps the idempotency of its single-record activity: event keys, notification keys, and the
+    projection's version guard."""
+
+    events: list[CaseEventRecord] = Field(default_factory=list)
+    notifications: list[NotificationRequest] = Field(default_factory=list)
+    projection: CaseProjection | None = None
+    pii: ComplainantPiiRecord | None = Field(
+        default=None, description="at registration: the complainant's personal data (stored encrypted)"
+    )
+
+
+class PersistResult(BaseModel):
+    """Output of `persist_case_changes`: what this call wrote (a retry of a committed call writes nothing)."""
+
+    events_written: int = 0
+    notifications_queued: int = 0
+    pii_stored: bool = False
+    projection_applied: bool | None = Field(
+        default=None, description="None: no projection sent; False: a newer version was already stored"
+    )

@@ -63,3 +63,30 @@ def test_merge_change_is_replayed_on_both_paths() -> None:
     after = _patch_markers(histories / "merged_into_open_target.json")
     assert PATCH_MERGE_CONFIRMS_TARGET not in before
     assert PATCH_MERGE_CONFIRMS_TARGET in after
+
+
+def test_publish_change_is_replayed_on_both_paths() -> None:
+    """`_publish` writes a decision with one `persist_case_changes` activity since PATCH_PUBLISH_IN_ONE_ACTIVITY:
+    the happy path recorded before the change has no marker and one activity per record (old path), the one
+    recorded after has the marker and only batched writes (new path); both replay above."""
+    from workflows.complaint_case import PATCH_PUBLISH_IN_ONE_ACTIVITY
+
+    histories = Path(__file__).with_name("histories")
+    before, after = histories / "happy_path.json", histories / "happy_path_batched.json"
+    assert PATCH_PUBLISH_IN_ONE_ACTIVITY not in _patch_markers(before)
+    assert PATCH_PUBLISH_IN_ONE_ACTIVITY in _patch_markers(after)
+    assert {"record_case_event", "project_case", "store_complainant_pii"} <= _activity_types(before)
+    assert "persist_case_changes" not in _activity_types(before)
+    assert "persist_case_changes" in _activity_types(after)
+    assert not {"record_case_event", "enqueue_notification", "project_case", "store_complainant_pii"} & (
+        _activity_types(after)
+    )
+
+
+def _activity_types(path: Path) -> set[str]:
+    doc = json.loads(path.read_text())
+    return {
+        attrs["activityType"]["name"]
+        for event in doc["events"]
+        if (attrs := event.get("activityTaskScheduledEventAttributes"))
+    }

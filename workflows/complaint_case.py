@@ -24,6 +24,7 @@ from temporalio.exceptions import ApplicationError, ChildWorkflowError, FailureE
 with workflow.unsafe.imports_passed_through():
     from activities.case_activities import CaseActivities
     from activities.contracts import (
+        CaseChanges,
         CaseContextRequest,
         CaseEventRecord,
         CaseProjection,
@@ -102,6 +103,10 @@ def workflow_id(case_no: str) -> str:
 # Patch ids: each names a change to the workflow logic that alters the commands of running cases. Old histories
 # replay down the old path (`workflow.patched` is False there); see tests/test_replay.py.
 PATCH_MERGE_CONFIRMS_TARGET = "merge-into-confirms-open-target"
+# `_publish` writes the audit events, outbox notifications and projection of one decision with ONE activity
+# (`persist_case_changes`, one transaction) instead of one activity per record; at registration the personal
+# data goes in the same batch. Old histories keep one activity per record (and `store_complainant_pii`).
+PATCH_PUBLISH_IN_ONE_ACTIVITY = "publish-case-changes-in-one-activity"
 
 
 class MergedFrom(BaseModel):
@@ -182,8 +187,11 @@ class ComplaintCase:
                 reg, directory, policy_for(reg.kind, reg.jurisdiction), workflow.now(), self._cal
             )
             self._state = state
-            await self._store_pii(reg)
-            await self._publish(events)
+            if workflow.patched(PATCH_PUBLISH_IN_ONE_ACTIVITY):
+                await self._publish(events, pii=self._pii_record(reg))
+            else:
+                await self._store_pii(reg)
+                await self._publish(events)
         while True:
             await self._absorb_signals()
             if not self.state.is_open:
@@ -501,19 +509,23 @@ class ComplaintCase:
         self._snap = snap
         self._cal = snap.calendar()
 
-    async def _store_pii(self, reg: ComplaintRegistration) -> None:
+    @staticmethod
+    def _pii_record(reg: ComplaintRegistration) -> ComplainantPiiRecord:
         p = reg.complainant
+        return ComplainantPiiRecord(
+            case_no=reg.case_no,
+            name=p.name,
+            id_number=p.id_number,
+            phone=p.phone,
+            card_number=p.card_number,
+            address=p.address,
+            confidential_reporter=reg.kind is CaseKind.fraud_report,
+        )
+
+    async def _store_pii(self, reg: ComplaintRegistration) -> None:
         await workflow.execute_activity_method(
             CaseActivities.store_complainant_pii,
-            ComplainantPiiRecord(
-                case_no=reg.case_no,
-                name=p.name,
-                id_number=p.id_number,
-                phone=p.phone,
-                card_number=p.card_number,
-                address=p.address,
-                confidential_reporter=reg.kind is CaseKind.fraud_report,
-            ),
+            self._pii_record(reg),
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=ACTIVITY_RETRY,
         )
@@ -524,9 +536,57 @@ class ComplaintCase:
             return reg.complainant.address
         return reg.complainant.phone
 
-    async def _publish(self, events: list[CaseEvent]) -> None:
-        """Audit trail + outbox for each event, then one projection and the search attributes."""
+    def _event_record(self, ev: CaseEvent) -> CaseEventRecord:
+        case_no = self.state.case_no
+        return CaseEventRecord(
+            case_no=case_no,
+            seq=ev.seq,
+            event_key=f"{case_no}:{ev.seq}:{ev.kind}",
+            kind=ev.kind,
+            stage=ev.stage.value,
+            at=ev.at,
+            actor_id=ev.actor_id,
+            actor_role=ev.actor_role,
+            actor_unit=ev.actor_unit,
+            details=ev.details,
+        )
+
+    def _notifications(self, ev: CaseEvent) -> list[NotificationRequest]:
+        state = self.state
+        case_no = state.case_no
+        return [
+            NotificationRequest(
+                key=f"{case_no}:{ev.seq}:n{n.index}:{n.audience}",
+                case_no=case_no,
+                audience=n.audience,  # type: ignore[arg-type]
+                channel=n.channel,  # type: ignore[arg-type]
+                recipient_ref=n.recipient_ref,
+                recipient_contact=self._contact() if n.to_complainant else None,
+                template=n.template,
+                params=n.params,
+                at=ev.at,
+            )
+            for n in notices_for(state, ev)
+        ]
+
+    async def _publish(self, events: list[CaseEvent], pii: ComplainantPiiRecord | None = None) -> None:
+        """Audit trail + outbox for each event, one projection (one activity since
+        PATCH_PUBLISH_IN_ONE_ACTIVITY), then the search attributes. `pii` only on the new path."""
         if not events:
+            return
+        if workflow.patched(PATCH_PUBLISH_IN_ONE_ACTIVITY):
+            await workflow.execute_activity_method(
+                CaseActivities.persist_case_changes,
+                CaseChanges(
+                    events=[self._event_record(ev) for ev in events],
+                    notifications=[n for ev in events for n in self._notifications(ev)],
+                    projection=self._projection(),
+                    pii=pii,
+                ),
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=ACTIVITY_RETRY,
+            )
+            self._upsert_search_attributes()
             return
         state = self.state
         case_no = state.case_no
