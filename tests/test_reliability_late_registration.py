@@ -2,11 +2,9 @@
 processed after an outage) must show them at once: red 超期 and the escalation 通报, without waiting for a
 decision.
 
-Known bug (reported to the lead): `ComplaintCase.run` only ticks after `wait_condition`; when every threshold
-is already past, `cases.transitions.next_wakeup` returns None, so the workflow waits with no timeout and the
-case stays `on_track` until some decision arrives (and when some thresholds are past and one is in the future,
-the past ones are only recorded when the future one fires). Marked xfail until fixed: it then XPASSes
-and the marker must go (not strict: the fix is being wired in while this is written).
+This was a bug: `next_wakeup` only names future thresholds, so a case whose thresholds were all past waited
+with no timeout and stayed `on_track` until a decision arrived. The workflow now ticks first when
+`cases.transitions.needs_tick` says a passed threshold is unrecorded (behind PATCH_TICK_PASSED_THRESHOLDS).
 """
 
 from __future__ import annotations
@@ -31,8 +29,6 @@ from workflows.client import start_case
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(120)]
 
 
-@pytest.mark.xfail(strict=False, reason="workflow never ticks when all SLA thresholds are already past (bug; "
-                   "a fix, `cases.transitions.needs_tick`, is in progress: drop this marker once it XPASSes)")
 async def test_case_registered_after_its_deadline_is_red_at_once(dev_env: WorkflowEnvironment, pg_pool: asyncpg.Pool) -> None:
     tq = f"complaints-rel-late-{uuid.uuid4().hex[:8]}"
     cal = get_calendar("CN-SX")

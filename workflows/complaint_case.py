@@ -66,6 +66,7 @@ with workflow.unsafe.imports_passed_through():
         CaseState,
         absorb_duplicate,
         apply,
+        needs_tick,
         next_wakeup,
         precheck_new_case,
         recompute_deadlines,
@@ -107,6 +108,7 @@ PATCH_MERGE_CONFIRMS_TARGET = "merge-into-confirms-open-target"
 # (`persist_case_changes`, one transaction) instead of one activity per record; at registration the personal
 # data goes in the same batch. Old histories keep one activity per record (and `store_complainant_pii`).
 PATCH_PUBLISH_IN_ONE_ACTIVITY = "publish-case-changes-in-one-activity"
+PATCH_TICK_PASSED_THRESHOLDS = "tick-thresholds-already-passed"
 
 
 class MergedFrom(BaseModel):
@@ -198,6 +200,10 @@ class ComplaintCase:
                 break
             now = workflow.now()
             wake = next_wakeup(self.state, now)
+            if needs_tick(self.state, now) and workflow.patched(PATCH_TICK_PASSED_THRESHOLDS):
+                # thresholds already behind us (a case that starts late, or a long pause): record them now
+                # instead of waiting for the next future threshold, which may never come
+                wake = now
             self._changed = False
             if wake is None or wake > now:
                 try:
