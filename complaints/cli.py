@@ -39,7 +39,7 @@ from complaints.client import (
     InvalidInput,
     LineError,
 )
-from complaints.process import exit_now
+from complaints.process import run_command
 from complaints.settings import Settings, get_settings
 
 CST = ZoneInfo("Asia/Shanghai")
@@ -631,14 +631,7 @@ def demo(
 
 def main() -> None:
     """Console-script entry point (`complaints`); ends via `exit_now` (see complaints.process)."""
-    try:
-        app()  # standalone mode: always ends in SystemExit with click's exit code
-    except SystemExit as stop:
-        if isinstance(stop.code, str):
-            print(stop.code, file=sys.stderr)
-            exit_now(1)
-        exit_now(stop.code or 0)
-    exit_now(0)
+    run_command(app)  # standalone mode: app always ends in SystemExit with click's exit code
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from typing import NoReturn
 
 
@@ -22,3 +23,15 @@ def exit_now(code: int = 0) -> NoReturn:
         except (OSError, ValueError):
             pass
     os._exit(code)
+
+
+def run_command(command: Callable[[], object]) -> NoReturn:
+    """Run a command-line entry point and end with `exit_now`, keeping SystemExit's code and message."""
+    try:
+        command()
+    except SystemExit as stop:
+        if isinstance(stop.code, str):
+            print(stop.code, file=sys.stderr)
+            exit_now(1)
+        exit_now(stop.code or 0)
+    exit_now(0)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from complaints.binaries import temporal_cli
 from complaints.pgserver import EmbeddedPostgres
-from complaints.process import exit_now
+from complaints.process import run_command
 from complaints.settings import SEARCH_ATTRIBUTES, Settings
 
 
@@ -180,7 +180,7 @@ class Stack:
         self.start_postgres()
         asyncio.run(self._migrate())
         self.start_temporal()
-        _wait_port("127.0.0.1", self.temporal_port, "Temporal frontend", 60)
+        wait_port("127.0.0.1", self.temporal_port, "Temporal frontend", 60)
         self.start_codec_server()
         self.start_worker()
         self.start_dashboard()
@@ -210,7 +210,7 @@ class Stack:
         print(f"  {'postgres':10} {f'running (pid {pg})' if pg else 'stopped'}")
 
 
-def _wait_port(host: str, port: int, what: str, timeout: float) -> None:
+def wait_port(host: str, port: int, what: str, timeout: float) -> None:
     import socket
 
     deadline = time.monotonic() + timeout
@@ -266,22 +266,10 @@ def main(argv: list[str] | None = None) -> None:
     args = argv if argv is not None else sys.argv[1:]
     command = args[0] if args else "status"
     stack = Stack()
-    try:
-        if command == "up":
-            stack.up()
-        elif command == "down":
-            stack.down()
-        elif command == "status":
-            stack.status()
-        else:
-            raise SystemExit(f"unknown command {command!r}: use up, down or status")
-    except SystemExit as stop:
-        if isinstance(stop.code, str):
-            print(stop.code, file=sys.stderr)
-            exit_now(1)
-        exit_now(stop.code or 0)
-    exit_now(0)
-
+    commands = {"up": stack.up, "down": stack.down, "status": stack.status}
+    if command not in commands:
+        run_command(lambda: sys.exit(f"unknown command {command!r}: use up, down or status"))
+    run_command(commands[command])
 
 if __name__ == "__main__":
     main()

@@ -37,6 +37,7 @@ from temporalio.service import RPCError
 
 from complaints.binaries import temporal_cli
 from complaints.settings import SEARCH_ATTRIBUTES
+from complaints.stack import wait_port as _stack_wait_port
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS_ENV = "COMPLAINTS_RELIABILITY_RESULTS"
@@ -50,15 +51,11 @@ def free_port() -> int:
 
 
 def wait_port(port: int, timeout: float = 60.0, host: str = "127.0.0.1") -> None:
-    """Block until something accepts TCP connections on `host:port`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection((host, port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise TimeoutError(f"nothing listens on {host}:{port} after {timeout:.0f}s")
+    """Block until something accepts TCP connections on `host:port` (the stack's own wait)."""
+    try:
+        _stack_wait_port(host, port, f"port {port}", timeout)
+    except SystemExit as stop:
+        raise TimeoutError(str(stop)) from None
 
 
 def unique_case_numbers(n: int, province: str = "SX") -> list[str]:
