@@ -214,16 +214,20 @@ def _spawn_logged(argv: list[str], logfile: Path) -> tuple[subprocess.Popen[byte
 
 
 @asynccontextmanager
-async def dev_server(root: Path) -> AsyncIterator[DevServer]:
-    """Start the dev server the way `complaints.stack` does (SQLite file, search attributes, warn logs)."""
+async def dev_server(root: Path, *, in_memory: bool = False) -> AsyncIterator[DevServer]:
+    """Start the dev server the way `complaints.stack` does (SQLite file, search attributes, warn logs).
+
+    `in_memory=True` leaves out `--db-filename`: the dev server keeps its SQLite database in memory (no
+    file, no fsync). Same server, same persistence code; only for benchmarks whose figure is not the
+    server's write path (the worker footprint), and every such benchmark says so in its output."""
     from complaints.binaries import temporal_cli
     from complaints.settings import SEARCH_ATTRIBUTES
 
     port = free_port()
     db_file = root / "temporal.db"
     argv = [
-        temporal_cli(), "server", "start-dev", "--db-filename", str(db_file), "--ip", "127.0.0.1",
-        "--port", str(port), "--headless", "--log-level", "error",
+        temporal_cli(), "server", "start-dev", *([] if in_memory else ["--db-filename", str(db_file)]),
+        "--ip", "127.0.0.1", "--port", str(port), "--headless", "--log-level", "error",
         "--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=true",
     ]
     for name, kind in SEARCH_ATTRIBUTES.items():

@@ -1,7 +1,10 @@
 """The worker process measured by `bench.footprint`: the project's worker (`workers.main.build_worker`
 configuration: workflows, activities, sandbox runner) with `max_cached_workflows` taken from the command line.
 
-    python -m bench.footprint_worker MAX_CACHED   (settings from COMPLAINTS_* environment variables)
+    python -m bench.footprint_worker MAX_CACHED [baselines]   (settings from COMPLAINTS_* environment variables)
+
+`baselines` also registers the benchmarks' trivial workflows (`bench.baseline_workflows`), for a worker
+process that shares a task queue with a benchmark's in-process worker (`bench.year`).
 """
 
 from __future__ import annotations
@@ -11,12 +14,16 @@ import signal
 import sys
 
 
-async def serve(max_cached: int) -> None:
-    """Run the worker until SIGTERM."""
+async def serve(max_cached: int, baselines: bool = False) -> None:
+    """Run the worker until SIGTERM (SDK warnings and errors go to stderr, the worker log)."""
+    import logging
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from temporalio.worker import Worker
 
     from activities import all_activities
     from activities.db import create_pool
+    from bench.baseline_workflows import BASELINE_WORKFLOWS
     from complaints.codec import KeyRing
     from complaints.connect import connect
     from complaints.settings import get_settings
@@ -33,7 +40,7 @@ async def serve(max_cached: int) -> None:
     worker = Worker(
         client,
         task_queue=s.task_queue,
-        workflows=WORKFLOWS,
+        workflows=[*WORKFLOWS, *(BASELINE_WORKFLOWS if baselines else [])],
         activities=all_activities(pool, KeyRing.from_settings(s)),
         workflow_runner=workflow_runner(),
         max_concurrent_activities=s.worker_max_concurrent_activities,
@@ -47,4 +54,4 @@ async def serve(max_cached: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(serve(int(sys.argv[1]) if len(sys.argv) > 1 else 1000))
+    asyncio.run(serve(int(sys.argv[1]) if len(sys.argv) > 1 else 1000, "baselines" in sys.argv[2:]))

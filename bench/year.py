@@ -17,6 +17,7 @@ server: a `BenchNoop` workflow per case (start + result), i.e. the floor cost of
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import shutil
@@ -202,7 +203,8 @@ def _registration(c: Case, received: datetime) -> Any:
     return ComplaintRegistration.model_validate(data)
 
 
-async def run(n_cases: int = 2000, year: int = 2025, concurrency: int = 24, tail_days: int = 45) -> Report:
+async def run(n_cases: int = 2000, year: int = 2025, concurrency: int = 64, tail_days: int = 45,
+              extra_workers: int = 1) -> Report:
     """Simulate `year` with `n_cases` cases at one county; report wall time and events per second."""
     from temporalio.api.common.v1 import WorkflowExecution
     from temporalio.api.enums.v1 import WorkflowExecutionStatus
@@ -229,6 +231,7 @@ async def run(n_cases: int = 2000, year: int = 2025, concurrency: int = 24, tail
     for c in cases:
         profiles[c.profile] += 1
     rep.params = {"cases": n_cases, "year": year, "county": COUNTY, "concurrency": concurrency,
+                  "workers": f"1 in-process + {extra_workers} worker process(es) (bench.footprint_worker)",
                   "profiles": dict(sorted(profiles.items(), key=lambda kv: -kv[1]))}
     decision_models = {
         "accept": models.AcceptDecision, "reject": models.RejectDecision, "withdraw": models.WithdrawDecision,
@@ -260,6 +263,7 @@ async def run(n_cases: int = 2000, year: int = 2025, concurrency: int = 24, tail
         async with postgres(root) as server:
             dsn = await create_database(server, "year")
             pool = await create_pool(dsn, 2, 20)
+            stack = contextlib.ExitStack()
             try:
                 await _register_search_attributes(env.client)
                 t0_sim = await env.get_current_time()
@@ -268,6 +272,10 @@ async def run(n_cases: int = 2000, year: int = 2025, concurrency: int = 24, tail
                     for c in cases:
                         c.received += delta + timedelta(hours=1)
                 tq = f"bench-year-{uuid.uuid4().hex[:6]}"
+                # the in-process worker (with the driver) is one Python process, i.e. one core: extra worker
+                # processes on the same task queue use the other core(s); each case sticks to one of them
+                extra = await _start_workers(root, settings, env, dsn, tq, extra_workers)
+                stack.callback(lambda: [_stop_worker(w) for w in extra])
                 async with Worker(
                     env.client, task_queue=tq, workflows=[*WORKFLOWS, *BASELINE_WORKFLOWS],
                     activities=all_activities(pool, KeyRing.from_settings(settings)),
@@ -354,16 +362,17 @@ async def run(n_cases: int = 2000, year: int = 2025, concurrency: int = 24, tail
                             kinds[r.split(":")[0]] += 1
                         rep.note(f"refused/failed by profile+update: {dict(kinds)}; e.g. {refused[0]}")
                     # events: workflow histories (describe) and audit trail rows
-                    hist = 0
-                    open_cases = 0
-                    for h in handles.values():
-                        info = (await env.client.workflow_service.describe_workflow_execution(
-                            DescribeWorkflowExecutionRequest(namespace=env.client.namespace,
-                                                             execution=WorkflowExecution(workflow_id=h.id))
-                        )).workflow_execution_info
-                        hist += info.history_length
-                        if info.status == WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING:
-                            open_cases += 1
+                    async def describe(wid: str) -> Any:
+                        async with sem:
+                            return (await env.client.workflow_service.describe_workflow_execution(
+                                DescribeWorkflowExecutionRequest(namespace=env.client.namespace,
+                                                                 execution=WorkflowExecution(workflow_id=wid))
+                            )).workflow_execution_info
+
+                    infos = await asyncio.gather(*(describe(h.id) for h in handles.values()))
+                    hist = sum(i.history_length for i in infos)
+                    open_cases = sum(
+                        1 for i in infos if i.status == WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING)
                     audit = int(await pool.fetchval("SELECT count(*) FROM case_events"))
                     timer_events = int(await pool.fetchval(
                         "SELECT count(*) FROM case_events WHERE kind IN ('sla_level_changed', 'sla_escalated')"))
@@ -374,10 +383,39 @@ async def run(n_cases: int = 2000, year: int = 2025, concurrency: int = 24, tail
                     rep.add("timer_driven_audit_events", timer_events, "events")
                     rep.add("open_at_end", open_cases, "cases")
             finally:
+                stack.close()
                 await pool.close()
                 await env.shutdown()
     rep.write()
     return rep
+
+
+async def _start_workers(root: Path, settings: Any, env: Any, dsn: str, tq: str, n: int) -> list[Any]:
+    """`n` worker processes (`bench.footprint_worker`, the project's worker configuration) on `tq`."""
+    from bench.footprint import _spawn_worker, _wait_ready
+
+    wenv = {"COMPLAINTS_DATA_DIR": str(settings.data_dir), "COMPLAINTS_DATABASE_URL": dsn,
+            "COMPLAINTS_TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
+            "COMPLAINTS_TASK_QUEUE": tq, "COMPLAINTS_DATABASE_POOL_MAX": "10"}
+    procs = []
+    for i in range(n):
+        wdir = root / f"w{i}"
+        wdir.mkdir()
+        proc = _spawn_worker(wdir, wenv, 1000, "baselines")
+        procs.append(proc)
+        try:
+            await _wait_ready(proc)
+        except Exception:
+            for p in procs:
+                _stop_worker(p)
+            raise
+    return procs
+
+
+def _stop_worker(proc: Any) -> None:
+    from bench.footprint import _stop
+
+    _stop(proc)
 
 
 async def _register_search_attributes(client: Any) -> None:

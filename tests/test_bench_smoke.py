@@ -7,15 +7,14 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 
 
-def test_bench_quick_runs_everything() -> None:
-    env = {**os.environ, "COMPLAINTS_DATA_DIR": tempfile.mkdtemp(prefix="bench-smoke-")}
+def test_bench_quick_runs_everything(tmp_path: Path) -> None:
+    env = {**os.environ, "COMPLAINTS_DATA_DIR": str(tmp_path / "bench-data")}
     proc = subprocess.run(
         [sys.executable, "-m", "bench", "--quick"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=240,
@@ -24,7 +23,8 @@ def test_bench_quick_runs_everything() -> None:
     assert proc.returncode == 0, out[-3000:] + proc.stderr[-3000:]
     assert "machine:" in out
     for line in ("intake.update_p50:", "intake.cases_per_s:", "year.history_events_per_s:",
-                 "dashboard_queries.province.sla_board_p50:", "footprint.a_delta:", "bench.total_wall:"):
+                 "dashboard_queries.province.sla_board_p50:", "footprint.a_delta:", "bench.total_wall:",
+                 "bench.budget:", "footprint.note: dev server in memory"):
         assert line in out, line
     assert "(x" in out  # time figures carry their ratio to the same-run baseline
     for name in ("calendar", "intake", "dashboard_queries", "footprint", "year"):
