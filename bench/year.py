@@ -18,20 +18,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import random
-import shutil
-import subprocess
 import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from bench.common import Report, create_database, machine_line, postgres, settings_for, temp_dir
+from complaints.search_attributes import register_search_attributes
+from complaints.timeshift import build_time_shift_lib, start_time_skipping_at
 
 CST = ZoneInfo("Asia/Shanghai")
 COUNTY = "SX-TY-XD"  # 小店区: the handling county
@@ -41,46 +40,6 @@ INTAKE = {"id": "agent-12393-07", "role": "intake_agent", "unit_id": "SX"}
 CW = {"id": "cw-xd-1", "role": "caseworker", "unit_id": COUNTY}
 SUP = {"id": "sup-SX-TY", "role": "supervisor", "unit_id": CITY}
 REV = {"id": "rev-ty-1", "role": "reviewer", "unit_id": CITY}
-
-_SHIM = r"""
-#define _GNU_SOURCE
-#include <dlfcn.h>
-#include <stdlib.h>
-#include <time.h>
-#include <sys/time.h>
-static long long off = 0; static int ready = 0;
-static void setup(void) { if (!ready) { const char *s = getenv("TIME_SHIFT_SECONDS"); off = s ? atoll(s) : 0; ready = 1; } }
-int clock_gettime(clockid_t id, struct timespec *tp) {
-  static int (*real)(clockid_t, struct timespec *) = 0;
-  if (!real) real = dlsym(RTLD_NEXT, "clock_gettime");
-  int r = real(id, tp); setup();
-  if (r == 0 && (id == CLOCK_REALTIME || id == CLOCK_REALTIME_COARSE)) tp->tv_sec += off;
-  return r;
-}
-int gettimeofday(struct timeval *tv, void *tz) {
-  static int (*real)(struct timeval *, void *) = 0;
-  if (!real) real = dlsym(RTLD_NEXT, "gettimeofday");
-  int r = real(tv, tz); setup();
-  if (r == 0 && tv) tv->tv_sec += off;
-  return r;
-}
-time_t time(time_t *t) { struct timespec ts; clock_gettime(CLOCK_REALTIME, &ts); if (t) *t = ts.tv_sec; return ts.tv_sec; }
-"""
-
-
-def build_shim(folder: Path) -> str | None:
-    """Compile the clock-shifting shim; None without a C compiler."""
-    cc = shutil.which("cc") or shutil.which("gcc")
-    if cc is None:
-        return None
-    (folder / "shift.c").write_text(_SHIM)
-    try:
-        subprocess.run([cc, "-shared", "-fPIC", "-O2", "-o", str(folder / "libshift.so"), str(folder / "shift.c"),
-                        "-ldl"], check=True, capture_output=True)
-    except (subprocess.CalledProcessError, OSError):
-        return None
-    return str(folder / "libshift.so")
-
 
 @dataclass
 class Case:
@@ -242,30 +201,22 @@ async def run(n_cases: int = 2000, year: int = 2025, concurrency: int = 64, tail
     }
     with temp_dir("bench-year-") as root:
         settings = settings_for(root / "data")
-        shim = build_shim(root)
+        shim = build_time_shift_lib(root)
         start = datetime(year, 1, 1, 8, 0, tzinfo=CST)
-        saved = {k: os.environ.get(k) for k in ("LD_PRELOAD", "TIME_SHIFT_SECONDS")}
+        converter = make_data_converter(settings)
         if shim is not None:
-            os.environ["LD_PRELOAD"] = shim
-            os.environ["TIME_SHIFT_SECONDS"] = str(int((start - datetime.now(UTC)).total_seconds()))
+            env = await start_time_skipping_at(start, shim, converter)
         else:
             rep.note("no C compiler: the simulated year starts today instead of 1 January")
-        try:
             env = await WorkflowEnvironment.start_time_skipping(
-                data_converter=make_data_converter(settings), test_server_existing_path=temporal_test_server()
+                data_converter=converter, test_server_existing_path=temporal_test_server()
             )
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+            await register_search_attributes(env.client)
         async with postgres(root) as server:
             dsn = await create_database(server, "year")
             pool = await create_pool(dsn, 2, 20)
             stack = contextlib.ExitStack()
             try:
-                await _register_search_attributes(env.client)
                 t0_sim = await env.get_current_time()
                 if shim is None:
                     delta = t0_sim - cases[0].received
@@ -416,25 +367,6 @@ def _stop_worker(proc: Any) -> None:
     from bench.footprint import _stop
 
     _stop(proc)
-
-
-async def _register_search_attributes(client: Any) -> None:
-    """The test server rejects upserts of unregistered custom search attributes: register them first."""
-    from temporalio.api.enums.v1 import IndexedValueType
-    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-    from temporalio.service import RPCError
-
-    from complaints.settings import SEARCH_ATTRIBUTES
-
-    kinds = {"Keyword": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
-             "Datetime": IndexedValueType.INDEXED_VALUE_TYPE_DATETIME}
-    try:
-        await client.operator_service.add_search_attributes(AddSearchAttributesRequest(
-            namespace=client.namespace,
-            search_attributes={name: kinds[kind] for name, kind in SEARCH_ATTRIBUTES.items()}))
-    except RPCError as e:
-        if "already" not in str(e).lower():
-            raise
 
 
 def main(argv: list[str] | None = None) -> None:

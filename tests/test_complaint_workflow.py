@@ -14,21 +14,17 @@ test (`tests/test_replay.py`) replays them.
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -63,8 +59,9 @@ from cases.models import (
     SendFeedbackDecision,
     WithdrawDecision,
 )
-from complaints.binaries import temporal_test_server
-from complaints.settings import SEARCH_ATTRIBUTES
+from complaints.search_attributes import register_search_attributes
+from complaints.timeshift import build_time_shift_lib, start_time_skipping_at
+from workers.sandbox import workflow_runner
 from workflows import WORKFLOWS, CalendarUpdate, ComplaintCase, ComplaintReview
 from workflows.client import start_case
 
@@ -73,44 +70,13 @@ RECORD = os.environ.get("COMPLAINTS_RECORD_HISTORIES") == "1"
 CAL = get_calendar("CN-SX")
 CAL_TZ = timezone(timedelta(hours=8))
 
-_SHIM = r"""
-#define _GNU_SOURCE
-#include <dlfcn.h>
-#include <stdlib.h>
-#include <time.h>
-#include <sys/time.h>
-static long long off = 0; static int ready = 0;
-static void setup(void) { if (!ready) { const char *s = getenv("TIME_SHIFT_SECONDS"); off = s ? atoll(s) : 0; ready = 1; } }
-int clock_gettime(clockid_t id, struct timespec *tp) {
-  static int (*real)(clockid_t, struct timespec *) = 0;
-  if (!real) real = dlsym(RTLD_NEXT, "clock_gettime");
-  int r = real(id, tp); setup();
-  if (r == 0 && (id == CLOCK_REALTIME || id == CLOCK_REALTIME_COARSE)) tp->tv_sec += off;
-  return r;
-}
-int gettimeofday(struct timeval *tv, void *tz) {
-  static int (*real)(struct timeval *, void *) = 0;
-  if (!real) real = dlsym(RTLD_NEXT, "gettimeofday");
-  int r = real(tv, tz); setup();
-  if (r == 0 && tv) tv->tv_sec += off;
-  return r;
-}
-time_t time(time_t *t) { struct timespec ts; clock_gettime(CLOCK_REALTIME, &ts); if (t) *t = ts.tv_sec; return ts.tv_sec; }
-"""
-
-
 @pytest.fixture(scope="session")
 def time_shift_lib(tmp_path_factory: pytest.TempPathFactory) -> str:
     """Compile the clock-shifting shim once per session (needs a C compiler)."""
-    cc = shutil.which("cc") or shutil.which("gcc")
-    if cc is None:
+    lib = build_time_shift_lib(tmp_path_factory.mktemp("timeshift"))
+    if lib is None:
         pytest.skip("no C compiler to build the clock shim for dated time-skipping tests")
-    d = tmp_path_factory.mktemp("timeshift")
-    (d / "shift.c").write_text(_SHIM)
-    subprocess.run(
-        [cc, "-shared", "-fPIC", "-O2", "-o", str(d / "libshift.so"), str(d / "shift.c"), "-ldl"], check=True
-    )
-    return str(d / "libshift.so")
+    return lib
 
 
 @dataclass
@@ -134,46 +100,14 @@ class Ctx:
         return await start_case(self.env.client, reg, task_queue=self.task_queue)
 
 
-async def register_search_attributes(client: Client) -> None:
-    """Register the case search attributes. The time-skipping test server rejects upserts of unregistered
-    custom search attributes ("search attribute CaseStage is not defined") but implements the operator
-    service's AddSearchAttributes, so tests register them the same way an operator does on a real cluster."""
-    kinds = {
-        "Keyword": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
-        "Datetime": IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
-    }
-    try:
-        await client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(
-                namespace=client.namespace,
-                search_attributes={name: kinds[kind] for name, kind in SEARCH_ATTRIBUTES.items()},
-            )
-        )
-    except RPCError as e:  # already registered (shared server)
-        if "already" not in str(e).lower():
-            raise
-
-
 @asynccontextmanager
 async def scenario(start: datetime, pool: asyncpg.Pool, lib: str) -> AsyncIterator[Ctx]:
     """A test server whose clock starts at `start`, with a worker running the real workflows and activities."""
-    saved = {k: os.environ.get(k) for k in ("LD_PRELOAD", "TIME_SHIFT_SECONDS")}
-    os.environ["LD_PRELOAD"] = lib
-    os.environ["TIME_SHIFT_SECONDS"] = str(int((start - datetime.now(UTC)).total_seconds()))
+    env = await start_time_skipping_at(start, lib, fixed_key_data_converter())
     try:
-        env = await WorkflowEnvironment.start_time_skipping(
-            data_converter=fixed_key_data_converter(), test_server_existing_path=temporal_test_server()
-        )
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    try:
-        await register_search_attributes(env.client)
         tq = f"complaints-test-{uuid.uuid4().hex[:8]}"
-        async with Worker(env.client, task_queue=tq, workflows=WORKFLOWS, activities=all_activities(pool)):
+        async with Worker(env.client, task_queue=tq, workflows=WORKFLOWS, activities=all_activities(pool),
+                          workflow_runner=workflow_runner()):
             yield Ctx(env, tq, pool)
     finally:
         await env.shutdown()
