@@ -214,7 +214,7 @@ async def test_happy_path_to_archive(pg_pool: asyncpg.Pool, time_shift_lib: str)
         )
         assert ("complainant", "sms", "case_feedback") in [tuple(r) for r in notes]
         assert ("handling_unit", "internal", "case_assigned") in [tuple(r) for r in notes]
-        await record(h, "happy_path_batched")
+        await record(h, "happy_path_local_loads")
 
 
 async def test_rejection_and_refused_decisions_leave_no_history(

@@ -90,3 +90,18 @@ def _activity_types(path: Path) -> set[str]:
         for event in doc["events"]
         if (attrs := event.get("activityTaskScheduledEventAttributes"))
     }
+
+
+def test_registration_loads_change_is_replayed_on_both_paths() -> None:
+    """Since PATCH_REGISTRATION_LOCAL_LOADS the calendar snapshot and the directory slice are local activities
+    (markers in history, no scheduled activity tasks); the batched happy path recorded before has them as
+    regular activities. Both replay above."""
+    from workflows.complaint_case import PATCH_REGISTRATION_LOCAL_LOADS
+
+    histories = Path(__file__).with_name("histories")
+    before, after = histories / "happy_path_batched.json", histories / "happy_path_local_loads.json"
+    assert PATCH_REGISTRATION_LOCAL_LOADS not in _patch_markers(before)
+    assert PATCH_REGISTRATION_LOCAL_LOADS in _patch_markers(after)
+    assert {"load_calendar_snapshot", "load_case_context"} <= _activity_types(before)
+    assert not {"load_calendar_snapshot", "load_case_context"} & _activity_types(after)
+    assert _activity_types(after) == {"persist_case_changes"}

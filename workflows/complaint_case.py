@@ -108,7 +108,11 @@ PATCH_MERGE_CONFIRMS_TARGET = "merge-into-confirms-open-target"
 # (`persist_case_changes`, one transaction) instead of one activity per record; at registration the personal
 # data goes in the same batch. Old histories keep one activity per record (and `store_complainant_pii`).
 PATCH_PUBLISH_IN_ONE_ACTIVITY = "publish-case-changes-in-one-activity"
+# A case whose SLA thresholds already passed (started late, or after a long pause) records them at once.
 PATCH_TICK_PASSED_THRESHOLDS = "tick-thresholds-already-passed"
+# Registration reads the calendar snapshot and the org directory slice as local activities (read-only,
+# short): a decision sent right after the start no longer waits for two task-queue round trips.
+PATCH_REGISTRATION_LOCAL_LOADS = "registration-loads-as-local-activities"
 
 
 class MergedFrom(BaseModel):
@@ -174,15 +178,25 @@ class ComplaintCase:
     @workflow.run
     async def run(self, registration: RegistrationInput) -> CaseSummary:
         reg = _validated_registration(registration)
-        await self._set_calendar(await load_snapshot(reg.jurisdiction, reg.received_at))
-        ctx = await workflow.execute_activity_method(
-            CaseActivities.load_case_context,
-            CaseContextRequest(
-                case_no=reg.case_no, jurisdiction=reg.jurisdiction, category=reg.category.value
-            ),
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=ACTIVITY_RETRY,
+        context_request = CaseContextRequest(
+            case_no=reg.case_no, jurisdiction=reg.jurisdiction, category=reg.category.value
         )
+        if workflow.patched(PATCH_REGISTRATION_LOCAL_LOADS):
+            await self._set_calendar(await load_snapshot(reg.jurisdiction, reg.received_at, local=True))
+            ctx = await workflow.execute_local_activity_method(
+                CaseActivities.load_case_context,
+                context_request,
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=ACTIVITY_RETRY,
+            )
+        else:
+            await self._set_calendar(await load_snapshot(reg.jurisdiction, reg.received_at))
+            ctx = await workflow.execute_activity_method(
+                CaseActivities.load_case_context,
+                context_request,
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=ACTIVITY_RETRY,
+            )
         directory = OrgDirectory.model_validate(ctx.model_dump())
         async with self._lock:
             state, events = register(

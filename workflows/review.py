@@ -56,10 +56,11 @@ def review_workflow_id(case_no: str, review_no: int) -> str:
 
 
 async def load_snapshot(
-    jurisdiction: str, start_day: datetime, until: datetime | None = None
+    jurisdiction: str, start_day: datetime, until: datetime | None = None, *, local: bool = False
 ) -> CalendarSnapshot:
     """Calendar data from a week before `start_day` to about two years after `until` (default: `start_day`),
-    shortened to what is published (tries two years, then to the end of next year, then of this year)."""
+    shortened to what is published (tries two years, then to the end of next year, then of this year).
+    `local`: run it as a local activity (no task-queue round trip; the calendar needs no database)."""
     day = sla.local_date(start_day) - timedelta(days=7)
     anchor = max(sla.local_date(until), day) if until is not None else day
     ends = [
@@ -69,12 +70,15 @@ async def load_snapshot(
     ]
     last: Exception | None = None
     for end in ends:
+        request = CalendarSnapshotRequest(jurisdiction=jurisdiction, start=day, end=end)
+        retry = RetryPolicy(maximum_attempts=5, maximum_interval=timedelta(seconds=30))
         try:
+            if local:
+                return await workflow.execute_local_activity(
+                    load_calendar_snapshot, request, start_to_close_timeout=timedelta(seconds=30), retry_policy=retry
+                )
             return await workflow.execute_activity(
-                load_calendar_snapshot,
-                CalendarSnapshotRequest(jurisdiction=jurisdiction, start=day, end=end),
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=RetryPolicy(maximum_attempts=5, maximum_interval=timedelta(seconds=30)),
+                load_calendar_snapshot, request, start_to_close_timeout=timedelta(seconds=30), retry_policy=retry
             )
         except ActivityError as e:
             last = e
