@@ -21,7 +21,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from functools import cached_property
 from typing import Any
 
@@ -55,6 +55,8 @@ from complaints.settings import SEARCH_ATTRIBUTES, TASK_QUEUE, Settings
 WORKFLOW_TYPE = "ComplaintCase"
 WORKFLOW_ID_PREFIX = "complaint-"
 FUTURE_SKEW = timedelta(minutes=10)
+
+_CST = timezone(timedelta(hours=8))  # Asia/Shanghai has no DST
 
 
 # ----------------------------------------------------------------------------------------------- errors
@@ -401,7 +403,7 @@ class CaseClient:
                 closed = await self._closed_status(handle)
                 if closed is not None:
                     raise DecisionRefused(
-                        f"{name} refused for case {case_no}: the case is closed ({closed.name.lower()})"
+                        f"{name} refused for case {case_no}: {await self._closed_reason(case_no, closed)}"
                     ) from None
                 raise CaseNotFound(case_no) from None
             if e.status == RPCStatusCode.INVALID_ARGUMENT:
@@ -528,6 +530,21 @@ class CaseClient:
         report.errors.sort(key=lambda e: e.line)
         report.seconds = asyncio.get_running_loop().time() - started
         return report
+
+    async def _closed_reason(self, case_no: str, status: WorkflowExecutionStatus) -> str:
+        """Why a closed case takes no more decisions, in the caseworker's terms where the case says so."""
+        if status != WorkflowExecutionStatus.COMPLETED:
+            return f"the case is closed ({status.name.lower()})"
+        try:
+            final = await self.summary(case_no, attempts=1)
+        except CaseClientError:
+            return "the case is closed (completed)"
+        reason = final.close_reason.value if final.close_reason is not None else "completed"
+        closed_on = f" on {final.closed_at.astimezone(_CST):%Y-%m-%d %H:%M}" if final.closed_at else ""
+        text = f"the case is closed ({reason}{closed_on})"
+        if reason == "review_window_lapsed" and final.review_window_ends_at is not None:
+            text += f"; the review window ended {final.review_window_ends_at.astimezone(_CST):%Y-%m-%d %H:%M}"
+        return text
 
     async def _closed_status(self, handle: WorkflowHandle[Any, Any]) -> WorkflowExecutionStatus | None:
         try:

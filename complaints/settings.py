@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     dashboard_address: str = "127.0.0.1"
     worker_max_concurrent_activities: int = 100
     worker_max_concurrent_workflow_tasks: int = 100
+    # each cached case costs the worker ~0.5 MiB (docs/performance.md); evicted cases replay when they wake
+    worker_max_cached_workflows: int = 1000
     # -- payload / personal-data encryption (complaints.codec) -------------------------------------------
     codec_keys: dict[str, str] = Field(
         default_factory=dict,

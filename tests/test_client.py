@@ -145,6 +145,7 @@ async def test_refusals_and_not_found_are_domain_errors(dev_env: WorkflowEnviron
         with pytest.raises(DecisionRefused) as e:
             await cc.decide(no, "withdraw", decision("withdraw"))
         assert no in e.value.reason
+        assert "the case is closed (rejected on " in e.value.reason  # why, in the caseworker's terms
         assert (await cc.summary(no)).close_reason.value == "rejected"
         missing = new_case_no()
         with pytest.raises(CaseNotFound):
