@@ -10,11 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-# Modules with C extensions that workflow sandboxes must pass through, never re-import: re-importing asyncpg
-# inside the Temporal sandbox corrupts its Cython state and segfaults the process at the next connect.
-# Workers: `SandboxRestrictions.default.with_passthrough_modules(*SANDBOX_PASSTHROUGH_MODULES)`; workflow
-# modules import activities under `with workflow.unsafe.imports_passed_through():`.
-SANDBOX_PASSTHROUGH_MODULES: tuple[str, ...] = ("asyncpg", "aiohttp", "cryptography", "activities", "complaints")
+# Workers pass asyncpg (and this package) through the workflow sandbox: see workers.sandbox.workflow_runner.
 
 if TYPE_CHECKING:
     import asyncpg

@@ -42,9 +42,7 @@ class DataSourceUnavailable(RuntimeError):
 async def _with_connection(dsn: str, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
     try:
         conn = await asyncpg.connect(dsn, timeout=CONNECT_TIMEOUT_S, command_timeout=QUERY_TIMEOUT_S)
-    except _UNAVAILABLE as exc:
-        raise DataSourceUnavailable(f"{type(exc).__name__}: {exc}") from exc
-    except Exception as exc:  # bad DSN and the like: still "the data source is unavailable"
+    except Exception as exc:  # refused, timed out, bad DSN, unknown database: "the data source is unavailable"
         raise DataSourceUnavailable(f"{type(exc).__name__}: {exc}") from exc
     try:
         return await fn(conn)

@@ -59,7 +59,6 @@ from cases.models import (
     SendFeedbackDecision,
     WithdrawDecision,
 )
-from complaints.search_attributes import register_search_attributes
 from complaints.timeshift import build_time_shift_lib, start_time_skipping_at
 from workers.sandbox import workflow_runner
 from workflows import WORKFLOWS, CalendarUpdate, ComplaintCase, ComplaintReview
@@ -646,7 +645,6 @@ async def test_calendar_update_mid_case(pg_pool: asyncpg.Pool, time_shift_lib: s
 async def test_starting_the_same_case_twice_returns_the_existing_case(
     ts_env: WorkflowEnvironment, pg_pool: asyncpg.Pool
 ) -> None:
-    await register_search_attributes(ts_env.client)
     tq = f"complaints-test-{uuid.uuid4().hex[:8]}"
     now = (await ts_env.get_current_time()).astimezone(CAL_TZ)
     reg = registration(case_no=f"SX{now:%Y%m%d}00119", received_at=now.isoformat())

@@ -399,13 +399,9 @@ class SandboxedRecorder:
 async def test_sandboxed_workflow_with_passthrough_then_new_connections(
     dev_env: WorkflowEnvironment, acts: CaseActivities, pg_dsn: str
 ) -> None:
-    from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+    from workers.sandbox import workflow_runner
 
-    from activities import SANDBOX_PASSTHROUGH_MODULES
-
-    runner = SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules(*SANDBOX_PASSTHROUGH_MODULES)
-    )
+    runner = workflow_runner()
     event = timeline(_case_no())[0]
     queue = f"sandbox-{uuid.uuid4()}"
     async with Worker(dev_env.client, task_queue=queue, workflows=[SandboxedRecorder],

@@ -13,7 +13,6 @@ every case archived, every timeline event exactly once in `case_events`, every `
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import uuid
 from datetime import datetime
@@ -51,20 +50,13 @@ APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
 
 
 def _dashboard_while_down(dsn: str) -> AppTest:
-    old = {k: os.environ.get(k) for k in ("COMPLAINTS_DATABASE_URL", "COMPLAINTS_MODE",
-                                          "COMPLAINTS_DASHBOARD_REFRESH_SECONDS")}
-    os.environ.update(COMPLAINTS_DATABASE_URL=dsn, COMPLAINTS_MODE="embedded",
-                      COMPLAINTS_DASHBOARD_REFRESH_SECONDS="0")
-    try:
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("COMPLAINTS_DATABASE_URL", dsn)
+        env.setenv("COMPLAINTS_MODE", "embedded")
+        env.setenv("COMPLAINTS_DASHBOARD_REFRESH_SECONDS", "0")
         at = AppTest.from_file(APP, default_timeout=60)
         at.run()
         return at
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 async def test_postgres_outage_under_load(dev_env: WorkflowEnvironment, tmp_path: Path) -> None:

@@ -19,7 +19,6 @@ import signal
 import socket
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
 
@@ -115,18 +114,11 @@ async def test_city_supervisor_sees_only_the_city_subtree(seeded_dsn: str) -> No
 
 
 @pytest.fixture
-def production_env(seeded_dsn: str) -> Iterator[None]:
-    keys = ("COMPLAINTS_DATABASE_URL", "COMPLAINTS_MODE", "COMPLAINTS_DASHBOARD_REFRESH_SECONDS",
-            "COMPLAINTS_DASHBOARD_NOW")
-    old = {k: os.environ.get(k) for k in keys}
-    os.environ.update(COMPLAINTS_DATABASE_URL=seeded_dsn, COMPLAINTS_MODE="production",
-                      COMPLAINTS_DASHBOARD_REFRESH_SECONDS="0", COMPLAINTS_DASHBOARD_NOW=NOW.isoformat())
-    yield
-    for k, v in old.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+def production_env(seeded_dsn: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COMPLAINTS_DATABASE_URL", seeded_dsn)
+    monkeypatch.setenv("COMPLAINTS_MODE", "production")
+    monkeypatch.setenv("COMPLAINTS_DASHBOARD_REFRESH_SECONDS", "0")
+    monkeypatch.setenv("COMPLAINTS_DASHBOARD_NOW", NOW.isoformat())
 
 
 def test_production_dashboard_requires_login_and_shows_no_data(production_env: None) -> None:

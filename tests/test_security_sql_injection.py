@@ -9,8 +9,6 @@ afterwards, and each call returns a clean empty result (no rows, zero counts, `N
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -127,18 +125,11 @@ async def _snap(dsn: str) -> dict[str, int | list[str]]:
 
 
 @pytest.fixture
-def app_env(seeded: str) -> Iterator[None]:
-    keys = ("COMPLAINTS_DATABASE_URL", "COMPLAINTS_MODE", "COMPLAINTS_DASHBOARD_REFRESH_SECONDS",
-            "COMPLAINTS_DASHBOARD_NOW")
-    old = {k: os.environ.get(k) for k in keys}
-    os.environ.update(COMPLAINTS_DATABASE_URL=seeded, COMPLAINTS_MODE="embedded",
-                      COMPLAINTS_DASHBOARD_REFRESH_SECONDS="0", COMPLAINTS_DASHBOARD_NOW=NOW.isoformat())
-    yield
-    for k, v in old.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+def app_env(seeded: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COMPLAINTS_DATABASE_URL", seeded)
+    monkeypatch.setenv("COMPLAINTS_MODE", "embedded")
+    monkeypatch.setenv("COMPLAINTS_DASHBOARD_REFRESH_SECONDS", "0")
+    monkeypatch.setenv("COMPLAINTS_DASHBOARD_NOW", NOW.isoformat())
 
 
 async def test_case_page_search_box(seeded: str, app_env: None) -> None:
