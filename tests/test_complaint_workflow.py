@@ -74,7 +74,7 @@ def time_shift_lib(tmp_path_factory: pytest.TempPathFactory) -> str:
     """Compile the clock-shifting shim once per session (needs a C compiler)."""
     lib = build_time_shift_lib(tmp_path_factory.mktemp("timeshift"))
     if lib is None:
-        pytest.skip("no C compiler to build the clock shim for dated time-skipping tests")
+        pytest.fail("a C compiler (Debian gcc) is required for the dated time-skipping tests; `make test` installs it")
     return lib
 
 
