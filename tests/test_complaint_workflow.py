@@ -436,6 +436,54 @@ async def test_sla_levels_spring_festival_investigation(pg_pool: asyncpg.Pool, t
         await record(h, "sla_spring_festival")
 
 
+async def test_feedback_return_visit_and_return_window_around_spring_festival(
+    pg_pool: asyncpg.Pool, time_shift_lib: str
+) -> None:
+    """The 5-WD feedback, 3-WD return-visit and 5-WD return-window rules, moved through 2026's Spring Festival
+    (2/15-2/23 off; Sat 2/14 and Sat 2/28 are working days), each checked to the day."""
+    async with scenario(cst(2026, 2, 9, 9), pg_pool, time_shift_lib) as ctx:
+        h = await ctx.start("SX2026020900201")
+        await h.execute_update(ComplaintCase.accept, AcceptDecision(actor=DISPATCHER, unit_id=HANDLING_UNIT))
+        await ctx.until(cst(2026, 2, 10, 10))
+        s = await h.execute_update(
+            ComplaintCase.complete_investigation, CompleteInvestigationDecision(actor=CASEWORKER, findings="已核实")
+        )
+        feedback = [c for c in s.clocks if c.clock == "feedback"][0]
+        # WD1-4 = 2/11, 2/12, 2/13, Sat 2/14 (makeup); the festival; WD5 = Tue 2/24
+        assert feedback.due_at == cst(2026, 2, 24, 17)
+
+        await ctx.until(cst(2026, 2, 12, 10))
+        keeps, returns = await ctx.start("SX2026021200202"), await ctx.start("SX2026021200203")
+        for case in (keeps, returns):
+            await case.execute_update(ComplaintCase.accept, AcceptDecision(actor=DISPATCHER, unit_id=HANDLING_UNIT))
+        # a misrouted case may go back within 5 WD of assignment: 2/13, 2/14, 2/24, 2/25, 2/26
+        await ctx.until(cst(2026, 2, 26, 16))
+        s = await returns.execute_update(ComplaintCase.return_case, ReturnCaseDecision(actor=CASEWORKER, reason="非本辖区"))
+        assert s.stage == "dispatch"
+        await ctx.until(cst(2026, 2, 27, 9))
+        await refused(
+            keeps.execute_update(ComplaintCase.return_case, ReturnCaseDecision(actor=CASEWORKER, reason="非本辖区")),
+            "return window of 5 working days after assignment ended at 2026-02-26",
+        )
+
+        # feedback not sent: yellow on its last day, red at 17:00, the higher bureau told 5 WD later (Mon 3/2)
+        await ctx.until(cst(2026, 3, 3, 9))
+        s = await settle(h, lambda s: any(e.kind == "sla_escalated" for e in s.events))
+        assert level_events(s, "feedback") == [
+            ("yellow", cst(2026, 2, 24, 0)),
+            ("red", cst(2026, 2, 24, 17)),
+            ("escalated", cst(2026, 3, 2, 17)),
+        ]
+        s = await h.execute_update(ComplaintCase.send_feedback, SendFeedbackDecision(actor=CASEWORKER, message="结果"))
+        visit = [c for c in s.clocks if c.clock == "return_visit"][0]
+        assert visit.due_at == cst(2026, 3, 6, 17)  # 3 WD: 3/4, 3/5, Fri 3/6
+        await ctx.until(cst(2026, 3, 9, 9))
+        s = await settle(h, lambda s: any(c.clock == "return_visit" and c.level == "red" for c in s.clocks))
+        assert level_events(s, "return_visit") == [("yellow", cst(2026, 3, 6, 0)), ("red", cst(2026, 3, 6, 17))]
+        for case in (h, keeps, returns):
+            await case.execute_update(ComplaintCase.withdraw, WithdrawDecision(actor=INTAKE))
+
+
 async def test_unsatisfied_return_visit_rehandling(pg_pool: asyncpg.Pool, time_shift_lib: str) -> None:
     async with scenario(cst(2025, 11, 3, 9), pg_pool, time_shift_lib) as ctx:
         h = await ctx.start("SX2025110300110")
