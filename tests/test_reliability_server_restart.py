@@ -21,8 +21,9 @@ import os
 import signal
 import time
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from reliability.harness import (
@@ -37,7 +38,12 @@ from reliability.harness import (
     update,
     wait_for_poller,
 )
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.service import RPCError
 from test_case_rules_fixtures import CST, DISPATCHER, HANDLING_UNIT, INTAKE, registration
 
@@ -58,6 +64,27 @@ LATE_CASES = 5
 
 async def _connect(address: str) -> Client:
     return await Client.connect(address, data_converter=make_data_converter())
+
+
+async def _pending_timer_fire_at(handle: WorkflowHandle[Any, Any]) -> datetime | None:
+    """When the workflow's latest still-pending timer fires (None if no timer is pending)."""
+    started: dict[str, datetime] = {}
+    async for ev in handle.fetch_history_events():
+        if ev.HasField("timer_started_event_attributes"):
+            attrs = ev.timer_started_event_attributes
+            started[attrs.timer_id] = ev.event_time.ToDatetime(UTC) + attrs.start_to_fire_timeout.ToTimedelta()
+        elif ev.HasField("timer_fired_event_attributes"):
+            started.pop(ev.timer_fired_event_attributes.timer_id, None)
+        elif ev.HasField("timer_canceled_event_attributes"):
+            started.pop(ev.timer_canceled_event_attributes.timer_id, None)
+    return max(started.values()) if started else None
+
+
+def _seconds_to_nearest_threshold(summary: CaseSummary, at: datetime) -> float:
+    """How far `at` is from the nearest SLA threshold (blue, yellow, due, escalation) of a running clock."""
+    points = [t for c in summary.clocks if c.stopped_at is None
+              for t in (c.blue_at, c.yellow_at, c.due_at, c.escalate_at) if t is not None]
+    return min(abs((t - at).total_seconds()) for t in points)
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
@@ -132,6 +159,14 @@ async def test_dev_server_restart_keeps_every_case(
             h = client.get_workflow_handle_for(ComplaintCase.run, f"complaint-{no}")
             desc = await retrying(no, h.describe, stats, deadline)
             assert desc.status == WorkflowExecutionStatus.RUNNING, (no, desc.status)
+        # each open case still waits on its one SLA timer, due at its next threshold (persisted across the restart)
+        for no in open_nos:
+            h = client.get_workflow_handle_for(ComplaintCase.run, f"complaint-{no}")
+            summary = await retrying(no, lambda h=h: h.query(ComplaintCase.summary), stats, deadline)
+            fire_at = await retrying(no, lambda h=h: _pending_timer_fire_at(h), stats, deadline)
+            assert fire_at is not None and fire_at > datetime.now(UTC), (no, fire_at)
+            # the timer is armed for a threshold of the case (to within the timer's sub-second slack)
+            assert _seconds_to_nearest_threshold(summary, fire_at) < 2, (no, fire_at)
         for no in late_nos:
             # lateness is recorded, never hidden: accepting now stops the acceptance clock breached, red
             h = client.get_workflow_handle_for(ComplaintCase.run, f"complaint-{no}")
