@@ -321,9 +321,21 @@ class FaultMarks:
     """Traces a fault left in workflow histories: proof that the fault hit work in flight."""
 
     retried_activities: int = 0  # activity tasks started with attempt > 1
+    retried_local_activities: int = 0  # local activities (registration loads) recorded with attempt > 1
     timed_out_activities: int = 0
     timed_out_workflow_tasks: int = 0
     cases_touched: int = 0  # histories with at least one of the above
+
+
+def _local_activity_attempt(event: Any) -> int:
+    """The attempt a local activity completed on, from its marker (0 for any other event). Local activities
+    retry inside the worker, so their retries show only here, never as `ActivityTaskStarted` events."""
+    if not event.HasField("marker_recorded_event_attributes"):
+        return 0
+    marker = event.marker_recorded_event_attributes
+    if marker.marker_name != "core_local_activity" or "data" not in marker.details:
+        return 0
+    return int(json.loads(marker.details["data"].payloads[0].data).get("attempt", 1))
 
 
 async def fault_marks(client: Client, workflow_ids: list[str], concurrency: int = 8) -> FaultMarks:
@@ -338,6 +350,9 @@ async def fault_marks(client: Client, workflow_ids: list[str], concurrency: int 
         for e in hist.events:
             if e.HasField("activity_task_started_event_attributes") and e.activity_task_started_event_attributes.attempt > 1:
                 marks.retried_activities += 1
+                touched = True
+            elif _local_activity_attempt(e) > 1:
+                marks.retried_local_activities += 1
                 touched = True
             elif e.HasField("activity_task_timed_out_event_attributes"):
                 marks.timed_out_activities += 1
