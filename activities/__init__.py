@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 
 
 def all_activities(pool: asyncpg.Pool, keyring: KeyRing | None = None) -> list[Callable[..., Any]]:
-    """The activity callables a worker registers: the case activities on `pool` and the calendar one."""
-    from activities.calendar_activities import load_calendar_snapshot
+    """The activity callables a worker registers: the case activities and the calendar one, on `pool`."""
+    from activities.calendar_activities import CalendarActivities
     from activities.case_activities import CaseActivities
 
     acts = CaseActivities(pool, keyring)
@@ -32,5 +32,5 @@ def all_activities(pool: asyncpg.Pool, keyring: KeyRing | None = None) -> list[C
         acts.resolve_handling_unit,
         acts.load_case_context,
         acts.store_complainant_pii,
-        load_calendar_snapshot,
+        CalendarActivities(pool).load_calendar_snapshot,
     ]

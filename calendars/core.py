@@ -414,6 +414,23 @@ class WorkingCalendar:
             changes["service_hours"] = tuple(service_hours)
         return self._derive(**changes)
 
+    def with_openings(self, openings: Iterable[date], name: str | None = None) -> WorkingCalendar:
+        """A new calendar where a bureau opens on days that are otherwise off (a weekend service day, a
+        holiday duty day): each becomes a working day (and stops being one of this calendar's closures)."""
+        days = set(openings)
+        for d in days:
+            self._check(d, "opening")
+        names = dict(self._names)
+        if name:
+            for d in days:
+                names[d] = name
+        return self._derive(
+            off_weekdays=self._off - days,
+            working_weekends=self._work | {d for d in days if d.weekday() >= 5},
+            closures=self._closures - days,
+            names=names,
+        )
+
     def restricted(self, start: date, end: date) -> WorkingCalendar:
         """This calendar limited to ``[start, end]`` (must lie inside the current range)."""
         self._check(start, "start")

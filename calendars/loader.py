@@ -286,19 +286,27 @@ def get_calendar(
     extra_closures: Iterable[date] | None = None,
     *,
     close_time: time | None = None,
+    extra_openings: Iterable[date] | None = None,
 ) -> WorkingCalendar:
     """The working calendar for ``code`` (ISO 3166-2:CN, e.g. ``CN``, ``CN-XJ``, ``CN-SX-0100``).
 
     Loads the YAML data on first use (cached). ``extra_closures`` adds a bureau's
-    own closure days; ``close_time`` overrides the 17:00 end of service day.
+    own closure days, ``extra_openings`` its special service days (off days it works);
+    ``close_time`` overrides the 17:00 end of service day.
     """
     norm = code.strip().upper().replace("_", "-")
     closures = tuple(sorted(set(extra_closures or ())))
-    return _derived_calendar(norm, closures, close_time or DEFAULT_CLOSE_TIME)
+    openings = tuple(sorted(set(extra_openings or ())))
+    if set(closures) & set(openings):
+        both = ", ".join(d.isoformat() for d in sorted(set(closures) & set(openings)))
+        raise ValueError(f"a day cannot be both a closure and an opening: {both}")
+    return _derived_calendar(norm, closures, openings, close_time or DEFAULT_CLOSE_TIME)
 
 
 @lru_cache(maxsize=256)
-def _derived_calendar(norm: str, closures: tuple[date, ...], close_time: time) -> WorkingCalendar:
+def _derived_calendar(
+    norm: str, closures: tuple[date, ...], openings: tuple[date, ...], close_time: time
+) -> WorkingCalendar:
     resolved = resolve_code(norm)
     cal = _base_calendar(resolved)
     if norm != resolved or closures or close_time != DEFAULT_CLOSE_TIME:
@@ -316,4 +324,6 @@ def _derived_calendar(norm: str, closures: tuple[date, ...], close_time: time) -
             closures=closures,
             jurisdiction=resolved,
         )
+    if openings:
+        cal = cal.with_openings(openings)
     return cal

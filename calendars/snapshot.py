@@ -98,9 +98,17 @@ class CalendarSnapshot(BaseModel):
 
 
 def snapshot(
-    code: str, start: date, end: date, *, extra_closures: list[date] | None = None
+    code: str,
+    start: date,
+    end: date,
+    *,
+    extra_closures: list[date] | None = None,
+    extra_openings: list[date] | None = None,
+    close_time: time | None = None,
 ) -> CalendarSnapshot:
-    """Snapshot of ``get_calendar(code, extra_closures)`` over ``[start, end]`` (loads data: call from activities)."""
+    """Snapshot of ``get_calendar(code, extra_closures, extra_openings=..., close_time=...)`` over
+    ``[start, end]`` (loads data: call from activities)."""
     from calendars.loader import get_calendar
 
-    return CalendarSnapshot.from_calendar(get_calendar(code, extra_closures), start, end)
+    cal = get_calendar(code, extra_closures, close_time=close_time, extra_openings=extra_openings)
+    return CalendarSnapshot.from_calendar(cal, start, end)

@@ -7,9 +7,10 @@
     complaints import cases.jsonl --concurrency 20                 # per-line error report
     complaints demo --cases 200 --start 2026-01-05
     complaints calendar add-working-days 2026-09-28 15
+    complaints bureau-calendar close 2026-12-03 -j CN-SX-0100 --note 系统割接闭馆 --as admin-01
 
 Connection settings come from `COMPLAINTS_*` environment variables (see `complaints.settings`), or
-`--address/--namespace/--task-queue` before the command. Exit codes: 0 ok, 1 refused or invalid (the
+`--address/--namespace/--task-queue/--database-url` before the command. Exit codes: 0 ok, 1 refused or invalid (the
 message on stderr names the field or the reason), 2 usage error.
 """
 
@@ -19,7 +20,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
@@ -85,13 +86,12 @@ def _root(
     address: str | None = typer.Option(None, "--address", help="Temporal frontend host:port (env COMPLAINTS_TEMPORAL_ADDRESS)"),
     namespace: str | None = typer.Option(None, "--namespace", help="Temporal namespace (env COMPLAINTS_TEMPORAL_NAMESPACE)"),
     task_queue: str | None = typer.Option(None, "--task-queue", help="task queue new cases start on (default: complaints)"),
+    database_url: str | None = typer.Option(None, "--database-url", help="read-model PostgreSQL, for bureau-calendar (env COMPLAINTS_DATABASE_URL)"),
 ) -> None:
     """Complaint cases of the medical-insurance (医保) bureaus on Temporal."""
-    update = {
-        k: v
-        for k, v in {"temporal_address": address, "temporal_namespace": namespace, "task_queue": task_queue}.items()
-        if v is not None
-    }
+    given = {"temporal_address": address, "temporal_namespace": namespace, "task_queue": task_queue,
+             "database_url": database_url}
+    update = {k: v for k, v in given.items() if v is not None}
     STATE.settings = get_settings().model_copy(update=update)
 
 
@@ -627,6 +627,138 @@ def demo(
     out.print(rep.describe(), markup=False)
     if rep.failed:
         raise typer.Exit(1)
+
+
+# ------------------------------------------------------------------------------------ bureau calendar
+
+bureau_app = typer.Typer(
+    help="A bureau's own calendar in PostgreSQL: closures, opening days, end of the service day; publish to open cases.",
+    no_args_is_help=True,
+)
+app.add_typer(bureau_app, name="bureau-calendar")
+JURISDICTION_OPT = typer.Option(..., "--jurisdiction", "-j", help="ISO 3166-2:CN code, e.g. CN-SX or CN-SX-0100")
+NOTE_OPT = typer.Option(..., "--note", help="why (shown to auditors), e.g. 系统割接闭馆")
+BY_OPT = typer.Option(..., "--as", help="who records it (administrator id)")
+NO_PUBLISH_OPT = typer.Option(False, "--no-publish", help="record only; open cases reload at their next change")
+
+
+def _parse_day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise _fail(f"day: {value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _bureau(fn: Callable[[Any], Awaitable[T]] | None, publish_to: str | None = None) -> T | None:
+    """Run `fn(connection)` on the read-model database (if given); then (unless None) tell `publish_to`'s open
+    cases to reload their calendar."""
+    import asyncpg
+
+    from complaints import bureau_calendar as bc
+
+    settings = STATE.settings or get_settings()
+
+    async def go() -> T | None:
+        result = None
+        if fn is not None:
+            conn = await asyncpg.connect(settings.database_url)
+            try:
+                result = await fn(conn)
+            finally:
+                await conn.close()
+        if publish_to is not None:
+            cc = await CaseClient.connect(settings)
+            told = await bc.publish(cc.client, publish_to)
+            out.print(f"{told} open case(s) of {bc.normalise_code(publish_to)} reload their calendar", markup=False)
+        return result
+
+    try:
+        return asyncio.run(go())
+    except bc.BureauCalendarError as e:
+        raise _fail(str(e)) from None
+    except (OSError, asyncpg.PostgresError) as e:
+        raise _fail(f"database {settings.database_url.split('@')[-1]}: {e}") from None
+
+
+@bureau_app.command("close")
+def bureau_close(day: str, jurisdiction: str = JURISDICTION_OPT, note: str = NOTE_OPT, by: str = BY_OPT,
+                 no_publish: bool = NO_PUBLISH_OPT) -> None:
+    """Record a closure 闭馆: DAY is not a working day for this bureau (and the codes below it)."""
+    from complaints import bureau_calendar as bc
+
+    d = _parse_day(day)
+    row: Any = _bureau(lambda c: bc.record_day(c, jurisdiction, d, working=False, note=note, recorded_by=by),
+                  None if no_publish else jurisdiction)
+    out.print(f"{row.jurisdiction} closed on {row.day}: {row.note}", markup=False)
+
+
+@bureau_app.command("open")
+def bureau_open(day: str, jurisdiction: str = JURISDICTION_OPT, note: str = NOTE_OPT, by: str = BY_OPT,
+                no_publish: bool = NO_PUBLISH_OPT) -> None:
+    """Record an opening: DAY (a weekend or holiday) is a working day for this bureau."""
+    from complaints import bureau_calendar as bc
+
+    d = _parse_day(day)
+    row: Any = _bureau(lambda c: bc.record_day(c, jurisdiction, d, working=True, note=note, recorded_by=by),
+                  None if no_publish else jurisdiction)
+    out.print(f"{row.jurisdiction} open on {row.day}: {row.note}", markup=False)
+
+
+@bureau_app.command("clear")
+def bureau_clear(day: str, jurisdiction: str = JURISDICTION_OPT, no_publish: bool = NO_PUBLISH_OPT) -> None:
+    """Remove the bureau's entry for DAY: the published calendar applies again."""
+    from complaints import bureau_calendar as bc
+
+    d = _parse_day(day)
+    found = _bureau(lambda c: bc.clear_day(c, jurisdiction, d), None if no_publish else jurisdiction)
+    if not found:
+        raise _fail(f"day: nothing recorded for {d} at {jurisdiction}")
+    out.print(f"{jurisdiction} {d}: back to the published calendar", markup=False)
+
+
+@bureau_app.command("close-time")
+def bureau_close_time(
+    close_time: str = typer.Argument(..., help="end of the service day, HH:MM (Asia/Shanghai), or 'default'"),
+    jurisdiction: str = JURISDICTION_OPT,
+    note: str = typer.Option("", "--note", help="why, e.g. 夏季作息"),
+    by: str = typer.Option("", "--as", help="who records it"),
+    no_publish: bool = NO_PUBLISH_OPT,
+) -> None:
+    """Set when the service day ends (deadlines fall at this time); 'default' goes back to 17:00."""
+    from complaints import bureau_calendar as bc
+
+    try:
+        t = None if close_time.strip().lower() == "default" else bc.parse_close_time(close_time)
+    except bc.BureauCalendarError as e:
+        raise _fail(str(e)) from None
+    _bureau(lambda c: bc.set_close_time(c, jurisdiction, t, note=note, recorded_by=by),
+            None if no_publish else jurisdiction)
+    out.print(f"{jurisdiction}: the service day ends at {t.isoformat('minutes') if t else '17:00 (default)'}",
+              markup=False)
+
+
+@bureau_app.command("show")
+def bureau_show(jurisdiction: str = JURISDICTION_OPT) -> None:
+    """The bureau rows recorded for a jurisdiction and the codes below it."""
+    from complaints import bureau_calendar as bc
+
+    rows: Any = _bureau(lambda c: bc.list_rows(c, jurisdiction))
+    days, hours = rows
+    t = Table(title=f"bureau calendar {jurisdiction}")
+    for col in ("jurisdiction", "day", "kind", "note", "recorded by"):
+        t.add_column(col)
+    for h in hours:
+        t.add_row(h.jurisdiction, "-", f"service day ends {h.close_time.isoformat('minutes')}", h.note, h.recorded_by)
+    for r in days:
+        t.add_row(r.jurisdiction, r.day.isoformat(), "open 开放" if r.working else "closed 闭馆", r.note,
+                  r.recorded_by)
+    out.print(t)
+
+
+@bureau_app.command("publish")
+def bureau_publish(jurisdiction: str = JURISDICTION_OPT) -> None:
+    """Tell the open cases of a jurisdiction (and below) to reload their calendar (also after new national data)."""
+    _bureau(None, jurisdiction)
 
 
 def main() -> None:

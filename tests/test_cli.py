@@ -230,3 +230,80 @@ async def test_demo_drives_cases_through_the_stages(dev_env: WorkflowEnvironment
         assert "refused" not in res.stdout, res.stdout
         stages = res.stdout.split("stages:")[1]
         assert "investigation" in stages and "archived" in stages
+
+
+async def test_bureau_calendar_commands_move_open_deadlines(
+    dev_env: WorkflowEnvironment, pg_pool, pg_dsn: str, tmp_path: Path  # noqa: ANN001
+) -> None:
+    """An administrator records a closure and a later service close for CN-SX; `publish` (run by each command)
+    makes the open case reload its calendar, and its acceptance deadline moves to the day and minute; clearing
+    both brings the published deadline back. Bad input exits 1 naming the field and writes nothing."""
+    from datetime import datetime, time
+    from zoneinfo import ZoneInfo
+
+    from calendars import get_calendar
+
+    CST = ZoneInfo("Asia/Shanghai")  # noqa: N806
+
+    q = task_queue()
+    received = datetime.now(CST).replace(microsecond=0)
+    reg = registration(received_at=received.isoformat())
+    no = reg["case_no"]
+    published = get_calendar("CN-SX")
+    first_wd = published.add_working_days(received.date(), 1)
+    db = ["--database-url", pg_dsn]
+
+    async def acceptance_due() -> datetime:
+        res = await invoke(dev_env, q, "show", no, "--json")
+        assert res.exit_code == 0, res.output
+        clock = next(c for c in json.loads(res.stdout)["clocks"] if c["clock"] == "acceptance")
+        return datetime.fromisoformat(clock["due_at"])
+
+    async def settles_at(expected: datetime) -> None:
+        for _ in range(100):
+            if await acceptance_due() == expected:
+                return
+            await asyncio.sleep(0.1)
+        assert await acceptance_due() == expected
+
+    async with running_worker(dev_env.client, pg_pool, q):
+        res = await invoke(dev_env, q, "register", "--file", _write(tmp_path, "reg.json", reg))
+        assert res.exit_code == 0, res.output
+        await settles_at(published.deadline_at(received, 2))
+
+        res = await invoke(dev_env, q, *db, "bureau-calendar", "close", first_wd.isoformat(), "-j", "cn-sx",
+                           "--note", "系统割接闭馆", "--as", "adm-sx")
+        assert res.exit_code == 0, res.output
+        assert f"CN-SX closed on {first_wd}" in res.stdout and "reload their calendar" in res.stdout
+        await settles_at(get_calendar("CN-SX", [first_wd]).deadline_at(received, 2))
+
+        res = await invoke(dev_env, q, *db, "bureau-calendar", "close-time", "17:45", "-j", "CN-SX",
+                           "--note", "延时服务", "--as", "adm-sx")
+        assert res.exit_code == 0, res.output
+        moved = get_calendar("CN-SX", [first_wd], close_time=time(17, 45)).deadline_at(received, 2)
+        await settles_at(moved)
+        assert moved.astimezone(CST).time() == time(17, 45)
+
+        res = await invoke(dev_env, q, *db, "bureau-calendar", "show", "-j", "CN-SX")
+        assert res.exit_code == 0, res.output
+        assert "系统割接闭馆" in res.stdout and "17:45" in res.stdout and "adm-sx" in res.stdout
+
+        for args, field in [
+            (["close", "2026-13-01", "-j", "CN-SX", "--note", "x", "--as", "a"], "day"),
+            (["close", first_wd.isoformat(), "-j", "CN-ZZ", "--note", "x", "--as", "a"], "jurisdiction"),
+            (["open", first_wd.isoformat(), "-j", "CN-SX", "--note", " ", "--as", "a"], "note"),
+            (["close-time", "25:00", "-j", "CN-SX", "--note", "x", "--as", "a"], "close_time"),
+        ]:
+            res = await invoke(dev_env, q, *db, "bureau-calendar", *args)
+            assert res.exit_code == 1 and f"error: {field}:" in res.stderr, (args, res.output)
+        assert await pg_pool.fetchval("SELECT count(*) FROM bureau_calendar_days") == 1
+
+        res = await invoke(dev_env, q, *db, "bureau-calendar", "clear", first_wd.isoformat(), "-j", "CN-SX")
+        assert res.exit_code == 0, res.output
+        res = await invoke(dev_env, q, *db, "bureau-calendar", "close-time", "default", "-j", "CN-SX")
+        assert res.exit_code == 0 and "17:00 (default)" in res.stdout, res.output
+        await settles_at(published.deadline_at(received, 2))
+        res = await invoke(dev_env, q, *db, "bureau-calendar", "clear", first_wd.isoformat(), "-j", "CN-SX")
+        assert res.exit_code == 1 and "nothing recorded" in res.stderr
+        res = await invoke(dev_env, q, "withdraw", no, "--file", _write(tmp_path, "w.json", decision("withdraw")))
+        assert res.exit_code == 0, res.output

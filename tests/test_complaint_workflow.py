@@ -399,6 +399,33 @@ async def test_sla_levels_golden_week_acceptance(pg_pool: asyncpg.Pool, time_shi
         await record(h, "sla_golden_week")
 
 
+async def test_bureau_calendar_rows_set_the_acceptance_deadline(pg_pool: asyncpg.Pool, time_shift_lib: str) -> None:
+    """The bureau's own days and service close, recorded in PostgreSQL, count like the published calendar: a
+    case received before Golden Week 2025 at a bureau that staffs Wed 10/8 (holiday duty) and closes at 17:30
+    is due Thu 10/9 at 17:30 (published: Fri 10/10 at 17:00), and turns red at 17:30, not at 17:00."""
+    from complaints import bureau_calendar as bc
+
+    try:
+        await bc.record_day(pg_pool, "CN-SX", datetime(2025, 10, 8).date(), working=True, note="节日值班受理",
+                            recorded_by="adm-sx")
+        await bc.set_close_time(pg_pool, "CN-SX", datetime(2025, 1, 1, 17, 30).time(), note="夏季作息",
+                                recorded_by="adm-sx")
+        async with scenario(cst(2025, 9, 30, 10), pg_pool, time_shift_lib) as ctx:
+            h = await ctx.start("SX2025093000119")
+            acc = [c for c in (await summary(h)).clocks if c.clock == "acceptance"][0]
+            assert acc.due_at == cst(2025, 10, 9, 17, 30)  # WD1 = Wed 10/8 (bureau open), WD2 = Thu 10/9
+            await ctx.until(cst(2025, 10, 9, 17, 20))
+            s = await settle(h, lambda s: s.sla_level == "yellow")
+            assert level_events(s, "acceptance") == [("yellow", cst(2025, 10, 9, 0))]
+            await ctx.until(cst(2025, 10, 9, 17, 40))
+            s = await settle(h, lambda s: s.sla_level == "red")
+            assert level_events(s, "acceptance") == [("yellow", cst(2025, 10, 9, 0)), ("red", cst(2025, 10, 9, 17, 30))]
+            await h.execute_update(ComplaintCase.withdraw, WithdrawDecision(actor=INTAKE))
+    finally:
+        await bc.clear_day(pg_pool, "CN-SX", datetime(2025, 10, 8).date())
+        await bc.set_close_time(pg_pool, "CN-SX", None)
+
+
 async def test_sla_levels_spring_festival_investigation(pg_pool: asyncpg.Pool, time_shift_lib: str) -> None:
     async with scenario(cst(2026, 2, 10, 9), pg_pool, time_shift_lib) as ctx:
         h = await ctx.start("SX2026021000109")

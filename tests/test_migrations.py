@@ -13,7 +13,7 @@ from complaints.pgserver import EmbeddedPostgres
 
 TABLES = {
     "case_events", "cases", "sla_clocks", "notifications", "case_pii", "org_units", "org_directories",
-    "dispatch_catalogue", "schema_migrations",
+    "dispatch_catalogue", "schema_migrations", "bureau_calendar_days", "bureau_service_hours",
 }
 
 

@@ -4,7 +4,8 @@ retries, stale projections ignored, append-only events, encrypted personal data,
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import asyncpg
 import pytest
@@ -28,6 +29,8 @@ from activities.contracts import (
 )
 from cases.pii import id_number_check_digit
 from complaints.codec import KeyRing, new_key
+
+CAL_TZ = timezone(timedelta(hours=8))
 
 T0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 ID_NUMBER = "14010519900307123" + id_number_check_digit("14010519900307123")
@@ -360,12 +363,13 @@ def test_all_activities_lists_every_activity(pg_pool: asyncpg.Pool) -> None:
 # ------------------------------------------------------------------------------------------- calendar
 
 
-async def test_load_calendar_snapshot() -> None:
+async def test_load_calendar_snapshot(pg_pool: asyncpg.Pool) -> None:
     from datetime import date
 
-    from activities.calendar_activities import load_calendar_snapshot
+    from activities.calendar_activities import CalendarActivities
     from activities.contracts import CalendarSnapshotRequest
 
+    load_calendar_snapshot = CalendarActivities(pg_pool).load_calendar_snapshot
     snap = await load_calendar_snapshot(CalendarSnapshotRequest(jurisdiction="CN-SX", start=date(2026, 2, 1),
                                                                 end=date(2026, 3, 1)))
     assert date(2026, 2, 14) in snap.working_weekends and date(2026, 2, 17) in snap.off_weekdays
@@ -380,6 +384,79 @@ async def test_load_calendar_snapshot() -> None:
         with pytest.raises(ApplicationError, match=message) as info:
             await load_calendar_snapshot(bad)
         assert info.value.non_retryable
+
+
+async def test_calendar_snapshot_carries_the_bureau_rows(pg_pool: asyncpg.Pool) -> None:
+    """Bureau closures, openings and service close from PostgreSQL: the most specific code wins, other
+    jurisdictions are untouched, and clearing a row brings the published calendar back."""
+    from datetime import date, time
+
+    from activities.calendar_activities import CalendarActivities
+    from activities.contracts import CalendarSnapshotRequest
+    from complaints import bureau_calendar as bc
+
+    load = CalendarActivities(pg_pool).load_calendar_snapshot
+    city = CalendarSnapshotRequest(jurisdiction="CN-SX-0100", start=date(2026, 11, 1), end=date(2026, 12, 31))
+    published = (await load(city)).calendar()
+    try:
+        # province: closed Thu 12/3, open Sat 12/5, closes 17:30; the city overrides 12/3 (open) and closes 18:00
+        await bc.record_day(pg_pool, "CN-SX", date(2026, 12, 3), working=False, note="系统割接闭馆", recorded_by="adm-sx")
+        await bc.record_day(pg_pool, "cn-sx", date(2026, 12, 5), working=True, note="周六服务日", recorded_by="adm-sx")
+        await bc.set_close_time(pg_pool, "CN-SX", time(17, 30), note="夏季作息", recorded_by="adm-sx")
+        province = (await load(city.model_copy(update={"jurisdiction": "CN-SX"}))).calendar()
+        assert not province.is_working_day(date(2026, 12, 3)) and province.is_working_day(date(2026, 12, 5))
+        assert province.close_time == time(17, 30)
+        # Thu 12/3 closed, Sat 12/5 open: 2 WD after Wed 12/2 is Sat 12/5 (published: Fri 12/4), at 17:30
+        assert published.add_working_days(date(2026, 12, 2), 2) == date(2026, 12, 4)
+        assert province.deadline_at(datetime(2026, 12, 2, 10, tzinfo=CAL_TZ), 2) == datetime(
+            2026, 12, 5, 17, 30, tzinfo=CAL_TZ)
+
+        await bc.record_day(pg_pool, "CN-SX-0100", date(2026, 12, 3), working=True, note="市局照常", recorded_by="adm-ty")
+        await bc.set_close_time(pg_pool, "CN-SX-0100", time(18, 0), note="延时服务", recorded_by="adm-ty")
+        snap = await load(city)
+        assert snap.calendar().is_working_day(date(2026, 12, 3)) and snap.calendar().is_working_day(date(2026, 12, 5))
+        assert snap.close_time == time(18, 0) and snap.version != published.version
+        # another province is untouched
+        other = await load(city.model_copy(update={"jurisdiction": "CN-SN"}))
+        assert other.close_time == time(17, 0) and not other.calendar().is_working_day(date(2026, 12, 5))
+
+        days, hours = await bc.list_rows(pg_pool, "CN-SX")
+        assert [(r.jurisdiction, r.day, r.working) for r in days] == [
+            ("CN-SX", date(2026, 12, 3), False), ("CN-SX-0100", date(2026, 12, 3), True),
+            ("CN-SX", date(2026, 12, 5), True),
+        ]
+        assert [(h.jurisdiction, h.close_time) for h in hours] == [("CN-SX", time(17, 30)), ("CN-SX-0100", time(18, 0))]
+    finally:
+        for code in ("CN-SX", "CN-SX-0100"):
+            for d in (date(2026, 12, 3), date(2026, 12, 5)):
+                await bc.clear_day(pg_pool, code, d)
+            await bc.set_close_time(pg_pool, code, None)
+    assert (await load(city)).version == published.version
+
+
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        (lambda bc, pool, d: bc.record_day(pool, "CN-ZZ", d, working=False, note="x", recorded_by="a"), "jurisdiction"),
+        (lambda bc, pool, d: bc.record_day(pool, "CN-SX'; DROP TABLE cases; --", d, working=False, note="x",
+                                           recorded_by="a"), "jurisdiction"),
+        (lambda bc, pool, d: bc.record_day(pool, "CN-SX", d, working=False, note="  ", recorded_by="a"), "note"),
+        (lambda bc, pool, d: bc.record_day(pool, "CN-SX", d, working=True, note="x", recorded_by=""), "recorded_by"),
+        (lambda bc, pool, d: bc.record_day(pool, "CN-SX", d.replace(year=1999), working=True, note="x",
+                                           recorded_by="a"), "day"),
+        (lambda bc, pool, d: bc.set_close_time(pool, "CN-SX", bc.parse_close_time("25:00"), note="x",
+                                               recorded_by="a"), "close_time"),
+    ],
+)
+async def test_bad_bureau_rows_are_refused_naming_the_field(pg_pool: asyncpg.Pool, call: Any, field: str) -> None:
+    from datetime import date
+
+    from complaints import bureau_calendar as bc
+
+    with pytest.raises(bc.BureauCalendarError, match=f"^{field}:"):
+        await call(bc, pg_pool, date(2026, 12, 3))
+    assert await pg_pool.fetchval("SELECT count(*) FROM bureau_calendar_days") == 0
+    assert await pg_pool.fetchval("SELECT count(*) FROM bureau_service_hours") == 0
 
 
 # ------------------------------------------------------- sandboxed workflows calling these activities

@@ -17,7 +17,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.calendar_activities import load_calendar_snapshot
+    from activities.calendar_activities import CalendarActivities
     from activities.contracts import CalendarSnapshotRequest
     from calendars import CalendarSnapshot
     from cases import sla
@@ -60,7 +60,8 @@ async def load_snapshot(
 ) -> CalendarSnapshot:
     """Calendar data from a week before `start_day` to about two years after `until` (default: `start_day`),
     shortened to what is published (tries two years, then to the end of next year, then of this year).
-    `local`: run it as a local activity (no task-queue round trip; the calendar needs no database)."""
+    `local`: run it as a local activity (no task-queue round trip, read-only).
+    Bad requests fail at once (non-retryable); an unreachable database (bureau rows) is retried until it returns."""
     day = sla.local_date(start_day) - timedelta(days=7)
     anchor = max(sla.local_date(until), day) if until is not None else day
     ends = [
@@ -71,14 +72,16 @@ async def load_snapshot(
     last: Exception | None = None
     for end in ends:
         request = CalendarSnapshotRequest(jurisdiction=jurisdiction, start=day, end=end)
-        retry = RetryPolicy(maximum_attempts=5, maximum_interval=timedelta(seconds=30))
+        retry = RetryPolicy(maximum_interval=timedelta(seconds=30))
         try:
             if local:
-                return await workflow.execute_local_activity(
-                    load_calendar_snapshot, request, start_to_close_timeout=timedelta(seconds=30), retry_policy=retry
+                return await workflow.execute_local_activity_method(
+                    CalendarActivities.load_calendar_snapshot, request,
+                    start_to_close_timeout=timedelta(seconds=30), retry_policy=retry,
                 )
-            return await workflow.execute_activity(
-                load_calendar_snapshot, request, start_to_close_timeout=timedelta(seconds=30), retry_policy=retry
+            return await workflow.execute_activity_method(
+                CalendarActivities.load_calendar_snapshot, request,
+                start_to_close_timeout=timedelta(seconds=30), retry_policy=retry,
             )
         except ActivityError as e:
             last = e

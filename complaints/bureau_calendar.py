@@ -1,0 +1,165 @@
+"""A bureau's own calendar: closures, special opening days and the end of its service day, kept in PostgreSQL.
+
+The published national and regional data lives in `calendars/data`; what a bureau decides for itself (closed
+on 2026-12-03 for a system cut-over, open on a Saturday service day, closing at 17:30 in summer) is recorded
+here by an administrator, with who and why. Every case reads it through the calendar activity when it loads its
+calendar (`activities.calendar_activities`). `publish` tells the open cases of a jurisdiction (and every code
+below it) to reload their calendar now, so deadlines not yet passed move at once; a passed deadline never
+moves. The same `publish` is what to run when new national data lands (a State Council notice).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import date, time
+from typing import TYPE_CHECKING
+
+import calendars
+
+if TYPE_CHECKING:
+    import asyncpg
+    from temporalio.client import Client
+
+CODE_RE = re.compile(r"^CN(-[A-Z0-9]+)*$")
+
+
+class BureauCalendarError(ValueError):
+    """Bad input for a bureau calendar change; the message names the field."""
+
+
+@dataclass(frozen=True)
+class BureauDayRow:
+    jurisdiction: str
+    day: date
+    working: bool
+    note: str
+    recorded_by: str
+
+
+@dataclass(frozen=True)
+class ServiceHoursRow:
+    jurisdiction: str
+    close_time: time
+    note: str
+    recorded_by: str
+
+
+def normalise_code(jurisdiction: str) -> str:
+    """`jurisdiction` upper-cased and checked against the calendar's known jurisdictions."""
+    code = jurisdiction.strip().upper().replace("_", "-")
+    if not CODE_RE.match(code):
+        raise BureauCalendarError(f"jurisdiction: {jurisdiction!r} is not an ISO 3166-2:CN code such as CN-SX-0100")
+    try:
+        calendars.resolve_code(code)
+    except calendars.UnknownJurisdictionError as exc:
+        raise BureauCalendarError(f"jurisdiction: {exc}") from None
+    return code
+
+
+def _require(value: str, name: str) -> str:
+    if not value or not value.strip():
+        raise BureauCalendarError(f"{name}: must not be empty (say why / who)")
+    return value.strip()
+
+
+def parse_close_time(value: str) -> time:
+    """`HH:MM` (or `HH:MM:SS`) as a time of day in Asia/Shanghai."""
+    try:
+        return time.fromisoformat(value.strip())
+    except ValueError:
+        raise BureauCalendarError(f"close_time: {value!r} is not a time of day like 17:30") from None
+
+
+async def record_day(
+    conn: asyncpg.Connection | asyncpg.Pool, jurisdiction: str, day: date, *, working: bool, note: str,
+    recorded_by: str,
+) -> BureauDayRow:
+    """Record that the bureau of `jurisdiction` is closed (`working=False`) or open (`working=True`) on `day`;
+    a second call for the same day replaces the first."""
+    code = normalise_code(jurisdiction)
+    note, recorded_by = _require(note, "note"), _require(recorded_by, "recorded_by")
+    cal = calendars.get_calendar(code)
+    if not cal.start <= day <= cal.end:
+        raise BureauCalendarError(f"day: {day} is outside the calendar data ({cal.start}..{cal.end})")
+    await conn.execute(
+        "INSERT INTO bureau_calendar_days (jurisdiction, day, working, note, recorded_by) VALUES ($1,$2,$3,$4,$5)"
+        " ON CONFLICT (jurisdiction, day) DO UPDATE SET working = EXCLUDED.working, note = EXCLUDED.note,"
+        " recorded_by = EXCLUDED.recorded_by, recorded_at = now()",
+        code, day, working, note, recorded_by,
+    )
+    return BureauDayRow(code, day, working, note, recorded_by)
+
+
+async def clear_day(conn: asyncpg.Connection | asyncpg.Pool, jurisdiction: str, day: date) -> bool:
+    """Remove the bureau's own entry for `day` (the published calendar applies again); True if there was one."""
+    status = await conn.execute(
+        "DELETE FROM bureau_calendar_days WHERE jurisdiction = $1 AND day = $2", normalise_code(jurisdiction), day
+    )
+    return status.endswith(" 1")
+
+
+async def set_close_time(
+    conn: asyncpg.Connection | asyncpg.Pool, jurisdiction: str, close_time: time | None, *, note: str = "",
+    recorded_by: str = "",
+) -> ServiceHoursRow | None:
+    """Set the end of the service day of `jurisdiction` (None: back to the default 17:00)."""
+    code = normalise_code(jurisdiction)
+    if close_time is None:
+        await conn.execute("DELETE FROM bureau_service_hours WHERE jurisdiction = $1", code)
+        return None
+    note, recorded_by = _require(note, "note"), _require(recorded_by, "recorded_by")
+    close_time = close_time.replace(microsecond=0, tzinfo=None)
+    await conn.execute(
+        "INSERT INTO bureau_service_hours (jurisdiction, close_time, note, recorded_by) VALUES ($1,$2,$3,$4)"
+        " ON CONFLICT (jurisdiction) DO UPDATE SET close_time = EXCLUDED.close_time, note = EXCLUDED.note,"
+        " recorded_by = EXCLUDED.recorded_by, recorded_at = now()",
+        code, close_time, note, recorded_by,
+    )
+    return ServiceHoursRow(code, close_time, note, recorded_by)
+
+
+async def list_rows(
+    conn: asyncpg.Connection | asyncpg.Pool, jurisdiction: str
+) -> tuple[list[BureauDayRow], list[ServiceHoursRow]]:
+    """The rows recorded for `jurisdiction` and every code below it."""
+    code = normalise_code(jurisdiction)
+    days = await conn.fetch(
+        "SELECT jurisdiction, day, working, note, recorded_by FROM bureau_calendar_days"
+        " WHERE jurisdiction = $1 OR jurisdiction LIKE $2 ORDER BY day, jurisdiction", code, f"{code}-%",
+    )
+    hours = await conn.fetch(
+        "SELECT jurisdiction, close_time, note, recorded_by FROM bureau_service_hours"
+        " WHERE jurisdiction = $1 OR jurisdiction LIKE $2 ORDER BY jurisdiction", code, f"{code}-%",
+    )
+    return [BureauDayRow(**dict(r)) for r in days], [ServiceHoursRow(**dict(r)) for r in hours]
+
+
+def open_cases_query(jurisdiction: str) -> str:
+    """Visibility query for the running cases of `jurisdiction` and every code below it."""
+    code = normalise_code(jurisdiction)  # checked: safe to quote
+    return (
+        "WorkflowType = 'ComplaintCase' AND ExecutionStatus = 'Running'"
+        f" AND (Jurisdiction = '{code}' OR Jurisdiction STARTS_WITH '{code}-')"
+    )
+
+
+async def publish(client: Client, jurisdiction: str) -> int:
+    """Tell every open case of `jurisdiction` (and below) to reload its calendar; returns how many were told."""
+    from workflows import CalendarUpdate, ComplaintCase
+
+    # a version no snapshot has: every case fetches its data again (an unchanged calendar changes nothing)
+    update = CalendarUpdate(version=f"reload-{uuid.uuid4().hex[:12]}")
+    from temporalio.service import RPCError, RPCStatusCode
+
+    told = 0
+    async for wf in client.list_workflows(open_cases_query(jurisdiction)):
+        try:
+            await client.get_workflow_handle(wf.id).signal(ComplaintCase.calendar_updated, update)
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:  # closed since it was listed: nothing to update
+                raise
+            continue
+        told += 1
+    return told
