@@ -370,23 +370,42 @@ def extension_form(ctx: Ctx, case: dict[str, Any]) -> None:
 
 
 def page_calendar(ctx: Ctx) -> None:
-    """Month grid of a jurisdiction's working days with holidays, makeup days and provisional years marked."""
+    """Month grid of a jurisdiction's working days with holidays, makeup days, provisional years and the bureau's
+    own closures, opening days and service close (from PostgreSQL) marked."""
     lang = ctx.lang
     codes = sorted(known_jurisdictions())
     default = codes.index("CN-SX") if "CN-SX" in codes else 0
     c1, c2, c3 = st.columns(3)
     code = c1.selectbox(t("jurisdiction", lang), codes, index=default, key="cal_code",
                         format_func=lambda c: f"{c} {known_jurisdictions().get(c, '')}")
-    cal = get_calendar(code)
-    years = list(range(cal.start.year, cal.end.year + 1))
+    published = get_calendar(code)
+    years = list(range(published.start.year, published.end.year + 1))
     year = c2.selectbox(t("year", lang), years, index=years.index(ctx.now.year) if ctx.now.year in years else 0,
                         key="cal_year")
     month = c3.selectbox(t("month", lang), list(range(1, 13)), index=ctx.now.month - 1, key="cal_month")
+    try:
+        bureau: q.BureauMonth | None = ctx.run(lambda c: q.bureau_month(c, code, year, month))
+    except DataSourceUnavailable:
+        bureau = None
+        st.warning(t("bureau_days_unavailable", lang))
+    cal = bureau.calendar if bureau is not None else published
+    own = {r.date: r for r in bureau.days.itertuples()} if bureau is not None else {}
+    if bureau is not None and bureau.close_time is not None:
+        st.info(f"{t('service_close', lang)}: {bureau.close_time.isoformat('minutes')} ({bureau.close_note})")
     first = date(year, month, 1)
     if cal.is_provisional(first):
         st.warning(f"⚠️ {t('provisional', lang)} ({year})")
+
+    def kind_of(d: date) -> str:
+        row = own.get(d)
+        return "opening" if row is not None and row.working else cal.day_kind(d)
+
+    def name_of(d: date) -> str:
+        row = own.get(d)
+        return f"{row.note} ({row.jurisdiction})" if row is not None else cal.holiday_name(d) or ""
+
     weeks = pycal.Calendar(firstweekday=0).monthdatescalendar(year, month)
-    marks = {"holiday": "🏮", "makeup": "🛠", "closure": "⛔", "weekend": "", "workday": ""}
+    marks = {"holiday": "🏮", "makeup": "🛠", "closure": "⛔", "opening": "🏢", "weekend": "", "workday": ""}
     grid, kinds = [], []
     for week in weeks:
         row, krow = [], []
@@ -395,22 +414,22 @@ def page_calendar(ctx: Ctx) -> None:
                 row.append("")
                 krow.append("")
                 continue
-            kind = cal.day_kind(d)
-            name = cal.holiday_name(d) or ""
-            row.append(f"{d.day} {marks[kind]} {name}".strip())
+            kind = kind_of(d)
+            row.append(f"{d.day} {marks[kind]} {name_of(d)}".strip())
             krow.append(kind)
         grid.append(row)
         kinds.append(krow)
     heads = ["一 Mon", "二 Tue", "三 Wed", "四 Thu", "五 Fri", "六 Sat", "日 Sun"]
     df = pd.DataFrame(grid, columns=heads)
-    colours = {"holiday": "#ffc9c9", "makeup": "#cfe2ff", "closure": "#dee2e6", "weekend": "#f1f3f5",
-               "workday": "", "": ""}
+    colours = {"holiday": "#ffc9c9", "makeup": "#cfe2ff", "closure": "#dee2e6", "opening": "#d3f9d8",
+               "weekend": "#f1f3f5", "workday": "", "": ""}
     styles = pd.DataFrame([[f"background-color: {colours[k]}" if colours[k] else "" for k in r] for r in kinds],
                           columns=heads)
     st.dataframe(df.style.apply(lambda _: styles, axis=None), hide_index=True, width="stretch")
     special = [
-        {"date": d, "kind": vocab(DAY_KIND_LABELS, cal.day_kind(d), lang), "name": cal.holiday_name(d) or ""}
-        for week in weeks for d in week if d.month == month and cal.day_kind(d) in ("holiday", "makeup", "closure")
+        {"date": d, "kind": vocab(DAY_KIND_LABELS, kind_of(d), lang), "name": name_of(d)}
+        for week in weeks for d in week
+        if d.month == month and kind_of(d) in ("holiday", "makeup", "closure", "opening")
     ]
     st.markdown(f"**{t('special_days', lang)}**")
     st.dataframe(pd.DataFrame(special, columns=["date", "kind", "name"]), hide_index=True, width="stretch")

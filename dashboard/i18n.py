@@ -85,6 +85,9 @@ _T: dict[str, tuple[str, str]] = {
     "month": ("月", "Month"),
     "provisional": ("该年度放假安排尚未公布，日期为暂定", "This year's holiday notice is not published: provisional"),
     "special_days": ("节假日与调休", "Holidays and makeup days"),
+    "service_close": ("服务截止时间", "Service day ends"),
+    "bureau_days_unavailable": ("数据源不可用：仅显示国家/地区公布的日历，未含本局闭馆与开放日",
+                                "Data source unavailable: the published calendar only, without the bureau's own days"),
     "refresh": ("自动刷新", "Auto-refresh"),
     "as_of": ("数据时间", "As of"),
 }
@@ -131,6 +134,7 @@ DAY_KIND_LABELS: dict[str, tuple[str, str]] = {
     "holiday": ("节假日", "Holiday"),
     "makeup": ("调休上班", "Makeup working day"),
     "closure": ("闭馆", "Closure"),
+    "opening": ("开放日", "Bureau opening day"),
 }
 
 

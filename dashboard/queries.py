@@ -375,6 +375,56 @@ def _calendar_or_none(code: str) -> Any:
         return None
 
 
+async def effective_calendar(conn: Conn, code: str) -> Any:
+    """The calendar the cases of `code` count on: the published data with the bureau's own days and service
+    close from PostgreSQL (None for an unknown jurisdiction)."""
+    from activities.calendar_activities import bureau_days
+
+    cal = _calendar_or_none(code)
+    if cal is None:
+        return None
+    own = await bureau_days(conn, code, cal.start, cal.end)
+    if not (own.closures or own.openings or own.close_time):
+        return cal
+    return get_calendar(code, own.closures, close_time=own.close_time, extra_openings=own.openings)
+
+
+@dataclass
+class BureauMonth:
+    """The calendar page's data: the effective calendar and the bureau rows of one month."""
+
+    calendar: Any
+    days: pd.DataFrame  # date, jurisdiction, working, note, recorded_by (the most specific row per day)
+    close_time: time | None
+    close_note: str | None
+
+
+async def bureau_month(conn: Conn, code: str, year: int, month: int) -> BureauMonth:
+    """Effective calendar of `code` and the bureau rows (with their notes) that apply in `year`-`month`."""
+    from activities.calendar_activities import code_prefixes
+
+    prefixes = code_prefixes(code)
+    first = date(year, month, 1)
+    last = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    rows = await conn.fetch(
+        """
+        SELECT DISTINCT ON (day) day AS date, jurisdiction, working, note, recorded_by
+        FROM bureau_calendar_days
+        WHERE jurisdiction = ANY($1::text[]) AND day BETWEEN $2 AND $3
+        ORDER BY day, length(jurisdiction) DESC
+        """,
+        prefixes, first, last,
+    )
+    hours = await conn.fetchrow(
+        "SELECT close_time, note FROM bureau_service_hours WHERE jurisdiction = ANY($1::text[])"
+        " ORDER BY length(jurisdiction) DESC LIMIT 1",
+        prefixes,
+    )
+    days = pd.DataFrame([dict(r) for r in rows], columns=["date", "jurisdiction", "working", "note", "recorded_by"])
+    return BureauMonth(await effective_calendar(conn, code), days,
+                       hours["close_time"] if hours else None, hours["note"] if hours else None)
+
+
 async def sla_board(
     conn: Conn,
     scope_unit_ids: Sequence[str] | None,
@@ -414,7 +464,9 @@ async def sla_board(
     cals: dict[str, Any] = {}
     for r in rows:  # bounded by `limit`
         rec = dict(r)
-        cal = cals.setdefault(rec["jurisdiction"], _calendar_or_none(rec["jurisdiction"]))
+        if rec["jurisdiction"] not in cals:
+            cals[rec["jurisdiction"]] = await effective_calendar(conn, rec["jurisdiction"])
+        cal = cals[rec["jurisdiction"]]
         due = rec["due_at"]
         wd_left = None
         if cal is not None and due is not None:
@@ -496,14 +548,13 @@ async def unit_league(conn: Conn, period: Period, scope_unit_ids: Sequence[str] 
     return df
 
 
-def _calendar_arrays(codes: Sequence[str], start: date, end: date) -> tuple[list[str], list[date], list[int]]:
-    """Per jurisdiction and day in [start, end]: the number of working days from `start` up to the day
-    (inclusive). The difference of two days' counts is `working_days_between` (days in (a, b])."""
+def _calendar_arrays(cals: dict[str, Any], start: date, end: date) -> tuple[list[str], list[date], list[int]]:
+    """Per jurisdiction (code -> its calendar) and day in [start, end]: the number of working days from `start`
+    up to the day (inclusive). The difference of two days' counts is `working_days_between` (days in (a, b])."""
     jurs: list[str] = []
     days: list[date] = []
     cums: list[int] = []
-    for code in codes:
-        cal = _calendar_or_none(code)
+    for code, cal in cals.items():
         if cal is None:
             continue
         lo, hi = max(start, cal.start), min(end, cal.end)
@@ -526,7 +577,8 @@ async def stage_durations(conn: Conn, period: Period, scope_unit_ids: Sequence[s
     arrays' (unknown) lengths (a generic plan of the former day-by-day join ran 100x slower)."""
     lo, hi = period.bounds()
     codes = [r["jurisdiction"] for r in await conn.fetch("SELECT jurisdiction FROM org_directories")]
-    jurs, days, cums = _calendar_arrays(codes, date.min, period.end)
+    cals = {code: await effective_calendar(conn, code) for code in codes}
+    jurs, days, cums = _calendar_arrays(cals, date.min, period.end)
     runs_jur: list[str] = []
     runs_first: list[date] = []
     runs_base: list[int] = []

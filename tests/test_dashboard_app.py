@@ -130,6 +130,36 @@ def test_calendar_month_grid(app_env: str) -> None:
     assert any("暂定" in w.value or "provisional" in w.value for w in at.warning)
 
 
+async def test_calendar_shows_the_bureau_days(app_env: str) -> None:
+    """The bureau's own closure, opening day and service close (PostgreSQL rows) appear on the month grid with
+    their notes and the service close."""
+    import asyncio
+    from datetime import date, time
+
+    import asyncpg
+
+    from complaints import bureau_calendar as bc
+
+    conn = await asyncpg.connect(app_env)
+    try:
+        await bc.record_day(conn, "CN-SX", date(2026, 12, 3), working=False, note="医保信息平台割接闭馆",
+                            recorded_by="adm-sx")
+        await bc.record_day(conn, "CN-SX", date(2026, 12, 5), working=True, note="周六服务日", recorded_by="adm-sx")
+        await bc.set_close_time(conn, "CN-SX", time(17, 30), note="夏季作息", recorded_by="adm-sx")
+        at = await asyncio.to_thread(run_page, "calendar", cal_year=2026, cal_month=12)
+        cells = [c for c in at.dataframe[0].value.to_numpy().ravel() if c]
+        assert "3 ⛔ 医保信息平台割接闭馆 (CN-SX)" in cells
+        assert "5 🏢 周六服务日 (CN-SX)" in cells
+        assert any(c.startswith("4") and "⛔" not in c for c in cells)  # the published working day next to it
+        special = at.dataframe[1].value
+        assert list(special["kind"]) == ["闭馆 / Closure", "开放日 / Bureau opening day"]
+        assert any("17:30" in i.value and "夏季作息" in i.value for i in at.info)
+    finally:
+        await conn.execute("DELETE FROM bureau_calendar_days")
+        await conn.execute("DELETE FROM bureau_service_hours")
+        await conn.close()
+
+
 def test_database_unavailable_message(app_env: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COMPLAINTS_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none?sslmode=disable")
     at = AppTest.from_file(APP, default_timeout=60)

@@ -92,6 +92,23 @@ async def test_board_order_working_days_and_filters(conn: asyncpg.Connection) ->
     assert set(f["case_no"]) == {"SX2026021200002", "SX2026021200007", "SX2026021200010"}
 
 
+async def test_board_counts_working_days_on_the_bureau_calendar(conn: asyncpg.Connection) -> None:
+    """A closure the bureau recorded on Thu 03-19 takes a working day off the time to breach of a case due
+    Fri 03-20 (2 WD left -> 1), as it does in the case's own deadline arithmetic."""
+    from complaints import bureau_calendar as bc
+
+    await bc.record_day(conn, "CN-SX", date(2026, 3, 19), working=False, note="停电闭馆", recorded_by="adm-sx")
+    try:
+        by_no = (await q.sla_board(conn, None, q.BoardFilters(), NOW)).set_index("case_no")
+        assert by_no.loc["SX2026021200006", "wd_left"] == 1
+        cal = await q.effective_calendar(conn, "CN-SX")
+        assert not cal.is_working_day(date(2026, 3, 19))
+    finally:
+        await bc.clear_day(conn, "CN-SX", date(2026, 3, 19))
+    by_no = (await q.sla_board(conn, None, q.BoardFilters(), NOW)).set_index("case_no")
+    assert by_no.loc["SX2026021200006", "wd_left"] == 2
+
+
 async def test_sql_injection_through_filters_changes_nothing(conn: asyncpg.Connection) -> None:
     evil = "x' OR '1'='1"
     assert len(await q.sla_board(conn, None, q.BoardFilters(stage=evil), NOW)) == 0
