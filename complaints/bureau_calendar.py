@@ -145,21 +145,28 @@ def open_cases_query(jurisdiction: str) -> str:
     )
 
 
-async def publish(client: Client, jurisdiction: str) -> int:
-    """Tell every open case of `jurisdiction` (and below) to reload its calendar; returns how many were told."""
+async def publish(client: Client, jurisdiction: str, *, concurrency: int = 32) -> int:
+    """Tell every open case of `jurisdiction` (and below) to reload its calendar; returns how many were told.
+    Signals go out `concurrency` at a time (a province has tens of thousands of open cases)."""
+    import asyncio
+
+    from temporalio.service import RPCError, RPCStatusCode
+
     from workflows import CalendarUpdate, ComplaintCase
 
     # a version no snapshot has: every case fetches its data again (an unchanged calendar changes nothing)
     update = CalendarUpdate(version=f"reload-{uuid.uuid4().hex[:12]}")
-    from temporalio.service import RPCError, RPCStatusCode
+    sem = asyncio.Semaphore(concurrency)
 
-    told = 0
-    async for wf in client.list_workflows(open_cases_query(jurisdiction)):
-        try:
-            await client.get_workflow_handle(wf.id).signal(ComplaintCase.calendar_updated, update)
-        except RPCError as exc:
-            if exc.status != RPCStatusCode.NOT_FOUND:  # closed since it was listed: nothing to update
-                raise
-            continue
-        told += 1
-    return told
+    async def tell(workflow_id: str) -> bool:
+        async with sem:
+            try:
+                await client.get_workflow_handle(workflow_id).signal(ComplaintCase.calendar_updated, update)
+            except RPCError as exc:
+                if exc.status != RPCStatusCode.NOT_FOUND:  # closed since it was listed: nothing to update
+                    raise
+                return False
+            return True
+
+    tasks = [asyncio.create_task(tell(wf.id)) async for wf in client.list_workflows(open_cases_query(jurisdiction))]
+    return sum(await asyncio.gather(*tasks))
