@@ -7,7 +7,7 @@
     complaints import cases.jsonl --concurrency 20                 # per-line error report
     complaints demo --cases 200 --start 2026-01-05
     complaints calendar add-working-days 2026-09-28 15
-    complaints bureau-calendar close 2026-12-03 -j CN-SX-0100 --note 系统割接闭馆 --as admin-01
+    complaints bureau-calendar close 2026-12-03 -j CN-SX --note 系统割接闭馆 --as adm-sx
 
 Connection settings come from `COMPLAINTS_*` environment variables (see `complaints.settings`), or
 `--address/--namespace/--task-queue/--database-url` before the command. Exit codes: 0 ok, 1 refused or invalid (the
@@ -649,9 +649,11 @@ def _parse_day(value: str) -> date:
         raise _fail(f"day: {value!r} is not a date (YYYY-MM-DD)") from None
 
 
-def _bureau(fn: Callable[[Any], Awaitable[T]] | None, publish_to: str | None = None) -> T | None:
-    """Run `fn(connection)` on the read-model database (if given); then (unless None) tell `publish_to`'s open
-    cases to reload their calendar."""
+def _bureau(
+    fn: Callable[[Any], Awaitable[T]] | None, publish_to: str | None = None, describe: Callable[[T], str] | None = None
+) -> T | None:
+    """Run `fn(connection)` on the read-model database (if given) and print `describe(result)`; then (unless
+    `publish_to` is None) tell the open cases of `publish_to` to reload their calendar."""
     import asyncpg
 
     from complaints import bureau_calendar as bc
@@ -666,6 +668,8 @@ def _bureau(fn: Callable[[Any], Awaitable[T]] | None, publish_to: str | None = N
                 result = await fn(conn)
             finally:
                 await conn.close()
+            if describe is not None:
+                out.print(describe(result), markup=False)
         if publish_to is not None:
             cc = await CaseClient.connect(settings)
             told = await bc.publish(cc.client, publish_to)
@@ -687,9 +691,8 @@ def bureau_close(day: str, jurisdiction: str = JURISDICTION_OPT, note: str = NOT
     from complaints import bureau_calendar as bc
 
     d = _parse_day(day)
-    row: Any = _bureau(lambda c: bc.record_day(c, jurisdiction, d, working=False, note=note, recorded_by=by),
-                  None if no_publish else jurisdiction)
-    out.print(f"{row.jurisdiction} closed on {row.day}: {row.note}", markup=False)
+    _bureau(lambda c: bc.record_day(c, jurisdiction, d, working=False, note=note, recorded_by=by),
+            None if no_publish else jurisdiction, lambda row: f"{row.jurisdiction} closed on {row.day}: {row.note}")
 
 
 @bureau_app.command("open")
@@ -699,9 +702,8 @@ def bureau_open(day: str, jurisdiction: str = JURISDICTION_OPT, note: str = NOTE
     from complaints import bureau_calendar as bc
 
     d = _parse_day(day)
-    row: Any = _bureau(lambda c: bc.record_day(c, jurisdiction, d, working=True, note=note, recorded_by=by),
-                  None if no_publish else jurisdiction)
-    out.print(f"{row.jurisdiction} open on {row.day}: {row.note}", markup=False)
+    _bureau(lambda c: bc.record_day(c, jurisdiction, d, working=True, note=note, recorded_by=by),
+            None if no_publish else jurisdiction, lambda row: f"{row.jurisdiction} open on {row.day}: {row.note}")
 
 
 @bureau_app.command("clear")
@@ -710,10 +712,12 @@ def bureau_clear(day: str, jurisdiction: str = JURISDICTION_OPT, no_publish: boo
     from complaints import bureau_calendar as bc
 
     d = _parse_day(day)
-    found = _bureau(lambda c: bc.clear_day(c, jurisdiction, d), None if no_publish else jurisdiction)
-    if not found:
-        raise _fail(f"day: nothing recorded for {d} at {jurisdiction}")
-    out.print(f"{jurisdiction} {d}: back to the published calendar", markup=False)
+    async def clear(c: Any) -> bool:
+        if not await bc.clear_day(c, jurisdiction, d):
+            raise bc.BureauCalendarError(f"day: nothing recorded for {d} at {jurisdiction}")
+        return True
+
+    _bureau(clear, None if no_publish else jurisdiction, lambda _: f"{jurisdiction} {d}: back to the published calendar")
 
 
 @bureau_app.command("close-time")
@@ -732,9 +736,8 @@ def bureau_close_time(
     except bc.BureauCalendarError as e:
         raise _fail(str(e)) from None
     _bureau(lambda c: bc.set_close_time(c, jurisdiction, t, note=note, recorded_by=by),
-            None if no_publish else jurisdiction)
-    out.print(f"{jurisdiction}: the service day ends at {t.isoformat('minutes') if t else '17:00 (default)'}",
-              markup=False)
+            None if no_publish else jurisdiction,
+            lambda _: f"{jurisdiction}: the service day ends at {t.isoformat('minutes') if t else '17:00 (default)'}")
 
 
 @bureau_app.command("show")
