@@ -263,13 +263,21 @@ async def test_bureau_calendar_commands_move_open_deadlines(
         for _ in range(100):
             if await acceptance_due() == expected:
                 return
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.2)
         assert await acceptance_due() == expected
 
     async with running_worker(dev_env.client, pg_pool, q):
         res = await invoke(dev_env, q, "register", "--file", _write(tmp_path, "reg.json", reg))
         assert res.exit_code == 0, res.output
         await settles_at(published.deadline_at(received, 2))
+        # `publish` finds open cases through visibility, which lags the case's first search-attribute upsert
+        from complaints.bureau_calendar import open_cases_query
+
+        for _ in range(100):
+            if no in {w.id.removeprefix("complaint-") async for w in dev_env.client.list_workflows(
+                    open_cases_query("CN-SX"))}:
+                break
+            await asyncio.sleep(0.1)
 
         res = await invoke(dev_env, q, *db, "bureau-calendar", "close", first_wd.isoformat(), "-j", "cn-sx",
                            "--note", "系统割接闭馆", "--as", "adm-sx")
