@@ -396,14 +396,17 @@ class WorkingCalendar:
 
     def with_closures(self, closures: Iterable[date], name: str | None = None) -> WorkingCalendar:
         """A new calendar with extra bureau closures (days off) on top of this one."""
-        extra = list(closures)
-        for d in extra:
-            self._check(d, "closure")
+        extra = set(closures)
+        return self._derive(closures=self._closures | extra, names=self._named(extra, name, "closure"))
+
+    def _named(self, days: set[date], name: str | None, what: str) -> dict[date, str]:
+        """This calendar's day names with `days` (checked to lie in range) named `name`."""
+        for d in days:
+            self._check(d, what)
         names = dict(self._names)
         if name:
-            for d in extra:
-                names[d] = name
-        return self._derive(closures=self._closures | set(extra), names=names)
+            names.update(dict.fromkeys(days, name))
+        return names
 
     def with_close_time(
         self, close_time: time, service_hours: Iterable[tuple[time, time]] | None = None
@@ -418,12 +421,7 @@ class WorkingCalendar:
         """A new calendar where a bureau opens on days that are otherwise off (a weekend service day, a
         holiday duty day): each becomes a working day (and stops being one of this calendar's closures)."""
         days = set(openings)
-        for d in days:
-            self._check(d, "opening")
-        names = dict(self._names)
-        if name:
-            for d in days:
-                names[d] = name
+        names = self._named(days, name, "opening")
         return self._derive(
             off_weekdays=self._off - days,
             working_weekends=self._work | {d for d in days if d.weekday() >= 5},

@@ -684,26 +684,27 @@ def _bureau(
         raise _fail(f"database {settings.database_url.split('@')[-1]}: {e}") from None
 
 
+def _record_day(day: str, jurisdiction: str, note: str, by: str, no_publish: bool, *, working: bool) -> None:
+    from complaints import bureau_calendar as bc
+
+    d = _parse_day(day)
+    state = "open" if working else "closed"
+    _bureau(lambda c: bc.record_day(c, jurisdiction, d, working=working, note=note, recorded_by=by),
+            None if no_publish else jurisdiction, lambda row: f"{row.jurisdiction} {state} on {row.day}: {row.note}")
+
+
 @bureau_app.command("close")
 def bureau_close(day: str, jurisdiction: str = JURISDICTION_OPT, note: str = NOTE_OPT, by: str = BY_OPT,
                  no_publish: bool = NO_PUBLISH_OPT) -> None:
     """Record a closure 闭馆: DAY is not a working day for this bureau (and the codes below it)."""
-    from complaints import bureau_calendar as bc
-
-    d = _parse_day(day)
-    _bureau(lambda c: bc.record_day(c, jurisdiction, d, working=False, note=note, recorded_by=by),
-            None if no_publish else jurisdiction, lambda row: f"{row.jurisdiction} closed on {row.day}: {row.note}")
+    _record_day(day, jurisdiction, note, by, no_publish, working=False)
 
 
 @bureau_app.command("open")
 def bureau_open(day: str, jurisdiction: str = JURISDICTION_OPT, note: str = NOTE_OPT, by: str = BY_OPT,
                 no_publish: bool = NO_PUBLISH_OPT) -> None:
     """Record an opening: DAY (a weekend or holiday) is a working day for this bureau."""
-    from complaints import bureau_calendar as bc
-
-    d = _parse_day(day)
-    _bureau(lambda c: bc.record_day(c, jurisdiction, d, working=True, note=note, recorded_by=by),
-            None if no_publish else jurisdiction, lambda row: f"{row.jurisdiction} open on {row.day}: {row.note}")
+    _record_day(day, jurisdiction, note, by, no_publish, working=True)
 
 
 @bureau_app.command("clear")
