@@ -45,10 +45,16 @@ SCHEMA = {k: v for k, v in PUBLISHED.items() if k not in ("$id", "$schema")}
 def _hypothesis_jsonschema_works() -> bool:
     """hypothesis-jsonschema 0.23.1 uses a Hypothesis internal (`many.more()`) that newer Hypothesis releases
     removed: every object schema then fails with AttributeError. Use it when it works, else `schema_strategy`."""
+    import warnings
+
+    from hypothesis.errors import NonInteractiveExampleWarning
+
     try:
         from hypothesis_jsonschema import from_schema
 
-        from_schema({"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}).example()
+        with warnings.catch_warnings():  # a one-off probe, not a test: `.example()` is what it needs
+            warnings.simplefilter("ignore", NonInteractiveExampleWarning)
+            from_schema({"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}).example()
     except Exception:  # noqa: BLE001 - any failure means: not usable with this Hypothesis
         return False
     return True
