@@ -5,7 +5,7 @@ Workflow code never reads calendar files, the database or the clock; it asks thi
 `CalendarSnapshot` over a date range and computes deadlines from it. The snapshot is the published data of the
 `calendars` package (national, regional overlays) plus what the bureaus recorded in PostgreSQL
 (`bureau_calendar_days`: closures and special opening days; `bureau_service_hours`: the end of the service
-day), the most specific jurisdiction code winning. An `end` beyond the published data is clipped to the data's
+day; read by `complaints.bureau_calendar.applicable`), the most specific jurisdiction code winning. An `end` beyond the published data is clipped to the data's
 last day (the snapshot's `end` says where it stops; ask again when new data lands). A `start` outside the
 data, an unknown jurisdiction or an inverted range is a non-retryable error; a database that cannot be reached
 is retried.
@@ -13,8 +13,6 @@ is retried.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import date, time
 from typing import TYPE_CHECKING
 
 from temporalio import activity
@@ -22,48 +20,10 @@ from temporalio.exceptions import ApplicationError
 
 import calendars
 from activities.contracts import CalendarSnapshotRequest
+from complaints.bureau_calendar import applicable
 
 if TYPE_CHECKING:
     import asyncpg
-
-
-def code_prefixes(code: str) -> list[str]:
-    """The codes whose bureau rows apply to `code`, least specific first: CN-SX-0100 -> CN, CN-SX, CN-SX-0100."""
-    parts = code.strip().upper().replace("_", "-").split("-")
-    return ["-".join(parts[: i + 1]) for i in range(len(parts))]
-
-
-@dataclass
-class BureauDays:
-    """A bureau's own calendar rows for one jurisdiction and date range, most specific code already chosen."""
-
-    closures: list[date] = field(default_factory=list)
-    openings: list[date] = field(default_factory=list)
-    close_time: time | None = None
-
-
-async def bureau_days(conn: asyncpg.Connection | asyncpg.Pool, code: str, start: date, end: date) -> BureauDays:
-    """The bureau rows that apply to `code` within `[start, end]` (a city's row overrides its province's)."""
-    prefixes = code_prefixes(code)
-    rank = {p: i for i, p in enumerate(prefixes)}
-    days: dict[date, tuple[int, bool]] = {}
-    for r in await conn.fetch(
-        "SELECT jurisdiction, day, working FROM bureau_calendar_days"
-        " WHERE jurisdiction = ANY($1::text[]) AND day BETWEEN $2 AND $3",
-        prefixes, start, end,
-    ):
-        specificity = rank[r["jurisdiction"]]
-        if r["day"] not in days or days[r["day"]][0] < specificity:
-            days[r["day"]] = (specificity, r["working"])
-    hours = await conn.fetch(
-        "SELECT jurisdiction, close_time FROM bureau_service_hours WHERE jurisdiction = ANY($1::text[])", prefixes
-    )
-    close = max(hours, key=lambda r: rank[r["jurisdiction"]])["close_time"] if hours else None
-    return BureauDays(
-        closures=sorted(d for d, (_, working) in days.items() if not working),
-        openings=sorted(d for d, (_, working) in days.items() if working),
-        close_time=close,
-    )
 
 
 class CalendarActivities:
@@ -86,7 +46,7 @@ class CalendarActivities:
             end = min(req.end, calendars.get_calendar(req.jurisdiction).end)
             if end < req.start:
                 raise calendars.CalendarRangeError(req.start, req.start, end, "snapshot start")
-            own = await bureau_days(self.pool, req.jurisdiction, req.start, end)
+            own = await applicable(self.pool, req.jurisdiction, req.start, end)
             return calendars.snapshot(
                 req.jurisdiction, req.start, end,
                 extra_closures=own.closures, extra_openings=own.openings, close_time=own.close_time,

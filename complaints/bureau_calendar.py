@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     import asyncpg
     from temporalio.client import Client
 
+    from calendars import WorkingCalendar
+
 CODE_RE = re.compile(r"^CN(-[A-Z0-9]+)*$")
 
 
@@ -44,6 +46,55 @@ class ServiceHoursRow:
     close_time: time
     note: str
     recorded_by: str
+
+
+@dataclass(frozen=True)
+class BureauCalendar:
+    """What the bureaus recorded that applies to one jurisdiction: per day the row of the most specific code,
+    and the service close of the most specific code that set one."""
+
+    days: list[BureauDayRow]  # sorted by day
+    close: ServiceHoursRow | None
+
+    @property
+    def closures(self) -> list[date]:
+        return [r.day for r in self.days if not r.working]
+
+    @property
+    def openings(self) -> list[date]:
+        return [r.day for r in self.days if r.working]
+
+    @property
+    def close_time(self) -> time | None:
+        return self.close.close_time if self.close else None
+
+    def applied_to(self, code: str) -> WorkingCalendar:
+        """The published calendar of `code` with these days and this service close."""
+        return calendars.get_calendar(code, self.closures, close_time=self.close_time, extra_openings=self.openings)
+
+
+def code_prefixes(code: str) -> list[str]:
+    """The codes whose rows apply to `code`, least specific first: CN-SX-0100 -> CN, CN-SX, CN-SX-0100."""
+    parts = code.strip().upper().replace("_", "-").split("-")
+    return ["-".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+async def applicable(
+    conn: asyncpg.Connection | asyncpg.Pool, code: str, start: date, end: date
+) -> BureauCalendar:
+    """The rows that apply to `code` within `[start, end]`: a city's row overrides its province's."""
+    prefixes = code_prefixes(code)
+    days = await conn.fetch(
+        "SELECT DISTINCT ON (day) jurisdiction, day, working, note, recorded_by FROM bureau_calendar_days"
+        " WHERE jurisdiction = ANY($1::text[]) AND day BETWEEN $2 AND $3 ORDER BY day, length(jurisdiction) DESC",
+        prefixes, start, end,
+    )
+    close = await conn.fetchrow(
+        "SELECT jurisdiction, close_time, note, recorded_by FROM bureau_service_hours"
+        " WHERE jurisdiction = ANY($1::text[]) ORDER BY length(jurisdiction) DESC LIMIT 1",
+        prefixes,
+    )
+    return BureauCalendar([BureauDayRow(**dict(r)) for r in days], ServiceHoursRow(**dict(close)) if close else None)
 
 
 def normalise_code(jurisdiction: str) -> str:

@@ -389,9 +389,9 @@ def page_calendar(ctx: Ctx) -> None:
         bureau = None
         st.warning(t("bureau_days_unavailable", lang))
     cal = bureau.calendar if bureau is not None else published
-    own = {r.date: r for r in bureau.days.itertuples()} if bureau is not None else {}
-    if bureau is not None and bureau.close_time is not None:
-        st.info(f"{t('service_close', lang)}: {bureau.close_time.isoformat('minutes')} ({bureau.close_note})")
+    own = {r.day: r for r in bureau.days} if bureau is not None else {}
+    if bureau is not None and bureau.close is not None:
+        st.info(f"{t('service_close', lang)}: {bureau.close.close_time.isoformat('minutes')} ({bureau.close.note})")
     first = date(year, month, 1)
     if cal.is_provisional(first):
         st.warning(f"⚠️ {t('provisional', lang)} ({year})")

@@ -32,6 +32,7 @@ import asyncpg
 import pandas as pd
 
 from calendars import get_calendar, shanghai_tz
+from complaints.bureau_calendar import BureauCalendar, BureauDayRow, ServiceHoursRow
 
 LEVELS: tuple[str, ...] = ("on_track", "blue", "yellow", "red")
 ATTENTION_LEVELS: tuple[str, ...] = ("blue", "yellow", "red")
@@ -378,51 +379,36 @@ def _calendar_or_none(code: str) -> Any:
 async def effective_calendar(conn: Conn, code: str) -> Any:
     """The calendar the cases of `code` count on: the published data with the bureau's own days and service
     close from PostgreSQL (None for an unknown jurisdiction)."""
-    from activities.calendar_activities import bureau_days
+    return (await _bureau_calendar(conn, code))[0]
+
+
+async def _bureau_calendar(conn: Conn, code: str) -> tuple[Any, BureauCalendar | None]:
+    from complaints.bureau_calendar import applicable
 
     cal = _calendar_or_none(code)
     if cal is None:
-        return None
-    own = await bureau_days(conn, code, cal.start, cal.end)
-    if not (own.closures or own.openings or own.close_time):
-        return cal
-    return get_calendar(code, own.closures, close_time=own.close_time, extra_openings=own.openings)
+        return None, None
+    own = await applicable(conn, code, cal.start, cal.end)
+    if not (own.days or own.close):
+        return cal, own
+    return own.applied_to(code), own
 
 
 @dataclass
 class BureauMonth:
-    """The calendar page's data: the effective calendar and the bureau rows of one month."""
+    """The calendar page's data: the effective calendar, the bureau rows of one month, the service close."""
 
     calendar: Any
-    days: pd.DataFrame  # date, jurisdiction, working, note, recorded_by (the most specific row per day)
-    close_time: time | None
-    close_note: str | None
+    days: list[BureauDayRow]  # the row that applies per day (the most specific code's)
+    close: ServiceHoursRow | None
 
 
 async def bureau_month(conn: Conn, code: str, year: int, month: int) -> BureauMonth:
     """Effective calendar of `code` and the bureau rows (with their notes) that apply in `year`-`month`."""
-    from activities.calendar_activities import code_prefixes
-
-    prefixes = code_prefixes(code)
-    first = date(year, month, 1)
-    last = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
-    rows = await conn.fetch(
-        """
-        SELECT DISTINCT ON (day) day AS date, jurisdiction, working, note, recorded_by
-        FROM bureau_calendar_days
-        WHERE jurisdiction = ANY($1::text[]) AND day BETWEEN $2 AND $3
-        ORDER BY day, length(jurisdiction) DESC
-        """,
-        prefixes, first, last,
-    )
-    hours = await conn.fetchrow(
-        "SELECT close_time, note FROM bureau_service_hours WHERE jurisdiction = ANY($1::text[])"
-        " ORDER BY length(jurisdiction) DESC LIMIT 1",
-        prefixes,
-    )
-    days = pd.DataFrame([dict(r) for r in rows], columns=["date", "jurisdiction", "working", "note", "recorded_by"])
-    return BureauMonth(await effective_calendar(conn, code), days,
-                       hours["close_time"] if hours else None, hours["note"] if hours else None)
+    cal, own = await _bureau_calendar(conn, code)
+    if own is None:
+        return BureauMonth(cal, [], None)
+    return BureauMonth(cal, [r for r in own.days if (r.day.year, r.day.month) == (year, month)], own.close)
 
 
 async def sla_board(
