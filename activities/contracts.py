@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from cases.org import DispatchRule, OrgDirectory, OrgUnit
+
 SlaLevel = Literal["on_track", "blue", "yellow", "red"]
 Audience = Literal["complainant", "supervisor", "higher_supervisor", "handling_unit", "reviewer"]
 DeliveryChannel = Literal["sms", "app", "letter", "wechat", "web", "internal"]
@@ -124,26 +126,12 @@ class CalendarSnapshotRequest(BaseModel):
     end: date
 
 
-OrgLevel = Literal["county", "city", "province", "national"]
-
-
-class OrgUnitRecord(BaseModel):
-    """One bureau of the organisation directory (canonical data: `cases/data/org_units.json`)."""
-
-    unit_id: str
-    name: str
-    level: OrgLevel
-    parent_id: str | None = None
-    jurisdiction: str
-    supervisor_id: str
-
-
-class DispatchRuleRecord(BaseModel):
-    """Dispatch catalogue row: category x area (org unit where it happened; None = anywhere) -> unit."""
-
-    category: str
-    area_unit_id: str | None = None
-    unit_id: str
+# The org directory slice travels as the core's own models: `load_case_context` returns an `OrgDirectory`
+# (units of the jurisdiction plus their ancestors up to the national bureau, and the dispatch catalogue), which
+# the workflow keeps in its state as is (validators stay deterministic).
+OrgUnitRecord = OrgUnit
+DispatchRuleRecord = DispatchRule
+CaseContext = OrgDirectory
 
 
 class CaseContextRequest(BaseModel):
@@ -152,18 +140,6 @@ class CaseContextRequest(BaseModel):
     case_no: str
     jurisdiction: str
     category: str
-
-
-class CaseContext(BaseModel):
-    """Output of `load_case_context`: the units of the jurisdiction plus their ancestors up to the national
-    bureau, and the jurisdiction's dispatch catalogue. The workflow keeps it in its state (validators stay
-    deterministic)."""
-
-    jurisdiction: str
-    provincial_centre: str = Field(description="unit id of the provincial dispatch centre, e.g. SX")
-    version: str = ""
-    units: list[OrgUnitRecord]
-    dispatch: list[DispatchRuleRecord] = Field(default_factory=list)
 
 
 # ---------------------------------------------------------------- added by the persistence layer (issue #5)

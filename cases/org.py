@@ -44,7 +44,7 @@ class OrgDirectory(BaseModel):
     """A slice of the organisation directory: units by id plus the dispatch catalogue."""
 
     jurisdiction: str
-    provincial_centre: str
+    provincial_centre: str = Field(description="unit id of the provincial dispatch centre, e.g. SX")
     version: str = ""
     units: list[OrgUnit]
     dispatch: list[DispatchRule] = Field(default_factory=list)

@@ -60,7 +60,6 @@ with workflow.unsafe.imports_passed_through():
         WithdrawDecision,
     )
     from cases.notify import notices_for
-    from cases.org import OrgDirectory
     from cases.policy import policy_for
     from cases.transitions import (
         CaseState,
@@ -183,7 +182,7 @@ class ComplaintCase:
         )
         if workflow.patched(PATCH_REGISTRATION_LOCAL_LOADS):
             await self._set_calendar(await load_snapshot(reg.jurisdiction, reg.received_at, local=True))
-            ctx = await workflow.execute_local_activity_method(
+            directory = await workflow.execute_local_activity_method(
                 CaseActivities.load_case_context,
                 context_request,
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
@@ -191,13 +190,12 @@ class ComplaintCase:
             )
         else:
             await self._set_calendar(await load_snapshot(reg.jurisdiction, reg.received_at))
-            ctx = await workflow.execute_activity_method(
+            directory = await workflow.execute_activity_method(
                 CaseActivities.load_case_context,
                 context_request,
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
                 retry_policy=ACTIVITY_RETRY,
             )
-        directory = OrgDirectory.model_validate(ctx.model_dump())
         async with self._lock:
             state, events = register(
                 reg, directory, policy_for(reg.kind, reg.jurisdiction), workflow.now(), self._cal
