@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install system-deps up down status test lint bench reliability schemas clean
+.PHONY: install system-deps up down status test test-shuffled lint bench reliability schemas clean
 
 install: $(STAMP)
 
@@ -31,6 +31,10 @@ system-deps:
 
 test: install system-deps lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+# the same suite with modules and the tests inside them shuffled: a test that leans on another's leftovers fails here
+test-shuffled: install system-deps
+	$(BIN)/python -m pytest -q -p no:cacheprovider --random-order-bucket=module
 
 bench: install
 	$(BIN)/python -m bench

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from calendars import WorkingCalendar
 
 CODE_RE = re.compile(r"^CN(-[A-Z0-9]+)*$")
+_TASK_QUEUE = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
 
 
 class BureauCalendarError(ValueError):
@@ -187,16 +188,25 @@ async def list_rows(
     return [BureauDayRow(**dict(r)) for r in days], [ServiceHoursRow(**dict(r)) for r in hours]
 
 
-def open_cases_query(jurisdiction: str) -> str:
-    """Visibility query for the running cases of `jurisdiction` and every code below it."""
+def open_cases_query(jurisdiction: str, task_queues: list[str] | None = None) -> str:
+    """Visibility query for the running cases of `jurisdiction` and every code below it (on `task_queues` only,
+    when given)."""
     code = normalise_code(jurisdiction)  # checked: safe to quote
-    return (
+    query = (
         "WorkflowType = 'ComplaintCase' AND ExecutionStatus = 'Running'"
         f" AND (Jurisdiction = '{code}' OR Jurisdiction STARTS_WITH '{code}-')"
     )
+    if task_queues:
+        for queue in task_queues:
+            if not _TASK_QUEUE.match(queue):
+                raise BureauCalendarError(f"task_queue: {queue!r} is not a task queue name (letters, digits, _ . : -)")
+        query += " AND TaskQueue IN (" + ", ".join(f"'{q}'" for q in task_queues) + ")"
+    return query
 
 
-async def publish(client: Client, jurisdiction: str, *, concurrency: int = 32) -> int:
+async def publish(
+    client: Client, jurisdiction: str, *, task_queues: list[str] | None = None, concurrency: int = 32
+) -> int:
     """Tell every open case of `jurisdiction` (and below) to reload its calendar; returns how many were told.
     Signals go out `concurrency` at a time (a province has tens of thousands of open cases)."""
     import asyncio
@@ -219,5 +229,6 @@ async def publish(client: Client, jurisdiction: str, *, concurrency: int = 32) -
                 return False
             return True
 
-    tasks = [asyncio.create_task(tell(wf.id)) async for wf in client.list_workflows(open_cases_query(jurisdiction))]
+    tasks = [asyncio.create_task(tell(wf.id)) async for wf in client.list_workflows(
+        open_cases_query(jurisdiction, task_queues))]
     return sum(await asyncio.gather(*tasks))

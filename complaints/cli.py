@@ -76,6 +76,8 @@ err: Console = _Lazy(stderr=True)  # type: ignore[assignment]
 
 class _State:
     settings: Settings | None = None
+    # an explicit --task-queue also narrows what visibility reads see (one bureau's queue on a shared cluster)
+    queue_scope: list[str] | None = None
 
 
 STATE = _State()
@@ -85,7 +87,11 @@ STATE = _State()
 def _root(
     address: str | None = typer.Option(None, "--address", help="Temporal frontend host:port (env COMPLAINTS_TEMPORAL_ADDRESS)"),
     namespace: str | None = typer.Option(None, "--namespace", help="Temporal namespace (env COMPLAINTS_TEMPORAL_NAMESPACE)"),
-    task_queue: str | None = typer.Option(None, "--task-queue", help="task queue new cases start on (default: complaints)"),
+    task_queue: str | None = typer.Option(
+        None, "--task-queue",
+        help="task queue new cases start on (default: complaints); when given, `list` and `bureau-calendar` see only"
+             " the cases on it",
+    ),
     database_url: str | None = typer.Option(None, "--database-url", help="read-model PostgreSQL, for bureau-calendar (env COMPLAINTS_DATABASE_URL)"),
 ) -> None:
     """Complaint cases of the medical-insurance (医保) bureaus on Temporal."""
@@ -93,6 +99,7 @@ def _root(
              "database_url": database_url}
     update = {k: v for k, v in given.items() if v is not None}
     STATE.settings = get_settings().model_copy(update=update)
+    STATE.queue_scope = [task_queue] if task_queue is not None else None
 
 
 # ------------------------------------------------------------------------------------------ plumbing
@@ -572,7 +579,7 @@ def list_(
         filters = CaseFilters(
             level=level or None, stage=stage or None, unit=unit or None, jurisdiction=jurisdiction or None,
             channel=channel or None, kind=kind or None, due_before=_parse_dt(due_before, "--due-before"),
-            due_after=_parse_dt(due_after, "--due-after"), open_only=open_only,
+            due_after=_parse_dt(due_after, "--due-after"), open_only=open_only, task_queue=STATE.queue_scope,
         )
     except Exception as e:  # pydantic.ValidationError
         from pydantic import ValidationError
@@ -672,7 +679,7 @@ def _bureau(
                 out.print(describe(result), markup=False)
         if publish_to is not None:
             cc = await CaseClient.connect(settings)
-            told = await bc.publish(cc.client, publish_to)
+            told = await bc.publish(cc.client, publish_to, task_queues=STATE.queue_scope)
             out.print(f"{told} open case(s) of {bc.normalise_code(publish_to)} reload their calendar", markup=False)
         return result
 

@@ -134,6 +134,9 @@ class CaseFilters(BaseModel):
     due_after: datetime | None = Field(default=None, description="DueAt >= this")
     due_before: datetime | None = Field(default=None, description="DueAt < this")
     open_only: bool = Field(default=False, description="only running cases (ExecutionStatus = 'Running')")
+    task_queue: list[str] | None = Field(
+        default=None, description="TaskQueue: only cases started on these queues (a bureau's own queue, a test's)"
+    )
 
 
 # filter field -> search attribute; only these names ever reach a query string
@@ -144,8 +147,9 @@ FILTER_ATTRIBUTES: dict[str, str] = {
     "jurisdiction": "Jurisdiction",
     "channel": "Channel",
     "kind": "CaseKind",
+    "task_queue": "TaskQueue",  # built into Temporal's visibility, not one of ours
 }
-assert set(FILTER_ATTRIBUTES.values()) <= set(SEARCH_ATTRIBUTES)
+assert set(FILTER_ATTRIBUTES.values()) - {"TaskQueue"} <= set(SEARCH_ATTRIBUTES)
 _KEYWORD_VALUE = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
 
 

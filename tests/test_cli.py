@@ -275,14 +275,14 @@ async def test_bureau_calendar_commands_move_open_deadlines(
 
         for _ in range(100):
             if no in {w.id.removeprefix("complaint-") async for w in dev_env.client.list_workflows(
-                    open_cases_query("CN-SX"))}:
+                    open_cases_query("CN-SX", [q]))}:
                 break
             await asyncio.sleep(0.1)
 
         res = await invoke(dev_env, q, *db, "bureau-calendar", "close", first_wd.isoformat(), "-j", "cn-sx",
                            "--note", "系统割接闭馆", "--as", "adm-sx")
         assert res.exit_code == 0, res.output
-        assert f"CN-SX closed on {first_wd}" in res.stdout and "reload their calendar" in res.stdout
+        assert f"CN-SX closed on {first_wd}" in res.stdout and "1 open case(s) of CN-SX reload" in res.stdout
         await settles_at(get_calendar("CN-SX", [first_wd]).deadline_at(received, 2))
 
         res = await invoke(dev_env, q, *db, "bureau-calendar", "close-time", "17:45", "-j", "CN-SX",
