@@ -9,7 +9,9 @@ COPY workflows workflows
 COPY activities activities
 COPY workers workers
 COPY dashboard dashboard
-COPY complaints complaints
+COPY clients clients
+COPY common common
+COPY devstack devstack
 COPY schemas schemas
 RUN pip install --no-cache-dir .
 RUN useradd --create-home app

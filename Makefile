@@ -15,13 +15,13 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 up: install
-	$(BIN)/python -m complaints.stack up
+	$(BIN)/python -m devstack.stack up
 
 down:
-	$(BIN)/python -m complaints.stack down
+	$(BIN)/python -m devstack.stack down
 
 status:
-	$(BIN)/python -m complaints.stack status
+	$(BIN)/python -m devstack.stack status
 
 lint: install
 	$(BIN)/ruff check .
@@ -40,10 +40,10 @@ bench: install
 	$(BIN)/python -m bench
 
 reliability: install
-	$(BIN)/python -m complaints.reliability
+	$(BIN)/python -m devstack.reliability
 
 schemas: install
-	$(BIN)/python -m complaints.schemas
+	$(BIN)/python -m clients.schemas
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts

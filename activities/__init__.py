@@ -11,18 +11,17 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 # Workers pass asyncpg (and this package) through the workflow sandbox: see workers.sandbox.workflow_runner.
+from activities.calendar_activities import CalendarActivities
+from activities.case_activities import CaseActivities
 
 if TYPE_CHECKING:
     import asyncpg
 
-    from complaints.codec import KeyRing
+    from common.codec import KeyRing
 
 
 def all_activities(pool: asyncpg.Pool, keyring: KeyRing | None = None) -> list[Callable[..., Any]]:
     """The activity callables a worker registers: the case activities and the calendar one, on `pool`."""
-    from activities.calendar_activities import CalendarActivities
-    from activities.case_activities import CaseActivities
-
     acts = CaseActivities(pool, keyring)
     return [
         acts.record_case_event,

@@ -5,7 +5,7 @@ Workflow code never reads calendar files, the database or the clock; it asks thi
 `CalendarSnapshot` over a date range and computes deadlines from it. The snapshot is the published data of the
 `calendars` package (national, regional overlays) plus what the bureaus recorded in PostgreSQL
 (`bureau_calendar_days`: closures and special opening days; `bureau_service_hours`: the end of the service
-day; read by `complaints.bureau_calendar.applicable`), the most specific jurisdiction code winning. An `end` beyond the published data is clipped to the data's
+day; read by `activities.bureau_calendar.applicable`), the most specific jurisdiction code winning. An `end` beyond the published data is clipped to the data's
 last day (the snapshot's `end` says where it stops; ask again when new data lands). A `start` outside the
 data, an unknown jurisdiction or an inverted range is a non-retryable error; a database that cannot be reached
 is retried.
@@ -19,8 +19,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 import calendars
+from activities.bureau_calendar import applicable
 from activities.contracts import CalendarSnapshotRequest
-from complaints.bureau_calendar import applicable
 
 if TYPE_CHECKING:
     import asyncpg

@@ -53,7 +53,7 @@ from activities.contracts import (
     ResolveUnitRequest,
 )
 from cases.pii import id_number_problem, mask_card_number, mask_id_number, mask_name, mask_phone
-from complaints.codec import KeyRing
+from common.codec import KeyRing
 
 log = logging.getLogger(__name__)
 

@@ -62,11 +62,3 @@ async def create_pool(dsn: str, min_size: int = 1, max_size: int = 10) -> asyncp
     pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init)
     assert pool is not None
     return pool
-
-
-async def prepare_database(dsn: str) -> dict[str, int]:
-    """Migrate, then seed the org directory (both idempotent and safe to run from several workers at once)."""
-    from activities.seed import seed_directory
-
-    await apply_migrations(dsn)
-    return await seed_directory(dsn)

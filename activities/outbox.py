@@ -28,7 +28,8 @@ import aiohttp
 import asyncpg
 
 from activities.case_activities import notification_aad
-from complaints.codec import CodecKeyError, KeyRing
+from common.codec import CodecKeyError, KeyRing
+from common.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -147,8 +148,6 @@ class HttpTransport:
 def make_transport(settings: Any = None) -> Transport:
     """The transport the settings ask for: 'file' (default, under the data folder) or 'http'."""
     if settings is None:
-        from complaints.settings import get_settings
-
         settings = get_settings()
     if settings.outbox_transport == "http":
         if not settings.outbox_gateway_url:

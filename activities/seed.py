@@ -18,6 +18,9 @@ from typing import Any
 
 import asyncpg
 
+from activities.db import apply_migrations
+from common.settings import get_settings
+
 DATA_FILE = Path(str(files("cases") / "data" / "org_units.json"))
 _SEED_LOCK_ID = 0x1B_A0_5E_ED
 
@@ -126,11 +129,14 @@ async def _seed(conn: asyncpg.Connection, doc: dict[str, Any]) -> dict[str, int]
     return {"units": len(units), "dispatch": len(rules)}
 
 
+async def prepare_database(dsn: str) -> dict[str, int]:
+    """Migrate, then seed the org directory (both idempotent and safe to run from several workers at once)."""
+    await apply_migrations(dsn)
+    return await seed_directory(dsn)
+
+
 def main(argv: list[str] | None = None) -> int:
     """`python -m activities.seed [DSN]`: migrate and seed (DSN default: COMPLAINTS_DATABASE_URL)."""
-    from activities.db import apply_migrations
-    from complaints.settings import get_settings
-
     args = sys.argv[1:] if argv is None else argv
     dsn = args[0] if args else get_settings().database_url
 

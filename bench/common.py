@@ -147,7 +147,7 @@ def temp_dir(prefix: str) -> Any:
 
 def settings_for(data_dir: Path, **over: Any) -> Any:
     """Project settings with the dev encryption key (and everything else local) under `data_dir`."""
-    from complaints.settings import Settings
+    from common.settings import Settings
 
     return Settings(data_dir=data_dir, **over)
 
@@ -155,7 +155,7 @@ def settings_for(data_dir: Path, **over: Any) -> Any:
 @asynccontextmanager
 async def postgres(root: Path, *, tuned: dict[str, str] | None = None) -> AsyncIterator[Any]:
     """A real embedded PostgreSQL in `root/pg`; `tuned` settings are applied with ALTER SYSTEM + restart."""
-    from complaints.pgserver import EmbeddedPostgres
+    from devstack.pgserver import EmbeddedPostgres
 
     server = EmbeddedPostgres(root / "pg")
     await asyncio.to_thread(server.start)
@@ -215,13 +215,13 @@ def _spawn_logged(argv: list[str], logfile: Path) -> tuple[subprocess.Popen[byte
 
 @asynccontextmanager
 async def dev_server(root: Path, *, in_memory: bool = False) -> AsyncIterator[DevServer]:
-    """Start the dev server the way `complaints.stack` does (SQLite file, search attributes, warn logs).
+    """Start the dev server the way `devstack.stack` does (SQLite file, search attributes, warn logs).
 
     `in_memory=True` leaves out `--db-filename`: the dev server keeps its SQLite database in memory (no
     file, no fsync). Same server, same persistence code; only for benchmarks whose figure is not the
     server's write path (the worker footprint), and every such benchmark says so in its output."""
-    from complaints.binaries import temporal_cli
-    from complaints.settings import SEARCH_ATTRIBUTES
+    from common.contract import SEARCH_ATTRIBUTES
+    from devstack.binaries import temporal_cli
 
     port = free_port()
     db_file = root / "temporal.db"
@@ -258,7 +258,7 @@ async def connect_client(address: str, settings: Any) -> Any:
     """A Temporal client with the project's converter (retries while the frontend warms up)."""
     from temporalio.client import Client
 
-    from complaints.converter import make_data_converter
+    from common.converter import make_data_converter
 
     last: Exception | None = None
     for _ in range(60):

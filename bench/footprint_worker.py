@@ -24,9 +24,9 @@ async def serve(max_cached: int, baselines: bool = False) -> None:
     from activities import all_activities
     from activities.db import create_pool
     from bench.baseline_workflows import BASELINE_WORKFLOWS
-    from complaints.codec import KeyRing
-    from complaints.connect import connect
-    from complaints.settings import get_settings
+    from common.codec import KeyRing
+    from common.connect import connect
+    from common.settings import get_settings
     from workers.sandbox import workflow_runner
     from workflows import WORKFLOWS
 

@@ -36,13 +36,13 @@ INTAKE = {"id": "agent-12393-07", "role": "intake_agent", "unit_id": "SX"}
 
 
 def registrations(n: int, *, seed: int = 7, received_at: datetime | None = None) -> list[Any]:
-    """`n` realistic complaint registrations (from `complaints.demo` when available), received now."""
+    """`n` realistic complaint registrations (from `clients.demo` when available), received now."""
     from cases.models import CaseKind
 
     at = (received_at or datetime.now(UTC)).isoformat()
     regs: list[Any] = []
     try:
-        from complaints.demo import generate
+        from clients.demo import generate
 
         plans = generate(n * 2 + 20, seed=seed)
         regs = [p.registration for p in plans if p.registration.kind is CaseKind.complaint][:n]
@@ -134,7 +134,7 @@ async def run(n_cases: int = 200, clients: int = 8, n_noop: int | None = None) -
     from activities import all_activities
     from activities.db import create_pool
     from bench.baseline_workflows import BASELINE_WORKFLOWS, BenchNoop, BenchUpdateNoop
-    from complaints.codec import KeyRing
+    from common.codec import KeyRing
     from workers.sandbox import workflow_runner
     from workflows import WORKFLOWS, ComplaintCase
     from workflows.client import start_case

@@ -29,8 +29,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bench.common import Report, create_database, machine_line, postgres, settings_for, temp_dir
-from complaints.search_attributes import register_search_attributes
-from complaints.timeshift import build_time_shift_lib, start_time_skipping_at
+from common.search_attributes import register_search_attributes
+from devstack.timeshift import build_time_shift_lib, start_time_skipping_at
 
 CST = ZoneInfo("Asia/Shanghai")
 COUNTY = "SX-TY-XD"  # 小店区: the handling county
@@ -176,9 +176,9 @@ async def run(n_cases: int = 2000, year: int = 2025, concurrency: int = 64, tail
     from activities.db import create_pool
     from bench.baseline_workflows import BASELINE_WORKFLOWS, BenchNoop
     from cases import models
-    from complaints.binaries import temporal_test_server
-    from complaints.codec import KeyRing
-    from complaints.converter import make_data_converter
+    from common.codec import KeyRing
+    from common.converter import make_data_converter
+    from devstack.binaries import temporal_test_server
     from workers.sandbox import workflow_runner
     from workflows import WORKFLOWS, ComplaintCase
     from workflows.client import start_case

@@ -22,9 +22,11 @@ import streamlit as st
 
 from calendars import get_calendar, known_jurisdictions, shanghai_tz
 from cases.models import CASE_NO_RE, CaseKind, Channel, Stage
-from complaints.settings import Settings
+from clients.case_client import CaseClientError
+from common.settings import Settings
 from dashboard import queries as q
 from dashboard.access import Access, embedded_access, resolve_access
+from dashboard.actions import decide_extension, extension_decision
 from dashboard.db import DataSourceUnavailable, run_queries
 from dashboard.i18n import (
     CHANNEL_LABELS,
@@ -340,9 +342,6 @@ def page_case(ctx: Ctx) -> None:
 
 def extension_form(ctx: Ctx, case: dict[str, Any]) -> None:
     """Approve or refuse a pending extension (a Workflow Update with the supervisor's identity)."""
-    from complaints.client import CaseClientError
-    from dashboard.actions import decide_extension, extension_decision
-
     lang = ctx.lang
     st.markdown(f"**{t('pending_ext', lang)}**")
     unit_default = ctx.access.root_unit or case["handling_unit"] or ""

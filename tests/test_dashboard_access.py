@@ -9,8 +9,8 @@ from temporalio.testing import WorkflowEnvironment
 from test_client_support import decision, registration, running_worker, task_queue
 
 from cases.models import DecideExtensionDecision, Role
-from complaints.client import CaseClient, CaseClientError
-from complaints.settings import Settings
+from clients.case_client import CaseClient, CaseClientError
+from common.settings import Settings
 from dashboard.access import embedded_access, resolve_access
 from dashboard.actions import decide_extension_async, extension_decision
 from dashboard.i18n import level_label, t

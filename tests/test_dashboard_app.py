@@ -138,7 +138,7 @@ async def test_calendar_shows_the_bureau_days(app_env: str) -> None:
 
     import asyncpg
 
-    from complaints import bureau_calendar as bc
+    from activities import bureau_calendar as bc
 
     conn = await asyncpg.connect(app_env)
     try:

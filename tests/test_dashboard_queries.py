@@ -95,7 +95,7 @@ async def test_board_order_working_days_and_filters(conn: asyncpg.Connection) ->
 async def test_board_counts_working_days_on_the_bureau_calendar(conn: asyncpg.Connection) -> None:
     """A closure the bureau recorded on Thu 03-19 takes a working day off the time to breach of a case due
     Fri 03-20 (2 WD left -> 1), as it does in the case's own deadline arithmetic."""
-    from complaints import bureau_calendar as bc
+    from activities import bureau_calendar as bc
 
     await bc.record_day(conn, "CN-SX", date(2026, 3, 19), working=False, note="停电闭馆", recorded_by="adm-sx")
     try:

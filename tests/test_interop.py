@@ -21,7 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from test_client_support import EXAMPLES, running_worker
 
 from cases.models import CaseSummary, ComplaintRegistration
-from complaints.binaries import temporal_cli
+from devstack.binaries import temporal_cli
 
 pytestmark = pytest.mark.devserver
 

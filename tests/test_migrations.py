@@ -7,9 +7,9 @@ import uuid
 
 import asyncpg
 
-from activities.db import apply_migrations, migration_files, prepare_database
-from activities.seed import seed_directory
-from complaints.pgserver import EmbeddedPostgres
+from activities.db import apply_migrations, migration_files
+from activities.seed import prepare_database, seed_directory
+from devstack.pgserver import EmbeddedPostgres
 
 TABLES = {
     "case_events", "cases", "sla_clocks", "notifications", "case_pii", "org_units", "org_directories",

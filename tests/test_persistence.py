@@ -28,7 +28,7 @@ from activities.contracts import (
     SlaClockRecord,
 )
 from cases.pii import id_number_check_digit
-from complaints.codec import KeyRing, new_key
+from common.codec import KeyRing, new_key
 
 CAL_TZ = timezone(timedelta(hours=8))
 
@@ -391,9 +391,9 @@ async def test_calendar_snapshot_carries_the_bureau_rows(pg_pool: asyncpg.Pool) 
     jurisdictions are untouched, and clearing a row brings the published calendar back."""
     from datetime import date, time
 
+    from activities import bureau_calendar as bc
     from activities.calendar_activities import CalendarActivities
     from activities.contracts import CalendarSnapshotRequest
-    from complaints import bureau_calendar as bc
 
     load = CalendarActivities(pg_pool).load_calendar_snapshot
     city = CalendarSnapshotRequest(jurisdiction="CN-SX-0100", start=date(2026, 11, 1), end=date(2026, 12, 31))
@@ -451,7 +451,7 @@ async def test_calendar_snapshot_carries_the_bureau_rows(pg_pool: asyncpg.Pool) 
 async def test_bad_bureau_rows_are_refused_naming_the_field(pg_pool: asyncpg.Pool, call: Any, field: str) -> None:
     from datetime import date
 
-    from complaints import bureau_calendar as bc
+    from activities import bureau_calendar as bc
 
     with pytest.raises(bc.BureauCalendarError, match=f"^{field}:"):
         await call(bc, pg_pool, date(2026, 12, 3))

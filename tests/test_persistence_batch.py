@@ -18,7 +18,7 @@ from test_persistence import ID_NUMBER, PHONE, T0, _case_no, projection, timelin
 
 from activities.case_activities import CaseActivities, load_complainant_pii, notification_aad
 from activities.contracts import CaseChanges, ComplainantPiiRecord, NotificationRequest, PersistResult
-from complaints.codec import KeyRing, new_key
+from common.codec import KeyRing, new_key
 from workers.sandbox import workflow_runner
 
 K1 = new_key()

@@ -25,7 +25,7 @@ from activities.outbox import (
     deliver_pending,
     run_outbox_sender,
 )
-from complaints.codec import KeyRing, new_key
+from common.codec import KeyRing, new_key
 
 PHONE = "13912345678"
 T0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)

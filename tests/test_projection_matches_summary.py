@@ -13,7 +13,7 @@ from test_client_support import decision, registration, running_worker, task_que
 
 from cases.models import CaseSummary
 from cases.sla import level_at
-from complaints.client import CaseClient
+from clients.case_client import CaseClient
 
 
 def _value(v: Any) -> Any:

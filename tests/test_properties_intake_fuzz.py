@@ -33,7 +33,7 @@ from temporalio.testing import WorkflowEnvironment
 from test_case_rules_fixtures import VALID_ID, registration_data
 
 from cases.models import ComplaintRegistration
-from complaints.settings import Settings
+from common.settings import Settings
 from workers.main import build_worker
 
 PUBLISHED = json.loads(

@@ -20,7 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 from test_case_rules_fixtures import CST, INTAKE, registration
 
 from cases.models import CaseSummary, WithdrawDecision
-from complaints.settings import Settings
+from common.settings import Settings
 from workers.main import build_worker
 from workflows import ComplaintCase
 from workflows.client import start_case

@@ -21,7 +21,7 @@ from test_case_rules_fixtures import CST, registration
 
 from calendars import get_calendar
 from cases.models import CaseSummary
-from complaints.settings import Settings
+from common.settings import Settings
 from workers.main import build_worker
 from workflows import ComplaintCase
 from workflows.client import start_case

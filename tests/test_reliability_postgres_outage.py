@@ -34,10 +34,10 @@ from temporalio.testing import WorkflowEnvironment
 from test_case_rules_fixtures import CST, DISPATCHER, HANDLING_UNIT, INTAKE, registration
 
 from cases.models import AcceptDecision, CaseSummary, WithdrawDecision
-from complaints.pgserver import EmbeddedPostgres
-from complaints.settings import Settings
+from common.settings import Settings
 from dashboard import queries as q
 from dashboard.db import DataSourceUnavailable, run_queries
+from devstack.pgserver import EmbeddedPostgres
 from workers.main import build_worker
 from workflows.client import start_case
 
@@ -60,7 +60,8 @@ def _dashboard_while_down(dsn: str) -> AppTest:
 
 
 async def test_postgres_outage_under_load(dev_env: WorkflowEnvironment, tmp_path: Path) -> None:
-    from activities.db import create_pool, prepare_database
+    from activities.db import create_pool
+    from activities.seed import prepare_database
 
     t0 = time.monotonic()
     pg = EmbeddedPostgres(tmp_path / "pg")

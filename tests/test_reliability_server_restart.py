@@ -56,11 +56,11 @@ from temporalio.client import (
 from temporalio.service import RPCError
 from test_case_rules_fixtures import CST, DISPATCHER, HANDLING_UNIT, INTAKE, registration
 
+from activities import bureau_calendar
 from calendars import get_calendar
 from cases.models import AcceptDecision, CaseSummary, WithdrawDecision
-from complaints import bureau_calendar
-from complaints.converter import make_data_converter
-from complaints.pgserver import EmbeddedPostgres
+from common.converter import make_data_converter
+from devstack.pgserver import EmbeddedPostgres
 from workflows import ComplaintCase
 from workflows.client import start_case
 

@@ -35,7 +35,7 @@ from temporalio.testing import WorkflowEnvironment
 from test_case_rules_fixtures import CST, DISPATCHER, HANDLING_UNIT, INTAKE, registration
 
 from cases.models import AcceptDecision, AssignDecision, CaseSummary, WithdrawDecision
-from complaints.pgserver import EmbeddedPostgres
+from devstack.pgserver import EmbeddedPostgres
 from workflows.client import start_case
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(480)]

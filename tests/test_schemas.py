@@ -10,14 +10,14 @@ import pytest
 
 from cases.models import DECISION_MODELS, CaseSummary, ComplaintRegistration
 from cases.pii import id_number_problem, phone_problem
-from complaints import schemas
+from clients import schemas
 
 ROOT = Path(__file__).resolve().parent.parent / "schemas"
 
 
 def test_checked_in_schemas_do_not_drift_from_the_models() -> None:
     bad = schemas.drift(ROOT)
-    assert not bad, f"schemas/ drifted from the models, run `python -m complaints.schemas`: {bad}"
+    assert not bad, f"schemas/ drifted from the models, run `python -m clients.schemas`: {bad}"
 
 
 def test_every_update_and_the_summary_has_a_schema() -> None:

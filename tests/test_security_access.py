@@ -8,7 +8,7 @@
 * Outside the embedded mode the dashboard requires login: the Streamlit app in `COMPLAINTS_MODE=production`
   shows the login prompt and no data at all.
 * The local stack binds the dashboard (and Temporal, the codec server) to 127.0.0.1 only: checked on the
-  argv `complaints.stack` builds and on the listening sockets of a dashboard it really starts.
+  argv `devstack.stack` builds and on the listening sockets of a dashboard it really starts.
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ from temporalio.testing import WorkflowEnvironment
 from test_case_rules_fixtures import CST, DISPATCHER, HANDLING_UNIT, WRONG_UNIT, registration
 
 from cases.models import AcceptDecision, CompleteInvestigationDecision, RequestExtensionDecision, Role
-from complaints.settings import Settings
-from complaints.stack import Stack
+from common.settings import Settings
 from dashboard import queries as q
+from devstack.stack import Stack
 from workers.main import build_worker
 from workflows import ComplaintCase
 from workflows.client import start_case

@@ -29,9 +29,9 @@ from test_case_rules_fixtures import CST, DISPATCHER, HANDLING_UNIT, INTAKE, reg
 from activities.case_activities import load_complainant_pii
 from cases.models import AcceptDecision, CaseSummary, WithdrawDecision
 from cases.pii import id_number_check_digit, mask_id_number, mask_name, mask_phone
-from complaints.codec import KEY_ID_METADATA, CodecKeyError, EncryptionCodec, KeyRing, new_key
-from complaints.converter import make_data_converter
-from complaints.settings import Settings
+from common.codec import KEY_ID_METADATA, CodecKeyError, EncryptionCodec, KeyRing, new_key
+from common.converter import make_data_converter
+from common.settings import Settings
 from dashboard import queries as q
 from workers.main import build_worker
 from workflows import ComplaintCase

@@ -1,6 +1,6 @@
 """The embedded stack of `make up`: every component answers, `down` stops exactly its pids, data survives.
 
-Runs `python -m complaints.stack up|down` in a throwaway data folder on free ports, like a developer would.
+Runs `python -m devstack.stack up|down` in a throwaway data folder on free ports, like a developer would.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def stack_env(tmp_path: Path) -> dict[str, str]:
 
 def _stack(command: str, env: dict[str, str]) -> str:
     proc = subprocess.run(
-        [sys.executable, "-m", "complaints.stack", command],
+        [sys.executable, "-m", "devstack.stack", command],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, f"stack {command} failed:\n{proc.stdout}\n{proc.stderr}"
@@ -72,12 +72,12 @@ def _register_and_summarise(env: dict[str, str], case_no: str) -> str:
     """Start a case through the public client with the stack's settings; return its stage."""
     script = f"""
 import asyncio, json
-from complaints.settings import Settings
-from complaints.connect import connect
+from common.settings import Settings
+from common.connect import connect
 from workflows.client import start_case
 from cases.models import ComplaintRegistration
 from pathlib import Path
-from complaints.process import exit_now
+from common.process import exit_now
 
 async def main():
     s = Settings()

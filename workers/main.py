@@ -21,9 +21,9 @@ from activities import all_activities
 from activities.db import apply_migrations, create_pool
 from activities.outbox import make_transport, run_outbox_sender
 from activities.seed import seed_directory
-from complaints.codec import KeyRing
-from complaints.connect import connect
-from complaints.settings import Settings, get_settings
+from common.codec import KeyRing
+from common.connect import connect
+from common.settings import Settings, get_settings
 from workers.sandbox import workflow_runner
 from workflows import WORKFLOWS
 

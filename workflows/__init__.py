@@ -4,8 +4,9 @@ Register both on a worker of task queue `complaints`: `Worker(client, task_queue
 workflows=WORKFLOWS, activities=activities.all_activities(pool))`.
 """
 
-from workflows.complaint_case import TASK_QUEUE, CalendarUpdate, ComplaintCase, workflow_id
-from workflows.review import ComplaintReview, ReviewInput, ReviewResult, review_workflow_id
+from common.contract import TASK_QUEUE, review_workflow_id, workflow_id
+from workflows.complaint_case import CalendarUpdate, ComplaintCase
+from workflows.review import ComplaintReview, ReviewInput, ReviewResult
 
 WORKFLOWS = [ComplaintCase, ComplaintReview]
 

@@ -15,7 +15,8 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from cases.models import CaseSummary, ComplaintRegistration
-from workflows.complaint_case import TASK_QUEUE, ComplaintCase, workflow_id
+from common.contract import TASK_QUEUE, workflow_id
+from workflows.complaint_case import ComplaintCase
 
 
 async def start_case(

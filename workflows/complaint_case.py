@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, ValidationError
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUpdate
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ApplicationError, ChildWorkflowError, FailureError
 
 with workflow.unsafe.imports_passed_through():
@@ -74,17 +74,16 @@ with workflow.unsafe.imports_passed_through():
         tick,
         update_external_clock,
     )
-    from workflows.review import ComplaintReview, ReviewInput, ReviewResult, load_snapshot, review_workflow_id
+    from common.contract import (
+        CALENDAR_UPDATED_SIGNAL,
+        SEARCH_ATTRIBUTE_KEYS,
+        SUMMARY_QUERY,
+        WORKFLOW_TYPE,
+        review_workflow_id,
+        workflow_id,
+    )
+    from workflows.review import ComplaintReview, ReviewInput, ReviewResult, load_snapshot
 
-TASK_QUEUE = "complaints"
-
-CASE_STAGE = SearchAttributeKey.for_keyword("CaseStage")
-SLA_LEVEL = SearchAttributeKey.for_keyword("SlaLevel")
-DUE_AT = SearchAttributeKey.for_datetime("DueAt")
-JURISDICTION = SearchAttributeKey.for_keyword("Jurisdiction")
-HANDLING_UNIT = SearchAttributeKey.for_keyword("HandlingUnit")
-CHANNEL = SearchAttributeKey.for_keyword("Channel")
-CASE_KIND = SearchAttributeKey.for_keyword("CaseKind")
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 ACTIVITY_RETRY = RetryPolicy(
@@ -93,11 +92,6 @@ ACTIVITY_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=1),
     non_retryable_error_types=["BadCaseData", "UnknownJurisdiction", "NoDispatchRule", "CalendarRangeError"],
 )
-
-
-def workflow_id(case_no: str) -> str:
-    """`complaint-<case_no>`: the one workflow of a case."""
-    return f"complaint-{case_no}"
 
 
 # Patch ids: each names a change to the workflow logic that alters the commands of running cases. Old histories
@@ -152,7 +146,7 @@ def _as_refusal(e: Exception) -> ApplicationError:
     return ApplicationError(str(e), type="DecisionRefused", non_retryable=True)
 
 
-@workflow.defn(name="ComplaintCase")
+@workflow.defn(name=WORKFLOW_TYPE)
 class ComplaintCase:
     """One case from registration to archive."""
 
@@ -240,14 +234,14 @@ class ComplaintCase:
         return self._state
 
     # -------------------------------------------------------------------------------- queries, signals
-    @workflow.query
+    @workflow.query(name=SUMMARY_QUERY)
     def summary(self) -> CaseSummary:
         """Current state, stage, deadlines, SLA level and timeline (masked personal data only)."""
         if self._state is None:
             raise ApplicationError("the case is still registering")
         return summarize(self._state)
 
-    @workflow.signal
+    @workflow.signal(name=CALENDAR_UPDATED_SIGNAL)
     def calendar_updated(self, update: CalendarUpdate) -> None:
         """New calendar data: future deadlines of running clocks are recomputed."""
         self._calendar_updates.append(update)
@@ -705,15 +699,7 @@ class ComplaintCase:
             "Channel": s.registration.channel.value,
             "CaseKind": s.registration.kind.value,
         }
-        keys: dict[str, SearchAttributeKey[Any]] = {
-            "CaseStage": CASE_STAGE,
-            "SlaLevel": SLA_LEVEL,
-            "DueAt": DUE_AT,
-            "Jurisdiction": JURISDICTION,
-            "HandlingUnit": HANDLING_UNIT,
-            "Channel": CHANNEL,
-            "CaseKind": CASE_KIND,
-        }
+        keys = SEARCH_ATTRIBUTE_KEYS
         updates: list[SearchAttributeUpdate[Any]] = []
         for name, value in wanted.items():
             if name in self._search and self._search[name] == value:

@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from calendars import CalendarSnapshot
     from cases import sla
     from cases.models import DecideReviewDecision, ReviewOutcome, SlaClock
+    from common.contract import REVIEW_WORKFLOW_TYPE
 
 REVIEW_CLOCK_SIGNAL = "review_clock"
 
@@ -48,11 +49,6 @@ class ReviewResult(BaseModel):
     reviewer_id: str
     decided_at: datetime
     clock: SlaClock
-
-
-def review_workflow_id(case_no: str, review_no: int) -> str:
-    """`complaint-<case_no>-review-<n>`."""
-    return f"complaint-{case_no}-review-{review_no}"
 
 
 async def load_snapshot(
@@ -89,7 +85,7 @@ async def load_snapshot(
     raise last
 
 
-@workflow.defn(name="ComplaintReview")
+@workflow.defn(name=REVIEW_WORKFLOW_TYPE)
 class ComplaintReview:
     """The review clock and decision at the higher bureau."""
 

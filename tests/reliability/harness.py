@@ -1,6 +1,6 @@
 """Fault-injection harness: a Temporal dev server and workers as real subprocesses, fresh databases on a real
 PostgreSQL, a case driver that survives faults (idempotent update ids, retries until a deadline), the audit
-checks every scenario ends with, and the result rows `python -m complaints.reliability` prints as a table.
+checks every scenario ends with, and the result rows `python -m devstack.reliability` prints as a table.
 
 No mocks: faults are `kill -9` of a worker, SIGTERM/SIGKILL of the dev server, `pg_ctl stop` of PostgreSQL.
 """
@@ -35,9 +35,9 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError
 
-from complaints.binaries import temporal_cli
-from complaints.settings import SEARCH_ATTRIBUTES
-from complaints.stack import wait_port as _stack_wait_port
+from common.contract import SEARCH_ATTRIBUTES
+from devstack.binaries import temporal_cli
+from devstack.stack import wait_port as _stack_wait_port
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS_ENV = "COMPLAINTS_RELIABILITY_RESULTS"
@@ -192,7 +192,7 @@ async def fresh_database(admin_dsn: str, dsn_for: Callable[[str], str], migrate:
     """Create an empty database (migrated and seeded unless `migrate=False`); returns its DSN."""
     import asyncpg
 
-    from activities.db import prepare_database
+    from activities.seed import prepare_database
 
     name = f"r_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(admin_dsn)

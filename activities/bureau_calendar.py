@@ -3,15 +3,14 @@
 The published national and regional data lives in `calendars/data`; what a bureau decides for itself (closed
 on 2026-12-03 for a system cut-over, open on a Saturday service day, closing at 17:30 in summer) is recorded
 here by an administrator, with who and why. Every case reads it through the calendar activity when it loads its
-calendar (`activities.calendar_activities`). `publish` tells the open cases of a jurisdiction (and every code
-below it) to reload their calendar now, so deadlines not yet passed move at once; a passed deadline never
-moves. The same `publish` is what to run when new national data lands (a State Council notice).
+calendar (`activities.calendar_activities`). `CaseClient.reload_calendars` tells the open cases of a jurisdiction
+(and every code below it) to reload their calendar now, so deadlines not yet passed move at once; a passed deadline
+never moves. The same reload is what to run when new national data lands (a State Council notice).
 """
 
 from __future__ import annotations
 
 import re
-import uuid
 from dataclasses import dataclass
 from datetime import date, time
 from typing import TYPE_CHECKING
@@ -20,12 +19,10 @@ import calendars
 
 if TYPE_CHECKING:
     import asyncpg
-    from temporalio.client import Client
 
     from calendars import WorkingCalendar
 
 CODE_RE = re.compile(r"^CN(-[A-Z0-9]+)*$")
-_TASK_QUEUE = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
 
 
 class BureauCalendarError(ValueError):
@@ -186,49 +183,3 @@ async def list_rows(
         " WHERE jurisdiction = $1 OR jurisdiction LIKE $2 ORDER BY jurisdiction", code, f"{code}-%",
     )
     return [BureauDayRow(**dict(r)) for r in days], [ServiceHoursRow(**dict(r)) for r in hours]
-
-
-def open_cases_query(jurisdiction: str, task_queues: list[str] | None = None) -> str:
-    """Visibility query for the running cases of `jurisdiction` and every code below it (on `task_queues` only,
-    when given)."""
-    code = normalise_code(jurisdiction)  # checked: safe to quote
-    query = (
-        "WorkflowType = 'ComplaintCase' AND ExecutionStatus = 'Running'"
-        f" AND (Jurisdiction = '{code}' OR Jurisdiction STARTS_WITH '{code}-')"
-    )
-    if task_queues:
-        for queue in task_queues:
-            if not _TASK_QUEUE.match(queue):
-                raise BureauCalendarError(f"task_queue: {queue!r} is not a task queue name (letters, digits, _ . : -)")
-        query += " AND TaskQueue IN (" + ", ".join(f"'{q}'" for q in task_queues) + ")"
-    return query
-
-
-async def publish(
-    client: Client, jurisdiction: str, *, task_queues: list[str] | None = None, concurrency: int = 32
-) -> int:
-    """Tell every open case of `jurisdiction` (and below) to reload its calendar; returns how many were told.
-    Signals go out `concurrency` at a time (a province has tens of thousands of open cases)."""
-    import asyncio
-
-    from temporalio.service import RPCError, RPCStatusCode
-
-    from workflows import CalendarUpdate, ComplaintCase
-
-    # a version no snapshot has: every case fetches its data again (an unchanged calendar changes nothing)
-    update = CalendarUpdate(version=f"reload-{uuid.uuid4().hex[:12]}")
-    sem = asyncio.Semaphore(concurrency)
-
-    async def tell(workflow_id: str) -> bool:
-        async with sem:
-            try:
-                await client.get_workflow_handle(workflow_id).signal(ComplaintCase.calendar_updated, update)
-            except RPCError as exc:
-                if exc.status != RPCStatusCode.NOT_FOUND:  # closed since it was listed: nothing to update
-                    raise
-                return False
-            return True
-
-    tasks = [asyncio.create_task(tell(wf.id)) async for wf in client.list_workflows(
-        open_cases_query(jurisdiction, task_queues))]
-    return sum(await asyncio.gather(*tasks))

@@ -6,7 +6,7 @@ Implements the Temporal remote codec protocol: `POST /encode` and `POST /decode`
 namespace than the configured one are refused. CORS is allowed for the Web UI origins
 (`COMPLAINTS_CODEC_SERVER_CORS_ORIGINS`, default http://localhost:8233).
 
-Run: `python -m complaints.codec_server` (listens on `COMPLAINTS_CODEC_SERVER_HOST:PORT`, default
+Run: `python -m clients.codec_server` (listens on `COMPLAINTS_CODEC_SERVER_HOST:PORT`, default
 127.0.0.1:8081), then in the Web UI set the codec endpoint to `http://127.0.0.1:8081` (or start the dev
 server with `--ui-codec-endpoint http://127.0.0.1:8081`). It uses the same keys as the workers.
 Anyone who can reach this server can decrypt payloads: keep it on localhost or behind authentication.
@@ -23,8 +23,8 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 from temporalio.converter import PayloadCodec
 
-from complaints.codec import CodecKeyError, make_codec
-from complaints.settings import Settings, get_settings
+from common.codec import CodecKeyError, make_codec
+from common.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """JSON Schemas of the public contract, generated from the pydantic models, and the example payloads.
 
-`python -m complaints.schemas` (re)writes `schemas/`:
+`python -m clients.schemas` (re)writes `schemas/`:
 
 * `schemas/ComplaintRegistration.json` - the input of workflow `ComplaintCase` (task queue `complaints`);
 * `schemas/updates/<update>.json` - the input of each Workflow Update (`accept`, `reject`, ...);
@@ -26,6 +26,7 @@ from pydantic import BaseModel
 
 from cases.models import DECISION_MODELS, CaseSummary, ComplaintRegistration
 from cases.pii import id_number_check_digit
+from common import contract
 
 ROOT = Path(__file__).resolve().parent.parent / "schemas"
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -166,25 +167,17 @@ def generate() -> dict[str, str]:
     for name, model in DECISION_MODELS.items():
         files[f"updates/{name}.json"] = _schema(model, "validation", f"updates/{name}")
     files["index.json"] = {
-        "workflow_type": "ComplaintCase",
-        "task_queue": "complaints",
-        "workflow_id": "complaint-<case_no>",
+        "workflow_type": contract.WORKFLOW_TYPE,
+        "task_queue": contract.TASK_QUEUE,
+        "workflow_id": contract.workflow_id("<case_no>"),
         "workflow_input": "ComplaintRegistration.json",
         "workflow_result": "CaseSummary.json",
-        "queries": {"summary": {"input": None, "result": "CaseSummary.json"}},
+        "queries": {contract.SUMMARY_QUERY: {"input": None, "result": "CaseSummary.json"}},
         "updates": {
             name: {"input": f"updates/{name}.json", "result": "CaseSummary.json", "example": f"examples/updates/{name}.json"}
             for name in DECISION_MODELS
         },
-        "search_attributes": {
-            "CaseStage": "Keyword",
-            "SlaLevel": "Keyword",
-            "DueAt": "Datetime",
-            "Jurisdiction": "Keyword",
-            "HandlingUnit": "Keyword",
-            "Channel": "Keyword",
-            "CaseKind": "Keyword",
-        },
+        "search_attributes": contract.SEARCH_ATTRIBUTES,
     }
     for rel, body in examples().items():
         files[f"examples/{rel}"] = body
@@ -214,8 +207,8 @@ def drift(root: Path = ROOT) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m complaints.schemas [--check] [--out DIR]`."""
-    p = argparse.ArgumentParser(prog="python -m complaints.schemas", description=__doc__.splitlines()[0])
+    """`python -m clients.schemas [--check] [--out DIR]`."""
+    p = argparse.ArgumentParser(prog="python -m clients.schemas", description=__doc__.splitlines()[0])
     p.add_argument("--check", action="store_true", help="only compare; exit 1 if the files drift")
     p.add_argument("--out", type=Path, default=ROOT, help="target folder (default: the repo's schemas/)")
     args = p.parse_args(argv)

@@ -1,7 +1,7 @@
 """`make reliability`: run the fault-injection scenarios (pytest marker `reliability`) and print their table.
 
-    python -m complaints.reliability                 # run them, print the table (exit code = pytest's)
-    python -m complaints.reliability --table FILE    # print the table of an earlier run's results file
+    python -m devstack.reliability                 # run them, print the table (exit code = pytest's)
+    python -m devstack.reliability --table FILE    # print the table of an earlier run's results file
 
 Each scenario (tests/test_reliability_*.py) appends one JSON line to the file named by the environment
 variable `COMPLAINTS_RELIABILITY_RESULTS`: scenario, cases in flight, completed, lost, duplicated events,
@@ -70,8 +70,8 @@ def run(pytest_args: list[str]) -> tuple[int, list[dict[str, Any]]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of `python -m complaints.reliability`."""
-    parser = argparse.ArgumentParser(prog="python -m complaints.reliability", description=__doc__.splitlines()[0])
+    """Entry point of `python -m devstack.reliability`."""
+    parser = argparse.ArgumentParser(prog="python -m devstack.reliability", description=__doc__.splitlines()[0])
     parser.add_argument("--table", type=Path, help="only print the table of this results file")
     parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     args = parser.parse_args(argv)

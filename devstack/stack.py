@@ -5,7 +5,7 @@ under `.data/logs/`. `down` stops exactly those pids (by process group), never a
 Data lives in `.data/` (Temporal's SQLite file, the PostgreSQL cluster, the dev encryption key), so
 `down` + `up` keeps every case.
 
-    python -m complaints.stack up|down|status
+    python -m devstack.stack up|down|status
 """
 
 from __future__ import annotations
@@ -19,10 +19,13 @@ import time
 import urllib.request
 from pathlib import Path
 
-from complaints.binaries import temporal_cli
-from complaints.pgserver import EmbeddedPostgres
-from complaints.process import run_command
-from complaints.settings import SEARCH_ATTRIBUTES, Settings
+from activities.db import apply_migrations
+from activities.seed import seed_directory
+from common.contract import SEARCH_ATTRIBUTES
+from common.process import run_command
+from common.settings import Settings
+from devstack.binaries import temporal_cli
+from devstack.pgserver import EmbeddedPostgres
 
 
 class Stack:
@@ -144,23 +147,16 @@ class Stack:
         print(f"  postgres: running on 127.0.0.1:{self.postgres.port} (data {self.postgres.datadir})")
 
     async def _migrate(self) -> None:
-        from activities.db import apply_migrations
-
         dsn = self.postgres.dsn("complaints")
         applied = await apply_migrations(dsn)
-        try:
-            from activities.seed import seed_directory
-        except ImportError:
-            seed_directory = None
-        if seed_directory is not None:
-            await seed_directory(dsn)
+        await seed_directory(dsn)
         print(f"  migrations: {len(applied)} applied" + (f" ({', '.join(applied)})" if applied else ""))
 
     def start_worker(self) -> None:
         self._spawn("worker", [sys.executable, "-m", "workers"], self._env())
 
     def start_codec_server(self) -> None:
-        self._spawn("codec", [sys.executable, "-m", "complaints.codec_server", "--port", str(self.codec_port)],
+        self._spawn("codec", [sys.executable, "-m", "clients.codec_server", "--port", str(self.codec_port)],
                     self._env())
 
     def start_dashboard(self) -> None:

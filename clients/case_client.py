@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
@@ -35,10 +36,10 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
-from temporalio.common import SearchAttributeKey
 from temporalio.exceptions import ApplicationError, FailureError
 from temporalio.service import RPCError, RPCStatusCode
 
+import calendars
 from cases.models import (
     DECISION_MODELS,
     CaseKind,
@@ -50,10 +51,20 @@ from cases.models import (
     case_no_problem,
 )
 from cases.org import OrgDirectory, load_bundled_directory
-from complaints.settings import SEARCH_ATTRIBUTES, TASK_QUEUE, Settings
+from common.connect import connect
+from common.contract import (
+    DUE_AT,
+    SEARCH_ATTRIBUTE_KEYS,
+    SEARCH_ATTRIBUTES,
+    TASK_QUEUE,
+    WORKFLOW_ID_PREFIX,
+    WORKFLOW_TYPE,
+    workflow_id,
+)
+from common.settings import Settings, get_settings
+from workflows import CalendarUpdate, ComplaintCase
+from workflows.client import start_case
 
-WORKFLOW_TYPE = "ComplaintCase"
-WORKFLOW_ID_PREFIX = "complaint-"
 FUTURE_SKEW = timedelta(minutes=10)
 
 _CST = timezone(timedelta(hours=8))  # Asia/Shanghai has no DST
@@ -105,11 +116,6 @@ class CaseNotFound(CaseClientError):
 
 
 # --------------------------------------------------------------------------------------- listing / query
-
-
-def workflow_id(case_no: str) -> str:
-    """`complaint-<case_no>`: the contract's workflow id of a case."""
-    return f"{WORKFLOW_ID_PREFIX}{case_no}"
 
 
 def decision_name(name: str) -> str:
@@ -185,6 +191,25 @@ def build_query(filters: CaseFilters | Mapping[str, Any] | None = None) -> str:
     return " AND ".join(parts)
 
 
+def open_cases_query(jurisdiction: str, task_queues: list[str] | None = None) -> str:
+    """Visibility query for the running cases of `jurisdiction` and every code below it (on `task_queues` only,
+    when given)."""
+    code = jurisdiction.strip().upper().replace("_", "-")
+    try:
+        calendars.resolve_code(code)
+    except calendars.UnknownJurisdictionError as exc:
+        raise InvalidInput("jurisdiction", str(exc)) from None
+    prefix = _quote(f"{code}-", "jurisdiction")
+    parts = [
+        f"WorkflowType = {_quote(WORKFLOW_TYPE, 'workflow type')}",
+        "ExecutionStatus = 'Running'",
+        f"(Jurisdiction = {_quote(code, 'jurisdiction')} OR Jurisdiction STARTS_WITH {prefix})",
+    ]
+    if task_queues:
+        parts.append(f"TaskQueue IN ({', '.join(_quote(q, 'task_queue') for q in task_queues)})")
+    return " AND ".join(parts)
+
+
 def coerce_filters(filters: CaseFilters | Mapping[str, Any] | None) -> CaseFilters:
     """`CaseFilters` from a model, a mapping (scalars become one-element lists) or None."""
     if filters is None:
@@ -224,15 +249,14 @@ class CaseListItem(BaseModel):
     closed_at: datetime | None = None
 
 
+# list item field -> search attribute (DueAt is read on its own: a datetime)
 _KEYS = {
-    "stage": SearchAttributeKey.for_keyword("CaseStage"),
-    "sla_level": SearchAttributeKey.for_keyword("SlaLevel"),
-    "handling_unit": SearchAttributeKey.for_keyword("HandlingUnit"),
-    "jurisdiction": SearchAttributeKey.for_keyword("Jurisdiction"),
-    "channel": SearchAttributeKey.for_keyword("Channel"),
-    "kind": SearchAttributeKey.for_keyword("CaseKind"),
+    field: SEARCH_ATTRIBUTE_KEYS[name]
+    for field, name in {
+        "stage": "CaseStage", "sla_level": "SlaLevel", "handling_unit": "HandlingUnit",
+        "jurisdiction": "Jurisdiction", "channel": "Channel", "kind": "CaseKind",
+    }.items()
 }
-_DUE_AT = SearchAttributeKey.for_datetime("DueAt")
 
 
 # ------------------------------------------------------------------------------------------ bulk import
@@ -287,9 +311,6 @@ class CaseClient:
     @classmethod
     async def connect(cls, settings: Settings | None = None, **kwargs: Any) -> CaseClient:
         """A facade on a client built from settings (address, namespace, TLS, the encrypting converter)."""
-        from complaints.connect import connect
-        from complaints.settings import get_settings
-
         s = settings or get_settings()
         try:
             client = await connect(s)
@@ -375,8 +396,6 @@ class CaseClient:
 
     async def register(self, registration: ComplaintRegistration | Mapping[str, Any] | str) -> str:
         """Start the case (or find the one with this number) and return its case number."""
-        from workflows.client import start_case
-
         reg = self.validate_registration(registration)
         try:
             await start_case(self.client, reg, task_queue=self.task_queue, rpc_timeout=self.rpc_timeout)
@@ -397,7 +416,9 @@ class CaseClient:
         name = decision_name(decision)
         handle = self.handle(case_no)
         try:
-            return await handle.execute_update(name, d, result_type=CaseSummary, rpc_timeout=self.rpc_timeout)
+            return await handle.execute_update(
+                getattr(ComplaintCase, name), d, result_type=CaseSummary, rpc_timeout=self.rpc_timeout
+            )
         except WorkflowUpdateFailedError as e:
             raise DecisionRefused(_failure_message(e.cause) or f"{name} refused for case {case_no}") from None
         except WorkflowUpdateRPCTimeoutOrCancelledError as e:
@@ -427,7 +448,7 @@ class CaseClient:
             try:
                 if desc.status == WorkflowExecutionStatus.COMPLETED:
                     return await handle.result(rpc_timeout=self.rpc_timeout)
-                return await handle.query("summary", result_type=CaseSummary, rpc_timeout=self.rpc_timeout)
+                return await handle.query(ComplaintCase.summary, rpc_timeout=self.rpc_timeout)
             except WorkflowQueryFailedError as e:
                 if attempt + 1 >= attempts:
                     raise CaseClientError(f"summary of case {case_no}: {e.message}") from e
@@ -462,7 +483,7 @@ class CaseClient:
                         case_no=wf.id.removeprefix(WORKFLOW_ID_PREFIX),
                         workflow_id=wf.id,
                         status=wf.status.name.lower() if wf.status else "unknown",
-                        due_at=sa.get(_DUE_AT),
+                        due_at=sa.get(DUE_AT),
                         started_at=wf.start_time,
                         closed_at=wf.close_time,
                         **{k: sa.get(key) for k, key in _KEYS.items()},
@@ -482,6 +503,31 @@ class CaseClient:
             return (await self.client.count_workflows(build_query(filters))).count
         except RPCError as e:
             raise CaseClientError(f"count failed: {e.message}") from e
+
+    async def reload_calendars(
+        self, jurisdiction: str, *, task_queues: list[str] | None = None, concurrency: int = 32
+    ) -> int:
+        """Tell every open case of `jurisdiction` (and below) to reload its calendar; returns how many were told.
+
+        Run after a bureau recorded its own days or when new national data landed. Signals go out `concurrency`
+        at a time (a province has tens of thousands of open cases)."""
+        # a version no snapshot has: every case fetches its data again (an unchanged calendar changes nothing)
+        update = CalendarUpdate(version=f"reload-{uuid.uuid4().hex[:12]}")
+        sem = asyncio.Semaphore(concurrency)
+
+        async def tell(workflow_id: str) -> bool:
+            async with sem:
+                try:
+                    await self.client.get_workflow_handle(workflow_id).signal(ComplaintCase.calendar_updated, update)
+                except RPCError as exc:
+                    if exc.status != RPCStatusCode.NOT_FOUND:  # closed since it was listed: nothing to update
+                        raise
+                    return False
+                return True
+
+        query = open_cases_query(jurisdiction, task_queues)
+        tasks = [asyncio.create_task(tell(wf.id)) async for wf in self.client.list_workflows(query)]
+        return sum(await asyncio.gather(*tasks))
 
     async def bulk_register(
         self,

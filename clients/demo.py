@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 from cases.models import CaseSummary, ComplaintRegistration
 from cases.org import OrgDirectory, load_bundled_directory
 from cases.pii import id_number_check_digit
-from complaints.client import CaseClient, CaseClientError, DecisionRefused
+from clients.case_client import CaseClient, CaseClientError, DecisionRefused
 
 CST = ZoneInfo("Asia/Shanghai")
 

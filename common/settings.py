@@ -15,16 +15,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-TASK_QUEUE = "complaints"
-SEARCH_ATTRIBUTES: dict[str, str] = {
-    "CaseStage": "Keyword",
-    "SlaLevel": "Keyword",
-    "DueAt": "Datetime",
-    "Jurisdiction": "Keyword",
-    "HandlingUnit": "Keyword",
-    "Channel": "Keyword",
-    "CaseKind": "Keyword",
-}
+from common.contract import TASK_QUEUE
 
 
 class Settings(BaseSettings):
@@ -53,7 +44,7 @@ class Settings(BaseSettings):
     worker_max_concurrent_workflow_tasks: int = 100
     # each cached case costs the worker ~0.5 MiB (docs/performance.md); evicted cases replay when they wake
     worker_max_cached_workflows: int = 1000
-    # -- payload / personal-data encryption (complaints.codec) -------------------------------------------
+    # -- payload / personal-data encryption (common.codec) -------------------------------------------
     codec_keys: dict[str, str] = Field(
         default_factory=dict,
         description='JSON {"key id": "<base64 of 32 bytes>"}; empty in embedded mode = dev key file',

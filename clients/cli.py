@@ -9,7 +9,7 @@
     complaints calendar add-working-days 2026-09-28 15
     complaints bureau-calendar close 2026-12-03 -j CN-SX --note 系统割接闭馆 --as adm-sx
 
-Connection settings come from `COMPLAINTS_*` environment variables (see `complaints.settings`), or
+Connection settings come from `COMPLAINTS_*` environment variables (see `common.settings`), or
 `--address/--namespace/--task-queue/--database-url` before the command. Exit codes: 0 ok, 1 refused or invalid (the
 message on stderr names the field or the reason), 2 usage error.
 """
@@ -26,13 +26,16 @@ from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
+import asyncpg
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from activities import bureau_calendar as bc
 from calendars.cli import app as calendar_app
 from cases.models import CaseSummary, Role, Satisfaction
-from complaints.client import (
+from clients import demo as demo_mod
+from clients.case_client import (
     CaseClient,
     CaseClientError,
     CaseFilters,
@@ -40,8 +43,8 @@ from complaints.client import (
     InvalidInput,
     LineError,
 )
-from complaints.process import run_command
-from complaints.settings import Settings, get_settings
+from common.process import run_command
+from common.settings import Settings, get_settings
 
 CST = ZoneInfo("Asia/Shanghai")
 T = TypeVar("T")
@@ -616,8 +619,6 @@ def demo(
     jsonl: bool = typer.Option(False, "--jsonl", help="only print the registrations as JSON Lines (no server)"),
 ) -> None:
     """Generate realistic cases (channels, categories, Shanxi units) and drive them through decisions."""
-    from complaints import demo as demo_mod
-
     try:
         start_day = datetime.strptime(start, "%Y-%m-%d").date() if start else None
     except ValueError:
@@ -661,10 +662,6 @@ def _bureau(
 ) -> T | None:
     """Run `fn(connection)` on the read-model database (if given) and print `describe(result)`; then (unless
     `publish_to` is None) tell the open cases of `publish_to` to reload their calendar."""
-    import asyncpg
-
-    from complaints import bureau_calendar as bc
-
     settings = STATE.settings or get_settings()
 
     async def go() -> T | None:
@@ -679,7 +676,7 @@ def _bureau(
                 out.print(describe(result), markup=False)
         if publish_to is not None:
             cc = await CaseClient.connect(settings)
-            told = await bc.publish(cc.client, publish_to, task_queues=STATE.queue_scope)
+            told = await cc.reload_calendars(publish_to, task_queues=STATE.queue_scope)
             out.print(f"{told} open case(s) of {bc.normalise_code(publish_to)} reload their calendar", markup=False)
         return result
 
@@ -692,8 +689,6 @@ def _bureau(
 
 
 def _record_day(day: str, jurisdiction: str, note: str, by: str, no_publish: bool, *, working: bool) -> None:
-    from complaints import bureau_calendar as bc
-
     d = _parse_day(day)
     state = "open" if working else "closed"
     _bureau(lambda c: bc.record_day(c, jurisdiction, d, working=working, note=note, recorded_by=by),
@@ -717,8 +712,6 @@ def bureau_open(day: str, jurisdiction: str = JURISDICTION_OPT, note: str = NOTE
 @bureau_app.command("clear")
 def bureau_clear(day: str, jurisdiction: str = JURISDICTION_OPT, no_publish: bool = NO_PUBLISH_OPT) -> None:
     """Remove the bureau's entry for DAY: the published calendar applies again."""
-    from complaints import bureau_calendar as bc
-
     d = _parse_day(day)
     async def clear(c: Any) -> bool:
         if not await bc.clear_day(c, jurisdiction, d):
@@ -737,8 +730,6 @@ def bureau_close_time(
     no_publish: bool = NO_PUBLISH_OPT,
 ) -> None:
     """Set when the service day ends (deadlines fall at this time); 'default' goes back to 17:00."""
-    from complaints import bureau_calendar as bc
-
     try:
         t = None if close_time.strip().lower() == "default" else bc.parse_close_time(close_time)
     except bc.BureauCalendarError as e:
@@ -751,8 +742,6 @@ def bureau_close_time(
 @bureau_app.command("show")
 def bureau_show(jurisdiction: str = JURISDICTION_OPT) -> None:
     """The bureau rows recorded for a jurisdiction and the codes below it."""
-    from complaints import bureau_calendar as bc
-
     rows: Any = _bureau(lambda c: bc.list_rows(c, jurisdiction))
     days, hours = rows
     t = Table(title=f"bureau calendar {jurisdiction}")
@@ -773,7 +762,7 @@ def bureau_publish(jurisdiction: str = JURISDICTION_OPT) -> None:
 
 
 def main() -> None:
-    """Console-script entry point (`complaints`); ends via `exit_now` (see complaints.process)."""
+    """Console-script entry point (`complaints`); ends via `exit_now` (see common.process)."""
     run_command(app)  # standalone mode: app always ends in SystemExit with click's exit code
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from temporalio.client import Client, TLSConfig
 
-from complaints.converter import make_data_converter
-from complaints.settings import Settings, get_settings
+from common.converter import make_data_converter
+from common.settings import Settings, get_settings
 
 
 async def connect(settings: Settings | None = None) -> Client:

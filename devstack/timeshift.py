@@ -17,8 +17,8 @@ from pathlib import Path
 from temporalio.converter import DataConverter
 from temporalio.testing import WorkflowEnvironment
 
-from complaints.binaries import temporal_test_server
-from complaints.search_attributes import register_search_attributes
+from common.search_attributes import register_search_attributes
+from devstack.binaries import temporal_test_server
 
 _SHIM = r"""
 #define _GNU_SOURCE

@@ -14,7 +14,7 @@ Where keys come from (`KeyRing.from_settings`):
 * `COMPLAINTS_CODEC_KEYS` - JSON object `{"<key id>": "<base64 of 32 random bytes>", ...}` and
   `COMPLAINTS_CODEC_ACTIVE_KEY_ID` - the key new payloads are encrypted with (defaults to the only key, or
   the last one in sorted order). This is how production (docker-compose, Temporal Cloud) is configured;
-  generate a key with `python -m complaints.codec new-key`.
+  generate a key with `python -m common.codec new-key`.
 * otherwise, in the embedded mode only (`COMPLAINTS_MODE=embedded`, the default), a development key file
   `<COMPLAINTS_DATA_DIR>/codec-keys.json` (default `.data/codec-keys.json`) created once, mode 0600, on first
   use and shared by the worker, the CLI and the codec server. Delete `.data` and old local histories can
@@ -32,15 +32,13 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec
 
-if TYPE_CHECKING:
-    from complaints.settings import Settings
+from common.settings import Settings, get_settings
 
 ENCODING = b"binary/encrypted"
 KEY_ID_METADATA = "encryption-key-id"
@@ -114,15 +112,13 @@ class KeyRing:
     def from_settings(cls, settings: Settings | None = None) -> KeyRing:
         """Keys from `COMPLAINTS_CODEC_KEYS`, or (embedded mode) the dev key file under the data folder."""
         if settings is None:
-            from complaints.settings import get_settings
-
             settings = get_settings()
         if settings.codec_keys:
             return cls(settings.codec_keys, settings.codec_active_key_id)
         if settings.mode != "embedded":
             raise CodecKeyError(
                 "COMPLAINTS_CODEC_KEYS is required outside the embedded mode "
-                '(JSON {"key-id": "<base64 32 bytes>"}; generate one with `python -m complaints.codec new-key`)'
+                '(JSON {"key-id": "<base64 32 bytes>"}; generate one with `python -m common.codec new-key`)'
             )
         path = settings.codec_key_file or Path(settings.data_dir) / KEY_FILE_NAME
         keys, active = load_or_create_key_file(path)
@@ -202,12 +198,12 @@ def make_codec(settings: Settings | None = None) -> EncryptionCodec:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m complaints.codec new-key`: print a fresh base64 AES-256 key."""
+    """`python -m common.codec new-key`: print a fresh base64 AES-256 key."""
     args = sys.argv[1:] if argv is None else argv
     if args[:1] == ["new-key"]:
         print(new_key())
         return 0
-    print("usage: python -m complaints.codec new-key", file=sys.stderr)
+    print("usage: python -m common.codec new-key", file=sys.stderr)
     return 2
 
 

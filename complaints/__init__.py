@@ -1,1 +1,0 @@
-"""Shared plumbing of the complaint-case orchestrator: settings, data converter, client, CLI, local stack."""
