@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from functools import cached_property
@@ -566,17 +566,3 @@ def _failure_message(cause: BaseException | None) -> str:
                 return msg
         cause = cause.__cause__
     return msg
-
-
-async def gather_limited(coros: Sequence[Callable[[], Awaitable[Any]]], concurrency: int) -> list[Any]:
-    """Run the coroutine factories with at most `concurrency` in flight; results (or exceptions) in order."""
-    sem = asyncio.Semaphore(max(1, concurrency))
-
-    async def run(f: Callable[[], Awaitable[Any]]) -> Any:
-        async with sem:
-            try:
-                return await f()
-            except Exception as e:
-                return e
-
-    return await asyncio.gather(*(run(f) for f in coros))
