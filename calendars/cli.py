@@ -18,7 +18,7 @@ from calendars.core import WorkingCalendar
 from calendars.loader import get_calendar, jurisdiction_chain, year_data
 
 app = typer.Typer(
-    help="Working-day calendar (SPEC §3): statutory holidays, 调休 makeup days, regional overlays."
+    help="Working-day calendar (docs/spec.md §3): statutory holidays, 调休 makeup days, regional overlays."
 )
 
 T = TypeVar("T")
