@@ -25,6 +25,8 @@ status:
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 system-deps:
 	bash scripts/system-deps.sh
@@ -46,4 +48,4 @@ schemas: install
 	$(BIN)/python -m clients.schemas
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .import_linter_cache test-artifacts

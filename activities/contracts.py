@@ -142,23 +142,7 @@ class CaseContextRequest(BaseModel):
     category: str
 
 
-# ---------------------------------------------------------------- added by the persistence layer (issue #5)
-
-# The complainant is answered through the channel the case came in by (seed 000): SMS for the hotline,
-# the app, the web portal and the service hall; a WeChat message for WeChat; a letter for mail.
-COMPLAINANT_DELIVERY_BY_INTAKE: dict[str, DeliveryChannel] = {
-    "hotline": "sms",
-    "app": "sms",
-    "web": "sms",
-    "hall": "sms",
-    "wechat": "wechat",
-    "mail": "letter",
-}
-
-
-def complainant_delivery_channel(intake_channel: str) -> DeliveryChannel:
-    """The outbox channel that answers a complainant who came in through `intake_channel` (default SMS)."""
-    return COMPLAINANT_DELIVERY_BY_INTAKE.get(intake_channel, "sms")
+# ------------------------------------------------------------------------------ personal data
 
 
 class ComplainantPiiRecord(BaseModel):

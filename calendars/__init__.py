@@ -1,4 +1,4 @@
-"""Working-day calendars for Chinese medical-insurance complaint deadlines (SPEC §3).
+"""Working-day calendars for Chinese medical-insurance complaint deadlines (docs/spec.md §3).
 
 Public API::
 

@@ -8,7 +8,9 @@ that depend on provisional data are marked ``(provisional)``.
 from __future__ import annotations
 
 import calendar as _stdcal
+from collections.abc import Callable
 from datetime import date
+from typing import TypeVar
 
 import typer
 
@@ -16,8 +18,10 @@ from calendars.core import WorkingCalendar
 from calendars.loader import get_calendar, jurisdiction_chain, year_data
 
 app = typer.Typer(
-    help="Working-day calendar (SPEC §3): statutory holidays, 调休 makeup days, regional overlays."
+    help="Working-day calendar (docs/spec.md §3): statutory holidays, 调休 makeup days, regional overlays."
 )
+
+T = TypeVar("T")
 
 RegionOpt = typer.Option("CN", "--region", "-r", help="ISO 3166-2:CN code, e.g. CN, CN-XJ, CN-SX")
 
@@ -38,7 +42,7 @@ def _cal(region: str) -> WorkingCalendar:
         raise typer.BadParameter(str(exc), param_hint="--region") from exc
 
 
-def _run(fn):  # type: ignore[no-untyped-def]
+def _run(fn: Callable[[], T]) -> T:
     try:
         return fn()
     except ValueError as exc:  # CalendarRangeError and friends

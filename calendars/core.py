@@ -3,7 +3,7 @@
 Pure computation: this module does no I/O and never reads the clock, so a
 :class:`WorkingCalendar` can be built and used inside Temporal's workflow sandbox.
 
-Definitions (SPEC §3, 民法典 Art. 201/203, hotline practice 次日起算):
+Definitions (docs/spec.md §3.2, 民法典 Art. 201/203, hotline practice 次日起算):
 
 * A *working day* is Monday-Friday unless the day is a holiday / closure, plus any
   weekend day that the State Council (or a regional notice) declares a makeup

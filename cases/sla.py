@@ -1,7 +1,7 @@
 """SLA clocks: deadlines computed on a working-day calendar, the level of each clock at an instant, and the
 next instant at which some level changes (the one timer the workflow arms).
 
-Levels (SPEC §2): `on_track`; `blue` 临期 from the start of the day on which at most 20% of the stage's
+Levels (docs/spec.md §2.10): `on_track`; `blue` 临期 from the start of the day on which at most 20% of the stage's
 working days remain (at least 1 WD; when that window is a single day it coincides with yellow, so blue is
 skipped); `yellow` 预警 from the start of the last working day; `red` 超期 from the deadline (17:00 of the
 last working day) on. Independently, `escalated` becomes true `escalation_wd` working days past due (17:00),

@@ -20,7 +20,7 @@ import asyncio
 import json
 import re
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from functools import cached_property
@@ -616,17 +616,3 @@ def _failure_message(cause: BaseException | None) -> str:
                 return msg
         cause = cause.__cause__
     return msg
-
-
-async def gather_limited(coros: Sequence[Callable[[], Awaitable[Any]]], concurrency: int) -> list[Any]:
-    """Run the coroutine factories with at most `concurrency` in flight; results (or exceptions) in order."""
-    sem = asyncio.Semaphore(max(1, concurrency))
-
-    async def run(f: Callable[[], Awaitable[Any]]) -> Any:
-        async with sem:
-            try:
-                return await f()
-            except Exception as e:
-                return e
-
-    return await asyncio.gather(*(run(f) for f in coros))

@@ -9,7 +9,7 @@ clock's unit (falling back to the provincial centre the same way).
 All filter values travel as bind parameters: no value is ever formatted into SQL text. The dashboard never
 reads `case_pii`; it shows the masked complainant columns of `cases` only.
 
-Definitions (SPEC §4), for a period [start, end] of local (Asia/Shanghai) dates:
+Definitions (docs/spec.md §4), for a period [start, end] of local (Asia/Shanghai) dates:
 * on-time acceptance % - acceptance clocks stopped in the period with `stopped_at <= due_at`;
 * on-time completion % (限时办结率) - investigation clocks stopped in the period by their (possibly extended)
   due instant;
@@ -258,7 +258,7 @@ async def due_today_tomorrow(conn: Conn, scope_unit_ids: Sequence[str] | None, n
 
 
 async def period_metrics(conn: Conn, period: Period, scope_unit_ids: Sequence[str] | None) -> PeriodMetrics:
-    """The SPEC §4 rates for one period (see the module docstring for the definitions)."""
+    """The docs/spec.md §4 rates for one period (see the module docstring for the definitions)."""
     lo, hi = period.bounds()
     scope = _scope_param(scope_unit_ids)
     clocks = await conn.fetchrow(

@@ -104,7 +104,7 @@ PATCH_PUBLISH_IN_ONE_ACTIVITY = "publish-case-changes-in-one-activity"
 # A case whose SLA thresholds already passed (started late, or after a long pause) records them at once.
 PATCH_TICK_PASSED_THRESHOLDS = "tick-thresholds-already-passed"
 # Registration reads the calendar snapshot and the org directory slice as local activities (read-only,
-# short): a decision sent right after the start no longer waits for two task-queue round trips.
+# short): a decision sent right after the start does not wait for two task-queue round trips.
 PATCH_REGISTRATION_LOCAL_LOADS = "registration-loads-as-local-activities"
 
 

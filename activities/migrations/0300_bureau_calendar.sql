@@ -1,4 +1,4 @@
--- 0300: a bureau's own calendar on top of the published national/regional data (SPEC §3): days it closes
+-- 0300: a bureau's own calendar on top of the published national/regional data (docs/spec.md §3.3): days it closes
 -- (闭馆: relocation, system cut-over) or opens although they are off (a weekend service day), and the end of its
 -- service day when it is not 17:00 (summer hours, Xinjiang's later office hours). Read by the calendar
 -- activity whenever a case loads its calendar; `complaints bureau-calendar publish` tells open cases to reload.

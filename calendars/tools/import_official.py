@@ -124,10 +124,10 @@ def _block(run: list[date], keys: list[str], **extra: Any) -> dict[str, Any]:
 
 def build_official(year: int) -> dict[str, Any]:
     """YAML document for an official year from chinese_calendar, labelled with holidays' names."""
-    import holidays
     from chinese_calendar import constants as cc
+    from holidays import country_holidays
 
-    hol = holidays.China(years=year)
+    hol = country_holidays("CN", years=year)
     off = [d for d in cc.holidays if d.year == year]
     blocks = []
     for run in _runs(off):
@@ -169,9 +169,9 @@ def build_official(year: int) -> dict[str, Any]:
 
 def build_provisional(year: int) -> dict[str, Any]:
     """Statutory-rule estimate for a year without a State Council notice."""
-    import holidays
+    from holidays import country_holidays
 
-    hol = holidays.China(years=year)
+    hol = country_holidays("CN", years=year)
     blocks = []
     for run in _runs(list(hol)):
         keys: list[str] = []
@@ -231,7 +231,7 @@ def write() -> None:
 def check() -> int:
     """Compare every day of the national YAML data with chinese_calendar and holidays."""
     import chinese_calendar
-    import holidays
+    from holidays import country_holidays
 
     from calendars import get_calendar, reload
 
@@ -239,7 +239,7 @@ def check() -> int:
     cal = get_calendar("CN")
     problems = 0
     for year in range(cal.start.year, cal.end.year + 1):
-        hol = holidays.China(years=year)
+        hol = country_holidays("CN", years=year)
         diff_cc, diff_h = [], []
         d = date(year, 1, 1)
         while d.year == year:
