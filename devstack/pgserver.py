@@ -61,14 +61,8 @@ class EmbeddedPostgres:
             subprocess.run(["useradd", "-M", "-s", "/usr/sbin/nologin", self._as_user], check=True)
             entry = pwd.getpwnam(self._as_user)
         # the server user must be able to traverse to its data dir and run the binaries
+        self._allow_traversal()
         rx = stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH
-        for path in [*self.datadir.parents, *POSTGRES_BIN_PATH.parents]:
-            if path == Path("/"):
-                continue
-            try:
-                path.chmod(path.stat().st_mode | rx)
-            except PermissionError:
-                pass
         for path in (POSTGRES_BIN_PATH.parent / "bin", POSTGRES_BIN_PATH.parent / "lib",
                      POSTGRES_BIN_PATH.parent / "share"):
             if path.exists():
@@ -80,6 +74,20 @@ class EmbeddedPostgres:
         if not self.logfile.exists():
             self.logfile.touch()
         os.chown(self.logfile, entry.pw_uid, entry.pw_gid)
+
+    def _allow_traversal(self) -> None:
+        """Let the server user reach its data dir and the binaries. Done again before every stop: a tool may
+        have tightened a parent since the start (pytest resets its temp root to 0700 in each session)."""
+        if self._as_user is None:
+            return
+        rx = stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH
+        for path in [*self.datadir.parents, *POSTGRES_BIN_PATH.parents]:
+            if path == Path("/"):
+                continue
+            try:
+                path.chmod(path.stat().st_mode | rx)
+            except PermissionError:
+                pass
 
     # -- lifecycle ----------------------------------------------------------------------------------
     @property
@@ -133,6 +141,7 @@ class EmbeddedPostgres:
         """Stop the server if running; True if it was running."""
         if self.pid() is None:
             return False
+        self._allow_traversal()
         self._run("pg_ctl", "-D", str(self.datadir), "-m", mode, "-w", "stop", timeout=60)
         return True
 
