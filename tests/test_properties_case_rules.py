@@ -7,14 +7,18 @@ Invariants checked after every step:
 * an archived case accepts nothing: every decision is refused, and no event follows `archived`;
 * the audit trail only grows: the old events are an unchanged prefix, seq numbers are 1..n;
 * every refusal is a `DecisionRefused` whose message is non-empty and names the decision;
-* nothing else is ever raised (no KeyError, AssertionError, ... from any decision in any stage).
+* nothing else is ever raised (no KeyError, AssertionError, ... from any decision in any stage);
+* at most one running clock per kind, thresholds in order (blue <= yellow <= due), an open stage has no close
+  reason and an archived case no running clock, and the summary always serialises without the phone number.
+
+Beside the machine: following `next_wakeup` from any start visits the SLA levels in order and never stalls.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 from pydantic import BaseModel
@@ -23,6 +27,7 @@ from test_case_rules_fixtures import CST, registration
 from calendars import get_calendar
 from cases.errors import DecisionRefused
 from cases.models import (
+    OPEN_STAGES,
     AcceptDecision,
     Actor,
     AssignDecision,
@@ -42,7 +47,7 @@ from cases.models import (
 )
 from cases.org import load_bundled_directory
 from cases.policy import policy_for
-from cases.transitions import DECISIONS, CaseState, apply, register, tick
+from cases.transitions import DECISIONS, CaseState, apply, next_wakeup, register, summarize, tick
 
 CAL = get_calendar("CN-SX")
 DIRECTORY = load_bundled_directory()
@@ -183,6 +188,23 @@ class CaseMachine(RuleBasedStateMachine):
             assert a.at <= b.at
 
     @invariant()
+    def stage_and_clocks_agree(self) -> None:
+        s = self.state
+        running = [c.clock for c in s.clocks if c.running]
+        assert len(running) == len(set(running)), "at most one running clock per kind"
+        if s.stage is Stage.archived:
+            assert s.close_reason is not None and s.closed_at is not None and not running
+        else:
+            assert s.stage in OPEN_STAGES and s.close_reason is None
+        if s.stage in (Stage.investigation, Stage.feedback):
+            assert s.handling_unit is not None
+        for c in s.clocks:
+            if c.blue_at is not None:
+                assert c.blue_at <= c.yellow_at <= c.due_at, c  # type: ignore[operator]
+        shown = summarize(s).model_dump_json()
+        assert registration().complainant.phone not in shown
+
+    @invariant()
     def archived_accepts_nothing(self) -> None:
         if self.state.is_open:
             return
@@ -203,3 +225,24 @@ CaseMachine.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestCaseMachine = CaseMachine.TestCase
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(min_value=0, max_value=400), st.integers(min_value=0, max_value=23))
+def test_timer_loop_reaches_every_threshold(day_offset: int, hour: int) -> None:
+    """Following `next_wakeup` from any start visits the investigation levels in order and never stalls."""
+    start = datetime(2025, 1, 2, tzinfo=CST) + timedelta(days=day_offset, hours=hour)
+    reg = registration(received_at=start.isoformat())
+    state, _ = register(reg, DIRECTORY, policy_for(reg.kind, reg.jurisdiction), start, CAL)
+    dispatcher = GOOD_ACTORS["accept"]
+    state, _ = apply(state, decision_for("accept", dispatcher, "SX-TY-XD", True, False), dispatcher, start, CAL)
+    now, seen = start, []
+    for _ in range(20):
+        wake = next_wakeup(state, now)
+        if wake is None:
+            break
+        assert wake > now
+        state, events = tick(state, wake)
+        seen += [(e.details.get("clock"), e.details.get("level", e.kind)) for e in events]
+        now = wake
+    assert [level for clock, level in seen if clock == "investigation"] == ["blue", "yellow", "red", "sla_escalated"]
