@@ -13,22 +13,18 @@ import asyncio
 import signal
 import sys
 
+from activities.db import create_pool
+from bench.baseline_workflows import BASELINE_WORKFLOWS
+from common.connect import connect
+from common.settings import get_settings
+from workers.main import build_worker
+
 
 async def serve(max_cached: int, baselines: bool = False) -> None:
     """Run the worker until SIGTERM (SDK warnings and errors go to stderr, the worker log)."""
     import logging
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from temporalio.worker import Worker
-
-    from activities import all_activities
-    from activities.db import create_pool
-    from bench.baseline_workflows import BASELINE_WORKFLOWS
-    from common.codec import KeyRing
-    from common.connect import connect
-    from common.settings import get_settings
-    from workers.sandbox import workflow_runner
-    from workflows import WORKFLOWS
 
     s = get_settings()
     pool = await create_pool(s.database_url, s.database_pool_min, s.database_pool_max)
@@ -37,15 +33,8 @@ async def serve(max_cached: int, baselines: bool = False) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    worker = Worker(
-        client,
-        task_queue=s.task_queue,
-        workflows=[*WORKFLOWS, *(BASELINE_WORKFLOWS if baselines else [])],
-        activities=all_activities(pool, KeyRing.from_settings(s)),
-        workflow_runner=workflow_runner(),
-        max_concurrent_activities=s.worker_max_concurrent_activities,
-        max_concurrent_workflow_tasks=s.worker_max_concurrent_workflow_tasks,
-        max_cached_workflows=max_cached,
+    worker = build_worker(
+        client, pool, s, extra_workflows=BASELINE_WORKFLOWS if baselines else (), max_cached_workflows=max_cached
     )
     async with worker:
         print("ready", flush=True)

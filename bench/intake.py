@@ -30,6 +30,7 @@ from bench.common import (
     temp_dir,
     wait_namespace_ready,
 )
+from workers.main import build_worker
 
 DISPATCHER = {"id": "disp-01", "role": "dispatcher", "unit_id": "SX"}
 INTAKE = {"id": "agent-12393-07", "role": "intake_agent", "unit_id": "SX"}
@@ -129,14 +130,10 @@ async def _pool_run(items: list[Any], clients: int, fn: Callable[[Any], Awaitabl
 
 async def run(n_cases: int = 200, clients: int = 8, n_noop: int | None = None) -> Report:
     """Run the intake benchmark on a fresh embedded stack."""
-    from temporalio.worker import Worker
 
-    from activities import all_activities
     from activities.db import create_pool
     from bench.baseline_workflows import BASELINE_WORKFLOWS, BenchNoop, BenchUpdateNoop
-    from common.codec import KeyRing
-    from workers.sandbox import workflow_runner
-    from workflows import WORKFLOWS, ComplaintCase
+    from workflows import ComplaintCase
     from workflows.client import start_case
 
     n_noop = n_noop or n_cases
@@ -153,15 +150,7 @@ async def run(n_cases: int = 200, clients: int = 8, n_noop: int | None = None) -
             client = await connect_client(ds.address, settings)
             await wait_namespace_ready(client)
             tq = f"bench-intake-{uuid.uuid4().hex[:6]}"
-            worker = Worker(
-                client,
-                task_queue=tq,
-                workflows=[*WORKFLOWS, *BASELINE_WORKFLOWS],
-                activities=all_activities(pool, KeyRing.from_settings(settings)),
-                workflow_runner=workflow_runner(),
-                max_concurrent_activities=settings.worker_max_concurrent_activities,
-                max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
-            )
+            worker = build_worker(client, pool, settings, task_queue=tq, extra_workflows=BASELINE_WORKFLOWS)
             try:
                 async with worker:
                     # warm up: first workflow task pays the sandbox import

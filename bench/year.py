@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo
 from bench.common import Report, create_database, machine_line, postgres, settings_for, temp_dir
 from common.search_attributes import register_search_attributes
 from devstack.timeshift import build_time_shift_lib, start_time_skipping_at
+from workers.main import build_worker
 
 CST = ZoneInfo("Asia/Shanghai")
 COUNTY = "SX-TY-XD"  # 小店区: the handling county
@@ -170,17 +171,13 @@ async def run(n_cases: int = 2000, year: int = 2025, concurrency: int = 64, tail
     from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
     from temporalio.client import WorkflowHandle
     from temporalio.testing import WorkflowEnvironment
-    from temporalio.worker import Worker
 
-    from activities import all_activities
     from activities.db import create_pool
     from bench.baseline_workflows import BASELINE_WORKFLOWS, BenchNoop
     from cases import models
-    from common.codec import KeyRing
     from common.converter import make_data_converter
     from devstack.binaries import temporal_test_server
-    from workers.sandbox import workflow_runner
-    from workflows import WORKFLOWS, ComplaintCase
+    from workflows import ComplaintCase
     from workflows.client import start_case
 
     rep = Report("year")
@@ -227,12 +224,8 @@ async def run(n_cases: int = 2000, year: int = 2025, concurrency: int = 64, tail
                 # processes on the same task queue use the other core(s); each case sticks to one of them
                 extra = await _start_workers(root, settings, env, dsn, tq, extra_workers)
                 stack.callback(lambda: [_stop_worker(w) for w in extra])
-                async with Worker(
-                    env.client, task_queue=tq, workflows=[*WORKFLOWS, *BASELINE_WORKFLOWS],
-                    activities=all_activities(pool, KeyRing.from_settings(settings)),
-                    workflow_runner=workflow_runner(),
-                    max_concurrent_activities=settings.worker_max_concurrent_activities,
-                    max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
+                async with build_worker(
+                    env.client, pool, settings, task_queue=tq, extra_workflows=BASELINE_WORKFLOWS
                 ):
                     # baseline: one trivial workflow per case, on the same server and worker
                     sem = asyncio.Semaphore(concurrency)

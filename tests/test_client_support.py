@@ -18,9 +18,7 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities import all_activities
-from workers.sandbox import workflow_runner
-from workflows import WORKFLOWS
+from workers.main import build_worker
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "schemas" / "examples"
@@ -66,14 +64,6 @@ def task_queue() -> str:
 @asynccontextmanager
 async def running_worker(client: Client, pool: Any, queue: str) -> AsyncIterator[Worker]:
     """A real worker (all workflows and activities) on `queue` while the block runs."""
-    worker = Worker(
-        client,
-        task_queue=queue,
-        workflows=WORKFLOWS,
-        activities=all_activities(pool),
-        workflow_runner=workflow_runner(),
-        max_concurrent_workflow_tasks=100,
-        max_concurrent_activities=100,
-    )
+    worker = build_worker(client, pool, task_queue=queue)
     async with worker:
         yield worker

@@ -27,7 +27,6 @@ import pytest
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 from test_case_rules_fixtures import (
     CASEWORKER,
     DISPATCHER,
@@ -41,7 +40,6 @@ from test_case_rules_fixtures import (
     registration_data,
 )
 
-from activities import all_activities
 from calendars import CalendarSnapshot, get_calendar
 from cases.models import (
     AcceptDecision,
@@ -60,8 +58,8 @@ from cases.models import (
     WithdrawDecision,
 )
 from devstack.timeshift import build_time_shift_lib, start_time_skipping_at
-from workers.sandbox import workflow_runner
-from workflows import WORKFLOWS, CalendarUpdate, ComplaintCase, ComplaintReview
+from workers.main import build_worker
+from workflows import CalendarUpdate, ComplaintCase, ComplaintReview
 from workflows.client import start_case
 
 HISTORIES = Path(__file__).with_name("histories")
@@ -105,8 +103,7 @@ async def scenario(start: datetime, pool: asyncpg.Pool, lib: str) -> AsyncIterat
     env = await start_time_skipping_at(start, lib, fixed_key_data_converter())
     try:
         tq = f"complaints-test-{uuid.uuid4().hex[:8]}"
-        async with Worker(env.client, task_queue=tq, workflows=WORKFLOWS, activities=all_activities(pool),
-                          workflow_runner=workflow_runner()):
+        async with build_worker(env.client, pool, task_queue=tq):
             yield Ctx(env, tq, pool)
     finally:
         await env.shutdown()
@@ -723,7 +720,7 @@ async def test_starting_the_same_case_twice_returns_the_existing_case(
     tq = f"complaints-test-{uuid.uuid4().hex[:8]}"
     now = (await ts_env.get_current_time()).astimezone(CAL_TZ)
     reg = registration(case_no=f"SX{now:%Y%m%d}00119", received_at=now.isoformat())
-    async with Worker(ts_env.client, task_queue=tq, workflows=WORKFLOWS, activities=all_activities(pg_pool)):
+    async with build_worker(ts_env.client, pg_pool, task_queue=tq):
         h1 = await start_case(ts_env.client, reg, task_queue=tq)
         h2 = await start_case(ts_env.client, reg, task_queue=tq)
         assert h1.id == h2.id == f"complaint-{reg.case_no}"

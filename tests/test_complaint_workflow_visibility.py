@@ -12,12 +12,11 @@ import pytest
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 from test_case_rules_fixtures import DISPATCHER, HANDLING_UNIT, INTAKE, registration
 
-from activities import all_activities
 from cases.models import AcceptDecision, WithdrawDecision
-from workflows import WORKFLOWS, ComplaintCase
+from workers.main import build_worker
+from workflows import ComplaintCase
 from workflows.client import start_case
 
 CONTRACT_UPDATES = {
@@ -52,7 +51,7 @@ async def test_search_attributes_on_dev_server(dev_env: WorkflowEnvironment, pg_
     received = datetime.now(timezone(timedelta(hours=8)))
     case_no = f"SX{received:%Y%m%d}{uuid.uuid4().int % 90000 + 10000:05d}"
     reg = registration(case_no=case_no, received_at=received.isoformat())
-    async with Worker(client, task_queue=tq, workflows=WORKFLOWS, activities=all_activities(pg_pool)):
+    async with build_worker(client, pg_pool, task_queue=tq):
         h = await start_case(client, reg, task_queue=tq)
         await h.execute_update(ComplaintCase.accept, AcceptDecision(actor=DISPATCHER, unit_id=HANDLING_UNIT))
         query = (

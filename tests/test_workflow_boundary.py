@@ -16,11 +16,9 @@ import pytest
 from temporalio.client import WorkflowFailureError, WorkflowQueryFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
-from activities import all_activities
-from workers.sandbox import workflow_runner
-from workflows import WORKFLOWS, ComplaintCase
+from workers.main import build_worker
+from workflows import ComplaintCase
 from workflows.client import start_case
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "schemas" / "examples" / "registration.json"
@@ -49,10 +47,7 @@ async def test_invalid_raw_registration_fails_fast_naming_the_field(
     case_no = _example()["case_no"][:-5] + f"{uuid.uuid4().int % 100000:05d}"
     raw = _example(case_no)
     mutate(raw)
-    async with Worker(
-        ts_env.client, task_queue=queue, workflows=WORKFLOWS, activities=all_activities(pg_pool),
-        workflow_runner=workflow_runner(),
-    ):
+    async with build_worker(ts_env.client, pg_pool, task_queue=queue):
         handle = await ts_env.client.start_workflow("ComplaintCase", raw, id=f"complaint-{case_no}",
                                                     task_queue=queue)
         with pytest.raises(WorkflowFailureError) as failure:

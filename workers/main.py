@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 import asyncpg
 from temporalio.client import Client
@@ -30,18 +32,35 @@ from workflows import WORKFLOWS
 log = logging.getLogger("complaints.worker")
 
 
-def build_worker(client: Client, pool: asyncpg.Pool, settings: Settings) -> Worker:
-    """The worker of task queue `settings.task_queue` with all workflows and activities registered."""
+def build_worker(
+    client: Client,
+    pool: asyncpg.Pool,
+    settings: Settings | None = None,
+    *,
+    task_queue: str | None = None,
+    keyring: KeyRing | None = None,
+    extra_workflows: Sequence[type] = (),
+    **options: Any,
+) -> Worker:
+    """The one recipe for a complaint worker: every workflow and activity, the project's sandbox runner and the
+    slot and cache sizes of `settings`. Tests and benchmarks use it too, with their own `task_queue`, and
+    `options` (any `Worker` argument) where they need other sizes; `extra_workflows` adds the benchmarks'
+    baselines beside the real ones."""
+    s = settings or get_settings()
+    arguments: dict[str, Any] = {
+        "max_concurrent_activities": s.worker_max_concurrent_activities,
+        "max_concurrent_workflow_tasks": s.worker_max_concurrent_workflow_tasks,
+        "max_cached_workflows": s.worker_max_cached_workflows,
+        "graceful_shutdown_timeout": timedelta(seconds=10),
+        **options,
+    }
     return Worker(
         client,
-        task_queue=settings.task_queue,
-        workflows=WORKFLOWS,
-        activities=all_activities(pool, KeyRing.from_settings(settings)),
+        task_queue=task_queue or s.task_queue,
+        workflows=[*WORKFLOWS, *extra_workflows],
+        activities=all_activities(pool, keyring or KeyRing.from_settings(s)),
         workflow_runner=workflow_runner(),
-        max_concurrent_activities=settings.worker_max_concurrent_activities,
-        max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
-        max_cached_workflows=settings.worker_max_cached_workflows,
-        graceful_shutdown_timeout=timedelta(seconds=10),
+        **arguments,
     )
 
 
