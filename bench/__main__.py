@@ -1,7 +1,7 @@
 """`python -m bench`: every benchmark in turn (calendar, intake, dashboard_queries, footprint, year).
 
     python -m bench                # full sizes (see SIZES)
-    python -m bench --quick        # tiny sizes: a smoke run of the whole harness (what tests/test_bench_smoke.py runs)
+    python -m bench --quick        # tiny sizes: a smoke run of the whole harness (what tests/devstack/test_bench_smoke.py runs)
     python -m bench --only intake  # one benchmark (repeatable: --only intake --only year)
     python -m bench --budget 20    # the wall-time budget (minutes) the summary is checked against (default 20)
 

@@ -8,7 +8,7 @@ the server's clock to the next moment (`env.sleep`), registers the cases receive
 decisions due then. Timers (blue/yellow/red/escalation thresholds, review windows) fire in between.
 
 The test server's wall clock is shifted to 1 January of the simulated year (2025: official holidays and
-makeup days) with a tiny LD_PRELOAD shim compiled here (the same technique as tests/test_complaint_workflow.py);
+makeup days) with a tiny LD_PRELOAD shim compiled here (the same technique as tests/workflows/test_complaint_workflow.py);
 without a C compiler the year starts today. Printed: wall time, simulated days per wall second, workflow
 history events (from `describe`) and audit events (PostgreSQL) per second. Baseline in the same run and
 server: a `BenchNoop` workflow per case (start + result), i.e. the floor cost of a workflow on this server.

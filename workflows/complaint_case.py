@@ -95,7 +95,7 @@ ACTIVITY_RETRY = RetryPolicy(
 
 
 # Patch ids: each names a change to the workflow logic that alters the commands of running cases. Old histories
-# replay down the old path (`workflow.patched` is False there); see tests/test_replay.py.
+# replay down the old path (`workflow.patched` is False there); see tests/workflows/test_replay.py.
 PATCH_MERGE_CONFIRMS_TARGET = "merge-into-confirms-open-target"
 # `_publish` writes the audit events, outbox notifications and projection of one decision with ONE activity
 # (`persist_case_changes`, one transaction) instead of one activity per record; at registration the personal

@@ -1,0 +1,192 @@
+"""Browser test: the real app (`streamlit run` subprocess) on the seeded database, driven in headless Debian
+Chromium over the DevTools protocol (websockets, no Playwright/driver downloads). Checks that the SLA board lists
+the seeded red cases and saves a screenshot under `test-artifacts/`.
+
+Skips only when Chromium is absent and `CI` is not set; in CI a missing Chromium fails the test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+import websockets
+from helpers.dashboard_seed import NOW, RED_CASES, seed_dashboard
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+
+
+def _require_chromium() -> str:
+    if CHROMIUM is None:
+        pytest.fail("Chromium is required (Debian package chromium; `make test` installs it)")
+    return CHROMIUM
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_http(url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:  # noqa: S310 - localhost only
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{url} did not answer within {timeout}s")
+        time.sleep(0.3)
+
+
+@pytest_asyncio.fixture(scope="module")
+async def seeded_dsn(pg_dsn: str) -> str:
+    await seed_dashboard(pg_dsn)
+    return pg_dsn
+
+
+@pytest.fixture
+def app_url(seeded_dsn: str) -> Iterator[str]:
+    _require_chromium()
+    port = _free_port()
+    env = dict(os.environ)
+    env.update(
+        COMPLAINTS_DATABASE_URL=seeded_dsn,
+        COMPLAINTS_MODE="embedded",
+        COMPLAINTS_DASHBOARD_NOW=NOW.isoformat(),
+        COMPLAINTS_DASHBOARD_REFRESH_SECONDS="0",
+        STREAMLIT_BROWSER_GATHER_USAGE_STATS="false",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"), "--server.address",
+         "127.0.0.1", "--server.port", str(port), "--server.headless", "true"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    try:
+        _wait_http(f"http://127.0.0.1:{port}/_stcore/health", 60)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+class Cdp:
+    """A minimal Chrome DevTools Protocol client for one page."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self.next_id = 0
+
+    async def call(self, method: str, **params: Any) -> dict[str, Any]:
+        self.next_id += 1
+        my_id = self.next_id
+        await self.ws.send(json.dumps({"id": my_id, "method": method, "params": params}))
+        while True:
+            msg = json.loads(await self.ws.recv())
+            if msg.get("id") == my_id:
+                if "error" in msg:
+                    raise RuntimeError(f"{method}: {msg['error']}")
+                return dict(msg.get("result", {}))
+
+    async def eval(self, expr: str) -> Any:
+        r = await self.call("Runtime.evaluate", expression=expr, returnByValue=True, awaitPromise=True)
+        return r.get("result", {}).get("value")
+
+
+# Text of the page including the data grid's accessible table (st.dataframe draws on a canvas).
+PAGE_TEXT_JS = """
+(() => {
+  const parts = [document.body.innerText];
+  document.querySelectorAll('[role=gridcell], td, th').forEach(e => parts.push(e.textContent));
+  return parts.join('\\n');
+})()
+"""
+
+
+@contextlib.contextmanager
+def chromium_page(chromium: str) -> Iterator[str]:
+    """Start headless Chromium with a throw-away profile; yields the DevTools websocket URL of its page."""
+    profile = tempfile.mkdtemp(prefix="dash-chromium-")
+    proc = subprocess.Popen(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
+         "--remote-debugging-port=0", "--window-size=1600,1000", "about:blank"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        port_file = Path(profile) / "DevToolsActivePort"
+        deadline = time.monotonic() + 30
+        while not port_file.exists() or not port_file.read_text().strip():
+            if time.monotonic() > deadline:
+                raise TimeoutError("Chromium did not open its DevTools port")
+            time.sleep(0.2)
+        port = int(port_file.read_text().split()[0])
+        _wait_http(f"http://127.0.0.1:{port}/json/version", 10)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=5) as r:  # noqa: S310
+            targets = json.loads(r.read())
+        yield next(tg["webSocketDebuggerUrl"] for tg in targets if tg.get("type") == "page")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+async def _drive(ws_url: str, url: str) -> tuple[str, bytes]:
+    """Open the SLA board, wait until the red cases show, return the page text and a PNG screenshot."""
+    async with websockets.connect(ws_url, max_size=50_000_000) as ws:
+        cdp = Cdp(ws)
+        await cdp.call("Page.enable")
+        await cdp.call("Runtime.enable")
+        await cdp.call("Page.navigate", url=f"{url}/?page=board")
+        text = ""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            text = await cdp.eval(PAGE_TEXT_JS) or ""
+            if all(no in text for no in RED_CASES) and "Running" not in text:
+                break
+            await asyncio.sleep(0.5)
+        await asyncio.sleep(1.0)  # let the grid paint before the screenshot
+        png = await cdp.call("Page.captureScreenshot", format="png")
+        return text, base64.b64decode(png["data"])
+
+
+def test_sla_board_in_chromium_lists_red_cases(app_url: str) -> None:
+    chromium = _require_chromium()
+    shot = ARTIFACTS / "dashboard-sla-board.png"
+    with chromium_page(chromium) as ws_url:
+        text, png = asyncio.run(_drive(ws_url, app_url))
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    shot.write_bytes(png)
+    assert "时限督办" in text  # the SLA board page is shown
+    missing = [no for no in RED_CASES if no not in text]
+    assert not missing, f"red cases not listed on the board: {missing}\n---\n{text[:3000]}"
+    assert "数据源不可用" not in text and "Traceback" not in text
+    assert shot.stat().st_size > 10_000

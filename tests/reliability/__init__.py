@@ -1,1 +1,0 @@
-"""Helpers of the fault-injection tests (`tests/test_reliability_*.py`): real processes, real faults."""

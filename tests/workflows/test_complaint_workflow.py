@@ -1,0 +1,733 @@
+"""Time-skipping tests of `ComplaintCase` / `ComplaintReview` with the real activities on a real PostgreSQL.
+
+The calendar rules have to be checked on real dates (Golden Week 2025, Spring Festival 2026), but the
+time-skipping test server starts at the machine's clock and time only moves forward. So each scenario starts
+its own test server whose wall clock is shifted to the scenario's start (a tiny LD_PRELOAD shim, compiled
+here, offsets `clock_gettime`/`gettimeofday` of that process only); from there `env.sleep` skips to each
+instant of interest. Workers, activities and PostgreSQL run unshifted. The shared `ts_env` fixture is used
+for the contract test that does not depend on dates (starting the same case twice).
+
+Set `COMPLAINTS_RECORD_HISTORIES=1` to (re)write `tests/workflows/histories/*.json` from these scenarios; the replay
+test (`tests/workflows/test_replay.py`) replays them.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from helpers.cases import (
+    CASEWORKER,
+    DISPATCHER,
+    HANDLING_UNIT,
+    INTAKE,
+    REVIEWER,
+    SUPERVISOR,
+    cst,
+    fixed_key_data_converter,
+    registration,
+    registration_data,
+)
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+
+from calendars import CalendarSnapshot, get_calendar
+from cases.models import (
+    AcceptDecision,
+    AssignDecision,
+    CaseSummary,
+    CompleteInvestigationDecision,
+    DecideExtensionDecision,
+    DecideReviewDecision,
+    MergeIntoDecision,
+    RecordReturnVisitDecision,
+    RejectDecision,
+    RequestExtensionDecision,
+    RequestReviewDecision,
+    ReturnCaseDecision,
+    SendFeedbackDecision,
+    WithdrawDecision,
+)
+from devstack.timeshift import build_time_shift_lib, start_time_skipping_at
+from workers.main import build_worker
+from workflows import CalendarUpdate, ComplaintCase, ComplaintReview
+from workflows.client import start_case
+
+HISTORIES = Path(__file__).with_name("histories")
+RECORD = os.environ.get("COMPLAINTS_RECORD_HISTORIES") == "1"
+CAL = get_calendar("CN-SX")
+CAL_TZ = timezone(timedelta(hours=8))
+
+@pytest.fixture(scope="session")
+def time_shift_lib(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Compile the clock-shifting shim once per session (needs a C compiler)."""
+    lib = build_time_shift_lib(tmp_path_factory.mktemp("timeshift"))
+    if lib is None:
+        pytest.fail("a C compiler (Debian gcc) is required for the dated time-skipping tests; `make test` installs it")
+    return lib
+
+
+@dataclass
+class Ctx:
+    env: WorkflowEnvironment
+    task_queue: str
+    pool: asyncpg.Pool
+
+    async def now(self) -> datetime:
+        return await self.env.get_current_time()
+
+    async def until(self, when: datetime) -> None:
+        """Skip the test server's clock forward to `when`."""
+        delta = when - await self.now()
+        if delta > timedelta(0):
+            await self.env.sleep(delta)
+
+    async def start(self, case_no: str, **over: Any) -> WorkflowHandle[ComplaintCase, CaseSummary]:
+        received = (await self.now()).astimezone(timezone(timedelta(hours=8)))
+        reg = registration(case_no=case_no, received_at=received.isoformat(), **over)
+        return await start_case(self.env.client, reg, task_queue=self.task_queue)
+
+
+@asynccontextmanager
+async def scenario(start: datetime, pool: asyncpg.Pool, lib: str) -> AsyncIterator[Ctx]:
+    """A test server whose clock starts at `start`, with a worker running the real workflows and activities."""
+    env = await start_time_skipping_at(start, lib, fixed_key_data_converter())
+    try:
+        tq = f"complaints-test-{uuid.uuid4().hex[:8]}"
+        async with build_worker(env.client, pool, task_queue=tq):
+            yield Ctx(env, tq, pool)
+    finally:
+        await env.shutdown()
+
+
+async def summary(h: WorkflowHandle[ComplaintCase, CaseSummary]) -> CaseSummary:
+    return await h.query(ComplaintCase.summary)
+
+
+async def settle(
+    h: WorkflowHandle[ComplaintCase, CaseSummary], pred: Callable[[CaseSummary], bool], tries: int = 100
+) -> CaseSummary:
+    """Poll `summary` until `pred` holds (timer-driven work finishes just after `env.sleep` returns)."""
+    import asyncio
+
+    s = await summary(h)
+    for _ in range(tries):
+        if pred(s):
+            return s
+        await asyncio.sleep(0.05)
+        s = await summary(h)
+    raise AssertionError(f"condition not reached; stage={s.stage} events={[e.kind for e in s.events]}")
+
+
+async def record(h: WorkflowHandle[Any, Any], name: str) -> None:
+    """Save the workflow history for the replay test (only with COMPLAINTS_RECORD_HISTORIES=1)."""
+    if RECORD:
+        HISTORIES.mkdir(exist_ok=True)
+        hist = await h.fetch_history()
+        (HISTORIES / f"{name}.json").write_text(hist.to_json())
+
+
+def kinds(s: CaseSummary) -> list[str]:
+    return [e.kind for e in s.events]
+
+
+def level_events(s: CaseSummary, clock: str) -> list[tuple[str, datetime]]:
+    out = []
+    for e in s.events:
+        if e.details.get("clock") == clock and e.kind in ("sla_level_changed", "sla_escalated"):
+            # timers fire a few milliseconds after the threshold: compare to the minute
+            at = e.at.astimezone(CAL_TZ).replace(second=0, microsecond=0)
+            out.append((e.details.get("level", "escalated"), at))
+    return out
+
+
+async def refused(call: Awaitable[Any], text: str) -> None:
+    with pytest.raises(WorkflowUpdateFailedError) as err:
+        await call
+    assert text in str(err.value.cause), str(err.value.cause)
+
+
+# ------------------------------------------------------------------------------------------- scenarios
+
+
+async def test_happy_path_to_archive(pg_pool: asyncpg.Pool, time_shift_lib: str) -> None:
+    async with scenario(cst(2025, 9, 26, 9), pg_pool, time_shift_lib) as ctx:
+        h = await ctx.start("SX2025092600101")
+        s = await h.execute_update(
+            ComplaintCase.accept, AcceptDecision(actor=DISPATCHER, unit_id=HANDLING_UNIT)
+        )
+        assert s.stage == "investigation" and s.handling_unit == HANDLING_UNIT
+        inv = [c for c in s.clocks if c.clock == "investigation"][0]
+        assert inv.due_at == cst(2025, 10, 23, 17)  # 15 WD across Golden Week (9/28 and 10/11 worked)
+        await ctx.until(cst(2025, 10, 13, 10))
+        s = await h.execute_update(
+            ComplaintCase.complete_investigation,
+            CompleteInvestigationDecision(
+                actor=CASEWORKER,
+                findings="医院违规收费属实",
+                legal_basis="《医疗保障基金使用监督管理条例》",
+                institution_at_fault=True,
+                rectification_required=True,
+            ),
+        )
+        assert s.stage == "feedback"
+        s = await h.execute_update(
+            ComplaintCase.send_feedback, SendFeedbackDecision(actor=CASEWORKER, message="已责令整改并退费")
+        )
+        assert s.review_window_ends_at == cst(2025, 11, 12, 17)  # 10/13 + 30 = Wed 11/12
+        s = await h.execute_update(
+            ComplaintCase.record_return_visit, RecordReturnVisitDecision(actor=INTAKE, outcome="satisfied")
+        )
+        assert s.stage == "review_window" and s.satisfaction == "satisfied"
+        await ctx.until(cst(2025, 11, 13, 9))
+        final = await h.result()
+        assert final.stage == "archived" and final.close_reason == "review_window_lapsed"
+        assert (
+            final.closed_at is not None
+            and final.closed_at.astimezone(CAL_TZ).date().isoformat() == "2025-11-12"
+        )
+        assert all(c.level == "on_track" and not c.breached for c in final.clocks)
+        # the read model got every event once, the complainant was told through SMS
+        rows = await ctx.pool.fetch(
+            "SELECT seq, kind FROM case_events WHERE case_no=$1 ORDER BY seq", final.case_no
+        )
+        assert [r["kind"] for r in rows] == kinds(final)
+        case = await ctx.pool.fetchrow(
+            "SELECT stage, close_reason, complainant_phone FROM cases WHERE case_no=$1", final.case_no
+        )
+        assert case["stage"] == "archived" and case["complainant_phone"] == "138****5678"
+        notes = await ctx.pool.fetch(
+            "SELECT audience, channel, template FROM notifications WHERE case_no=$1", final.case_no
+        )
+        assert ("complainant", "sms", "case_feedback") in [tuple(r) for r in notes]
+        assert ("handling_unit", "internal", "case_assigned") in [tuple(r) for r in notes]
+        await record(h, "happy_path_local_loads")
+
+
+async def test_rejection_and_refused_decisions_leave_no_history(
+    pg_pool: asyncpg.Pool, time_shift_lib: str
+) -> None:
+    async with scenario(cst(2025, 9, 29, 9), pg_pool, time_shift_lib) as ctx:
+        h = await ctx.start("SX2025092900102")
+        await refused(
+            h.execute_update(ComplaintCase.accept, AcceptDecision(actor=CASEWORKER)),
+            "role caseworker may not accept; only dispatcher may",
+        )
+        await refused(
+            h.execute_update(
+                ComplaintCase.send_feedback, SendFeedbackDecision(actor=CASEWORKER, message="xx")
+            ),
+            "in stage acceptance",
+        )
+        s = await h.execute_update(
+            ComplaintCase.reject,
+            RejectDecision(
+                actor=DISPATCHER,
+                reason="属于劳动争议，不属医保部门职责",
+                redirect_to="劳动人事争议仲裁委员会",
+            ),
+        )
+        assert s.stage == "archived" and s.close_reason == "rejected"
+        ev = [e for e in s.events if e.kind == "rejected"][0]
+        assert ev.details["redirect_to"] == "劳动人事争议仲裁委员会" and ev.actor_id == DISPATCHER.id
+        final = await h.result()
+        assert final.close_reason == "rejected"
+        # the refused decisions were rejected by the validators: only `reject` reached the history
+        accepted = [
+            e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name
+            for e in (await h.fetch_history()).events
+            if e.HasField("workflow_execution_update_accepted_event_attributes")
+        ]
+        assert accepted == ["reject"]
+        notes = await ctx.pool.fetch(
+            "SELECT template, params FROM notifications WHERE case_no=$1", final.case_no
+        )
+        assert [r["template"] for r in notes] == ["case_rejected"]
+        await record(h, "rejected")
+
+
+async def test_on_the_spot_answer_closes_at_once(pg_pool: asyncpg.Pool, time_shift_lib: str) -> None:
+    async with scenario(cst(2025, 9, 29, 9), pg_pool, time_shift_lib) as ctx:
+        h = await ctx.start(
+            "SX2025092900103",
+            kind="consultation",
+            on_the_spot_answer="异地就医备案可在国家医保服务平台APP办理",
+        )
+        final = await h.result()
+        assert final.close_reason == "answered_on_spot" and kinds(final) == [
+            "registered",
+            "answered_on_spot",
+            "archived",
+        ]
+        await record(h, "on_the_spot")
+
+
+async def test_return_redispatch_and_overrule(pg_pool: asyncpg.Pool, time_shift_lib: str) -> None:
+    async with scenario(cst(2025, 9, 26, 9), pg_pool, time_shift_lib) as ctx:
+        h = await ctx.start("SX2025092600104")
+        await h.execute_update(ComplaintCase.accept, AcceptDecision(actor=DISPATCHER))
+        s = await h.execute_update(
+            ComplaintCase.assign, AssignDecision(actor=DISPATCHER, unit_id=HANDLING_UNIT)
+        )
+        await ctx.until(cst(2025, 10, 10, 16))  # 5th WD after assignment, before 17:00
+        s = await h.execute_update(
+            ComplaintCase.return_case, ReturnCaseDecision(actor=CASEWORKER, reason="不属本区管辖")
+        )
+        assert s.stage == "dispatch" and s.returns == 1
+        await refused(
+            h.execute_update(ComplaintCase.assign, AssignDecision(actor=DISPATCHER, unit_id=HANDLING_UNIT)),
+            "returned this case",
+        )
+        s = await h.execute_update(
+            ComplaintCase.assign, AssignDecision(actor=DISPATCHER, unit_id=HANDLING_UNIT, overrule=True)
+        )
+        await refused(
+            h.execute_update(
+                ComplaintCase.return_case, ReturnCaseDecision(actor=CASEWORKER, reason="仍不属本区")
+            ),
+            "assigned by overrule and cannot return",
+        )
+        await h.execute_update(ComplaintCase.withdraw, WithdrawDecision(actor=INTAKE, reason="test done"))
+        final = await h.result()
+        assert final.close_reason == "withdrawn" and "returned" in kinds(final)
+        await record(h, "return_overrule")
+
+
+async def test_extension_approved_refused_and_too_late(pg_pool: asyncpg.Pool, time_shift_lib: str) -> None:
+    async with scenario(cst(2025, 9, 26, 9), pg_pool, time_shift_lib) as ctx:
+        a = await ctx.start("SX2025092600105")
+        b = await ctx.start("SX2025092600106")
+        c = await ctx.start("SX2025092600107")
+        for h in (a, b, c):
+            await h.execute_update(
+                ComplaintCase.accept, AcceptDecision(actor=DISPATCHER, unit_id=HANDLING_UNIT)
+            )
+        await ctx.until(cst(2025, 10, 20, 10))
+        for h in (a, b):
+            await h.execute_update(
+                ComplaintCase.request_extension,
+                RequestExtensionDecision(actor=CASEWORKER, reason="需调取外院病历"),
+            )
+        s = await a.execute_update(
+            ComplaintCase.decide_extension, DecideExtensionDecision(actor=SUPERVISOR, approve=True)
+        )
+        inv = [x for x in s.clocks if x.clock == "investigation"][0]
+        assert (
+            inv.extended
+            and inv.due_at == cst(2025, 11, 13, 17)
+            and inv.original_due_at == cst(2025, 10, 23, 17)
+        )
+        assert s.extension_status == "approved"
+        s = await b.execute_update(
+            ComplaintCase.decide_extension, DecideExtensionDecision(actor=SUPERVISOR, approve=False)
+        )
+        assert s.extension_status == "refused"
+        assert [x for x in s.clocks if x.clock == "investigation"][0].due_at == cst(2025, 10, 23, 17)
+        await ctx.until(cst(2025, 10, 23, 17, 30))
+        await refused(
+            c.execute_update(
+                ComplaintCase.request_extension, RequestExtensionDecision(actor=CASEWORKER, reason="太晚")
+            ),
+            "deadline 2025-10-23T17:00:00+08:00 has passed",
+        )
+        notes = await ctx.pool.fetch(
+            "SELECT channel FROM notifications WHERE case_no=$1 AND template='investigation_extended'",
+            a.id[10:],
+        )
+        assert [r["channel"] for r in notes] == ["sms"]
+        sa = await summary(a)
+        assert sa.sla_level == "on_track"  # extended: 10/23 is no longer the deadline
+        sb = await settle(b, lambda s: s.sla_level == "red")
+        assert level_events(sb, "investigation")[-1] == ("red", cst(2025, 10, 23, 17))
+        for h in (a, b, c):
+            await h.execute_update(ComplaintCase.withdraw, WithdrawDecision(actor=INTAKE))
+        await record(a, "extension_approved")
+
+
+async def test_sla_levels_golden_week_acceptance(pg_pool: asyncpg.Pool, time_shift_lib: str) -> None:
+    async with scenario(cst(2025, 9, 30, 10), pg_pool, time_shift_lib) as ctx:
+        h = await ctx.start("SX2025093000108")
+        s = await summary(h)
+        acc = [c for c in s.clocks if c.clock == "acceptance"][0]
+        assert acc.due_at == cst(2025, 10, 10, 17)  # WD1 = Thu 10/9, WD2 = Fri 10/10
+        await ctx.until(cst(2025, 10, 9, 12))
+        assert (await summary(h)).sla_level == "on_track"
+        await ctx.until(cst(2025, 10, 10, 12))
+        assert (await settle(h, lambda s: s.sla_level == "yellow")).sla_level == "yellow"
+        await ctx.until(cst(2025, 10, 17, 9))
+        s = await settle(h, lambda s: any(e.kind == "sla_escalated" for e in s.events))
+        assert level_events(s, "acceptance") == [
+            ("yellow", cst(2025, 10, 10, 0)),
+            ("red", cst(2025, 10, 10, 17)),
+            ("escalated", cst(2025, 10, 16, 17)),  # 5 WD: Sat 10/11 (worked), 10/13..10/16
+        ]
+        # late acceptance is still possible; the lateness stays recorded
+        s = await h.execute_update(
+            ComplaintCase.accept, AcceptDecision(actor=DISPATCHER, unit_id=HANDLING_UNIT)
+        )
+        acc = [c for c in s.clocks if c.clock == "acceptance"][0]
+        assert acc.breached and acc.level == "red" and acc.stopped_at is not None
+        notes = await ctx.pool.fetch(
+            "SELECT audience, recipient_ref, template FROM notifications WHERE case_no=$1 AND audience LIKE '%supervisor'",
+            s.case_no,
+        )
+        assert sorted(tuple(r) for r in notes) == [
+            ("higher_supervisor", "sup-NHSA", "sla_overdue_escalated"),
+            ("supervisor", "sup-SX", "sla_overdue_supervise"),
+        ]
+        rows = await ctx.pool.fetch(
+            "SELECT at, details->>'level' AS level FROM case_events WHERE case_no=$1 AND kind='sla_level_changed' ORDER BY seq",
+            s.case_no,
+        )
+        assert [(r["level"], r["at"].astimezone(CAL_TZ).replace(second=0, microsecond=0)) for r in rows] == [
+            ("yellow", cst(2025, 10, 10, 0)),
+            ("red", cst(2025, 10, 10, 17)),
+        ]
+        await h.execute_update(ComplaintCase.withdraw, WithdrawDecision(actor=INTAKE))
+        await record(h, "sla_golden_week")
+
+
+async def test_bureau_calendar_rows_set_the_acceptance_deadline(pg_pool: asyncpg.Pool, time_shift_lib: str) -> None:
+    """The bureau's own days and service close, recorded in PostgreSQL, count like the published calendar: a
+    case received before Golden Week 2025 at a bureau that staffs Wed 10/8 (holiday duty) and closes at 17:30
+    is due Thu 10/9 at 17:30 (published: Fri 10/10 at 17:00), and turns red at 17:30, not at 17:00."""
+    from activities import bureau_calendar as bc
+
+    try:
+        await bc.record_day(pg_pool, "CN-SX", datetime(2025, 10, 8).date(), working=True, note="节日值班受理",
+                            recorded_by="adm-sx")
+        await bc.set_close_time(pg_pool, "CN-SX", datetime(2025, 1, 1, 17, 30).time(), note="夏季作息",
+                                recorded_by="adm-sx")
+        async with scenario(cst(2025, 9, 30, 10), pg_pool, time_shift_lib) as ctx:
+            h = await ctx.start("SX2025093000119")
+            acc = [c for c in (await summary(h)).clocks if c.clock == "acceptance"][0]
+            assert acc.due_at == cst(2025, 10, 9, 17, 30)  # WD1 = Wed 10/8 (bureau open), WD2 = Thu 10/9
+            await ctx.until(cst(2025, 10, 9, 17, 20))
+            s = await settle(h, lambda s: s.sla_level == "yellow")
+            assert level_events(s, "acceptance") == [("yellow", cst(2025, 10, 9, 0))]
+            await ctx.until(cst(2025, 10, 9, 17, 40))
+            s = await settle(h, lambda s: s.sla_level == "red")
+            assert level_events(s, "acceptance") == [("yellow", cst(2025, 10, 9, 0)), ("red", cst(2025, 10, 9, 17, 30))]
+            await h.execute_update(ComplaintCase.withdraw, WithdrawDecision(actor=INTAKE))
+    finally:
+        await bc.clear_day(pg_pool, "CN-SX", datetime(2025, 10, 8).date())
+        await bc.set_close_time(pg_pool, "CN-SX", None)
+
+
+async def test_sla_levels_spring_festival_investigation(pg_pool: asyncpg.Pool, time_shift_lib: str) -> None:
+    async with scenario(cst(2026, 2, 10, 9), pg_pool, time_shift_lib) as ctx:
+        h = await ctx.start("SX2026021000109")
+        s = await h.execute_update(
+            ComplaintCase.accept, AcceptDecision(actor=DISPATCHER, unit_id=HANDLING_UNIT)
+        )
+        assert [c for c in s.clocks if c.clock == "investigation"][0].due_at == cst(2026, 3, 9, 17)
+        await ctx.until(cst(2026, 3, 4, 12))
+        assert (await summary(h)).sla_level == "on_track"
+        await ctx.until(cst(2026, 3, 5, 12))
+        await settle(h, lambda s: s.sla_level == "blue")
+        await ctx.until(cst(2026, 3, 17, 9))
+        s = await settle(h, lambda s: any(e.kind == "sla_escalated" for e in s.events))
+        assert level_events(s, "investigation") == [
+            ("blue", cst(2026, 3, 5, 0)),
+            ("yellow", cst(2026, 3, 9, 0)),
+            ("red", cst(2026, 3, 9, 17)),
+            ("escalated", cst(2026, 3, 16, 17)),
+        ]
+        notes = await ctx.pool.fetch(
+            "SELECT audience, recipient_ref FROM notifications WHERE case_no=$1 AND audience LIKE '%supervisor'",
+            s.case_no,
+        )
+        assert sorted(tuple(r) for r in notes) == [
+            ("higher_supervisor", "sup-SX-TY"),
+            ("supervisor", "sup-SX-TY-XD"),
+        ]
+        # a late case keeps going
+        s = await h.execute_update(
+            ComplaintCase.complete_investigation,
+            CompleteInvestigationDecision(actor=CASEWORKER, findings="已核实"),
+        )
+        assert s.stage == "feedback" and [c for c in s.clocks if c.clock == "investigation"][0].breached
+        await h.execute_update(ComplaintCase.withdraw, WithdrawDecision(actor=INTAKE))
+        await record(h, "sla_spring_festival")
+
+
+async def test_feedback_return_visit_and_return_window_around_spring_festival(
+    pg_pool: asyncpg.Pool, time_shift_lib: str
+) -> None:
+    """The 5-WD feedback, 3-WD return-visit and 5-WD return-window rules, moved through 2026's Spring Festival
+    (2/15-2/23 off; Sat 2/14 and Sat 2/28 are working days), each checked to the day."""
+    async with scenario(cst(2026, 2, 9, 9), pg_pool, time_shift_lib) as ctx:
+        h = await ctx.start("SX2026020900201")
+        await h.execute_update(ComplaintCase.accept, AcceptDecision(actor=DISPATCHER, unit_id=HANDLING_UNIT))
+        await ctx.until(cst(2026, 2, 10, 10))
+        s = await h.execute_update(
+            ComplaintCase.complete_investigation, CompleteInvestigationDecision(actor=CASEWORKER, findings="已核实")
+        )
+        feedback = [c for c in s.clocks if c.clock == "feedback"][0]
+        # WD1-4 = 2/11, 2/12, 2/13, Sat 2/14 (makeup); the festival; WD5 = Tue 2/24
+        assert feedback.due_at == cst(2026, 2, 24, 17)
+
+        await ctx.until(cst(2026, 2, 12, 10))
+        keeps, returns = await ctx.start("SX2026021200202"), await ctx.start("SX2026021200203")
+        for case in (keeps, returns):
+            await case.execute_update(ComplaintCase.accept, AcceptDecision(actor=DISPATCHER, unit_id=HANDLING_UNIT))
+        # a misrouted case may go back within 5 WD of assignment: 2/13, 2/14, 2/24, 2/25, 2/26
+        await ctx.until(cst(2026, 2, 26, 16))
+        s = await returns.execute_update(ComplaintCase.return_case, ReturnCaseDecision(actor=CASEWORKER, reason="非本辖区"))
+        assert s.stage == "dispatch"
+        await ctx.until(cst(2026, 2, 27, 9))
+        await refused(
+            keeps.execute_update(ComplaintCase.return_case, ReturnCaseDecision(actor=CASEWORKER, reason="非本辖区")),
+            "return window of 5 working days after assignment ended at 2026-02-26",
+        )
+
+        # feedback not sent: yellow on its last day, red at 17:00, the higher bureau told 5 WD later (Mon 3/2)
+        await ctx.until(cst(2026, 3, 3, 9))
+        s = await settle(h, lambda s: any(e.kind == "sla_escalated" for e in s.events))
+        assert level_events(s, "feedback") == [
+            ("yellow", cst(2026, 2, 24, 0)),
+            ("red", cst(2026, 2, 24, 17)),
+            ("escalated", cst(2026, 3, 2, 17)),
+        ]
+        s = await h.execute_update(ComplaintCase.send_feedback, SendFeedbackDecision(actor=CASEWORKER, message="结果"))
+        visit = [c for c in s.clocks if c.clock == "return_visit"][0]
+        assert visit.due_at == cst(2026, 3, 6, 17)  # 3 WD: 3/4, 3/5, Fri 3/6
+        await ctx.until(cst(2026, 3, 9, 9))
+        s = await settle(h, lambda s: any(c.clock == "return_visit" and c.level == "red" for c in s.clocks))
+        assert level_events(s, "return_visit") == [("yellow", cst(2026, 3, 6, 0)), ("red", cst(2026, 3, 6, 17))]
+        for case in (h, keeps, returns):
+            await case.execute_update(ComplaintCase.withdraw, WithdrawDecision(actor=INTAKE))
+
+
+async def test_unsatisfied_return_visit_rehandling(pg_pool: asyncpg.Pool, time_shift_lib: str) -> None:
+    async with scenario(cst(2025, 11, 3, 9), pg_pool, time_shift_lib) as ctx:
+        h = await ctx.start("SX2025110300110")
+        await h.execute_update(ComplaintCase.accept, AcceptDecision(actor=DISPATCHER, unit_id=HANDLING_UNIT))
+        await h.execute_update(
+            ComplaintCase.complete_investigation,
+            CompleteInvestigationDecision(actor=CASEWORKER, findings="已核实"),
+        )
+        await h.execute_update(
+            ComplaintCase.send_feedback, SendFeedbackDecision(actor=CASEWORKER, message="结果")
+        )
+        await ctx.until(cst(2025, 11, 5, 10))
+        s = await h.execute_update(
+            ComplaintCase.record_return_visit,
+            RecordReturnVisitDecision(actor=INTAKE, outcome="unsatisfied", request_rehandling=True),
+        )
+        inv = [c for c in s.clocks if c.clock == "investigation"]
+        assert s.stage == "investigation" and s.rehandlings == 1 and [c.cycle for c in inv] == [1, 2]
+        assert inv[1].due_at == cst(2025, 11, 26, 17) and inv[1].unit == HANDLING_UNIT  # 15 WD from 11/5
+        await h.execute_update(ComplaintCase.withdraw, WithdrawDecision(actor=INTAKE))
+        await record(h, "rehandling")
+
+
+async def test_review_day_30_and_31_upheld_and_overturned(pg_pool: asyncpg.Pool, time_shift_lib: str) -> None:
+    async with scenario(cst(2025, 11, 3, 9), pg_pool, time_shift_lib) as ctx:
+        cases = [await ctx.start(f"SX2025110300{n}") for n in (111, 112, 113)]
+        for h in cases:
+            await h.execute_update(
+                ComplaintCase.accept, AcceptDecision(actor=DISPATCHER, unit_id=HANDLING_UNIT)
+            )
+            await h.execute_update(
+                ComplaintCase.complete_investigation,
+                CompleteInvestigationDecision(actor=CASEWORKER, findings="已核实"),
+            )
+            s = await h.execute_update(
+                ComplaintCase.send_feedback, SendFeedbackDecision(actor=CASEWORKER, message="结果")
+            )
+            assert s.review_window_ends_at == cst(2025, 12, 3, 17)
+            await h.execute_update(
+                ComplaintCase.record_return_visit,
+                RecordReturnVisitDecision(actor=INTAKE, outcome="unsatisfied"),
+            )
+        up, over, late = cases
+        await ctx.until(cst(2025, 12, 3, 10))  # day 30
+        for h in (up, over):
+            s = await h.execute_update(
+                ComplaintCase.request_review, RequestReviewDecision(actor=INTAKE, reason="不服")
+            )
+            assert s.stage == "under_review"
+        s = await settle(up, lambda s: any(c.clock == "review" for c in s.clocks))
+        review = [c for c in s.clocks if c.clock == "review"][0]
+        assert review.unit == "SX-TY" and review.due_at == cst(2025, 12, 24, 17)  # 15 WD from 12/3
+        await ctx.until(cst(2025, 12, 4, 9))  # day 31
+        # the window closed at 17:00 on day 30 and the case archived itself: a day-31 request finds it closed
+        # (the refusal message for a still-open case is covered in test_case_rules)
+        lapsed = await late.result()
+        assert lapsed.close_reason == "review_window_lapsed"
+        assert (
+            lapsed.closed_at is not None
+            and lapsed.closed_at.astimezone(CAL_TZ).date() == cst(2025, 12, 3).date()
+        )
+        with pytest.raises((WorkflowUpdateFailedError, RPCError)):
+            await late.execute_update(
+                ComplaintCase.request_review, RequestReviewDecision(actor=INTAKE, reason="不服")
+            )
+        await refused(
+            up.execute_update(
+                ComplaintCase.decide_review,
+                DecideReviewDecision(actor=SUPERVISOR, outcome="uphold", reasons="x1"),
+            ),
+            "role supervisor may not decide_review",
+        )
+        # the review clock runs at the higher bureau: blue three WD before 12/24
+        await ctx.until(cst(2025, 12, 22, 9))
+        s = await settle(up, lambda s: s.sla_level == "blue")
+        assert level_events(s, "review") == [("blue", cst(2025, 12, 22, 0))]
+        s = await up.execute_update(
+            ComplaintCase.decide_review,
+            DecideReviewDecision(actor=REVIEWER, outcome="uphold", reasons="原处理正确"),
+        )
+        assert s.stage == "archived" and s.close_reason == "review_upheld" and s.review_outcome == "uphold"
+        s = await over.execute_update(
+            ComplaintCase.decide_review,
+            DecideReviewDecision(actor=REVIEWER, outcome="overturn", reasons="事实不清"),
+        )
+        inv = [c for c in s.clocks if c.clock == "investigation"]
+        assert s.stage == "investigation" and s.handling_unit == HANDLING_UNIT and len(inv) == 2
+        assert inv[1].due_at == CAL.deadline_at(cst(2025, 12, 22, 9), 15)
+        child = ctx.env.client.get_workflow_handle_for(ComplaintReview.run, f"complaint-{s.case_no}-review-1")
+        assert (await child.result()).outcome == "overturn"
+        await record(child, "review_child_overturned")
+        await over.execute_update(ComplaintCase.withdraw, WithdrawDecision(actor=INTAKE))
+        assert (await up.result()).close_reason == "review_upheld"
+        await record(up, "review_upheld")
+        await record(over, "review_overturned")
+
+
+async def test_withdrawal_during_review_cancels_the_child(pg_pool: asyncpg.Pool, time_shift_lib: str) -> None:
+    async with scenario(cst(2025, 11, 3, 9), pg_pool, time_shift_lib) as ctx:
+        h = await ctx.start("SX2025110300114")
+        await h.execute_update(ComplaintCase.accept, AcceptDecision(actor=DISPATCHER, unit_id=HANDLING_UNIT))
+        await h.execute_update(
+            ComplaintCase.complete_investigation,
+            CompleteInvestigationDecision(actor=CASEWORKER, findings="已核实"),
+        )
+        await h.execute_update(
+            ComplaintCase.send_feedback, SendFeedbackDecision(actor=CASEWORKER, message="结果")
+        )
+        await h.execute_update(
+            ComplaintCase.request_review, RequestReviewDecision(actor=INTAKE, reason="不服")
+        )
+        s = await h.execute_update(ComplaintCase.withdraw, WithdrawDecision(actor=INTAKE, reason="已和解"))
+        assert s.close_reason == "withdrawn" and all(
+            c.stopped_at is not None for c in s.clocks if not c.external
+        )
+        final = await h.result()
+        assert final.close_reason == "withdrawn"
+        await record(h, "withdrawn_in_review")
+
+
+async def test_duplicate_merged(pg_pool: asyncpg.Pool, time_shift_lib: str) -> None:
+    async with scenario(cst(2025, 11, 3, 9), pg_pool, time_shift_lib) as ctx:
+        first = await ctx.start("SX2025110300115")
+        dup = await ctx.start("SX2025110300116")
+        await first.execute_update(ComplaintCase.accept, AcceptDecision(actor=DISPATCHER))
+        s = await dup.execute_update(
+            ComplaintCase.merge_into, MergeIntoDecision(actor=DISPATCHER, target_case_no="SX2025110300115")
+        )
+        assert s.close_reason == "merged" and s.merged_into == "SX2025110300115"
+        assert (await dup.result()).stage == "archived"
+        # the target's timeline names the duplicate (并单: one matter, handled once, answered once)
+        target = await first.query(ComplaintCase.summary)
+        merged = [e for e in target.events if e.kind == "duplicate_merged"]
+        assert [e.details["duplicate_case_no"] for e in merged] == ["SX2025110300116"]
+        await first.execute_update(ComplaintCase.withdraw, WithdrawDecision(actor=INTAKE))
+        # histories recorded before the target was told (merged.json) replay on the old path
+        await record(dup, "merged_into_open_target")
+
+        # a closed target or one that does not exist is refused, and the duplicate stays open
+        other = await ctx.start("SX2025110300118")
+        for target_no in ("SX2025110300115", "SX2025110300999"):
+            with pytest.raises(WorkflowUpdateFailedError) as refused:
+                await other.execute_update(
+                    ComplaintCase.merge_into, MergeIntoDecision(actor=DISPATCHER, target_case_no=target_no)
+                )
+            assert f"target case {target_no} is not an open case" in str(refused.value.cause)
+        assert (await other.query(ComplaintCase.summary)).stage == "acceptance"
+
+
+async def test_fraud_report_reporter_is_confidential(pg_pool: asyncpg.Pool, time_shift_lib: str) -> None:
+    async with scenario(cst(2025, 11, 3, 9), pg_pool, time_shift_lib) as ctx:
+        h = await ctx.start("SX2025110300117", kind="fraud_report", category="fund_fraud")
+        s = await h.execute_update(ComplaintCase.accept, AcceptDecision(actor=DISPATCHER, unit_id="SX-TY"))
+        assert "reporter_notified" in kinds(s) and s.confidential_reporter and s.complainant is None
+        blob = s.model_dump_json()
+        for secret in (
+            "张三丰",
+            "张*",
+            "13812345678",
+            "138****",
+            registration_data()["complainant"]["id_number"][:10],
+        ):
+            assert secret not in blob
+        row = await ctx.pool.fetchrow(
+            "SELECT complainant_name, complainant_phone, confidential_reporter FROM cases WHERE case_no=$1",
+            s.case_no,
+        )
+        assert row["confidential_reporter"] and not row["complainant_name"] and not row["complainant_phone"]
+        assert await ctx.pool.fetchval("SELECT count(*) FROM case_pii WHERE case_no=$1", s.case_no) == 0
+        notes = await ctx.pool.fetch(
+            "SELECT audience, template FROM notifications WHERE case_no=$1", s.case_no
+        )
+        assert ("complainant", "fraud_investigation_opened") in [tuple(r) for r in notes]
+        events = await ctx.pool.fetch(
+            "SELECT details::text AS d FROM case_events WHERE case_no=$1", s.case_no
+        )
+        assert not any("138" in r["d"] or "张" in r["d"] for r in events)
+        await h.execute_update(ComplaintCase.withdraw, WithdrawDecision(actor=INTAKE))
+        await record(h, "fraud_report")
+
+
+async def test_calendar_update_mid_case(pg_pool: asyncpg.Pool, time_shift_lib: str) -> None:
+    async with scenario(cst(2025, 9, 26, 9), pg_pool, time_shift_lib) as ctx:
+        h = await ctx.start("SX2025092600118")
+        await h.execute_update(ComplaintCase.accept, AcceptDecision(actor=DISPATCHER, unit_id=HANDLING_UNIT))
+        await ctx.until(cst(2025, 10, 9, 10))
+        # the bureau announces a closure on Mon 10/20: the investigation deadline moves from 10/23 to 10/24
+        cal = get_calendar("CN-SX").with_closures([datetime(2025, 10, 20).date()], name="系统升级闭馆")
+        snap = CalendarSnapshot.from_calendar(cal, datetime(2025, 9, 19).date(), datetime(2027, 9, 30).date())
+        await h.signal(ComplaintCase.calendar_updated, CalendarUpdate(version=snap.version, snapshot=snap))
+        s = await settle(h, lambda s: s.calendar_version == snap.version)
+        inv = [c for c in s.clocks if c.clock == "investigation"][0]
+        assert inv.due_at == cst(2025, 10, 24, 17)
+        # the acceptance clock (stopped) keeps its original deadline
+        assert [c for c in s.clocks if c.clock == "acceptance"][0].due_at == cst(
+            2025, 9, 29, 17
+        )  # Sun 9/28 worked
+        assert "deadlines_recomputed" in kinds(s)
+        await ctx.until(cst(2025, 10, 23, 12))
+        s = await settle(
+            h, lambda s: s.sla_level == "blue"
+        )  # 10/23 is now 2 WD before the end, not the last day
+        await h.execute_update(ComplaintCase.withdraw, WithdrawDecision(actor=INTAKE))
+        await record(h, "calendar_update")
+
+
+async def test_starting_the_same_case_twice_returns_the_existing_case(
+    ts_env: WorkflowEnvironment, pg_pool: asyncpg.Pool
+) -> None:
+    tq = f"complaints-test-{uuid.uuid4().hex[:8]}"
+    now = (await ts_env.get_current_time()).astimezone(CAL_TZ)
+    reg = registration(case_no=f"SX{now:%Y%m%d}00119", received_at=now.isoformat())
+    async with build_worker(ts_env.client, pg_pool, task_queue=tq):
+        h1 = await start_case(ts_env.client, reg, task_queue=tq)
+        h2 = await start_case(ts_env.client, reg, task_queue=tq)
+        assert h1.id == h2.id == f"complaint-{reg.case_no}"
+        assert h2.result_run_id == h1.result_run_id or h2.run_id in (None, h1.run_id)
+        s = await h2.execute_update(ComplaintCase.withdraw, WithdrawDecision(actor=INTAKE))
+        assert s.close_reason == "withdrawn"
+        await h1.result()
+        h3 = await start_case(ts_env.client, reg, task_queue=tq)  # closed: still the same case, not a new one
+        assert (await h3.query(ComplaintCase.summary)).close_reason == "withdrawn"
+        assert await pg_pool.fetchval("SELECT count(*) FROM cases WHERE case_no=$1", reg.case_no) == 1

@@ -1,0 +1,107 @@
+"""Replay the checked-in histories of the workflow scenarios against the current workflow code.
+
+A change to `ComplaintCase` / `ComplaintReview` that would break running cases (non-determinism) fails here.
+Histories live in `tests/workflows/histories/*.json`; regenerate them with
+`COMPLAINTS_RECORD_HISTORIES=1 .venv/bin/pytest tests/workflows/test_complaint_workflow.py` (they are encrypted with
+the fixed test-only codec key of `helpers.cases`, so they replay on any machine). A deliberate
+logic change must go behind `workflow.patched(...)` so the old histories still replay.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+from helpers.cases import fixed_key_data_converter
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer
+
+from workflows import WORKFLOWS
+
+HISTORIES = sorted(Path(__file__).with_name("histories").glob("*.json"))
+
+
+def _history(path: Path) -> WorkflowHistory:
+    doc = json.loads(path.read_text())
+    return WorkflowHistory.from_json(f"recorded-{path.stem}", doc)
+
+
+def test_histories_are_checked_in() -> None:
+    names = {p.stem for p in HISTORIES}
+    assert {"happy_path", "rejected", "review_overturned", "sla_spring_festival", "calendar_update"} <= names
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
+async def test_replay(path: Path) -> None:
+    history = _history(path)
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=fixed_key_data_converter())
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
+    assert result.replay_failure is None
+
+
+def _patch_markers(path: Path) -> set[str]:
+    """Patch ids recorded in a history (MarkerRecorded events named core_patch)."""
+    doc = json.loads(path.read_text())
+    found: set[str] = set()
+    for event in doc["events"]:
+        attrs = event.get("markerRecordedEventAttributes")
+        if attrs and attrs.get("markerName") == "core_patch":
+            for payload in attrs["details"]["patch-data"]["payloads"]:
+                found.add(json.loads(base64.b64decode(payload["data"]))["id"])
+    return found
+
+
+def test_merge_change_is_replayed_on_both_paths() -> None:
+    """`merge_into` tells the target since PATCH_MERGE_CONFIRMS_TARGET: the history recorded before the
+    change has no marker (old path), the one recorded after has it (new path); both replay above."""
+    from workflows.complaint_case import PATCH_MERGE_CONFIRMS_TARGET
+
+    histories = Path(__file__).with_name("histories")
+    before = _patch_markers(histories / "merged.json")
+    after = _patch_markers(histories / "merged_into_open_target.json")
+    assert PATCH_MERGE_CONFIRMS_TARGET not in before
+    assert PATCH_MERGE_CONFIRMS_TARGET in after
+
+
+def test_publish_change_is_replayed_on_both_paths() -> None:
+    """`_publish` writes a decision with one `persist_case_changes` activity since PATCH_PUBLISH_IN_ONE_ACTIVITY:
+    the happy path recorded before the change has no marker and one activity per record (old path), the one
+    recorded after has the marker and only batched writes (new path); both replay above."""
+    from workflows.complaint_case import PATCH_PUBLISH_IN_ONE_ACTIVITY
+
+    histories = Path(__file__).with_name("histories")
+    before, after = histories / "happy_path.json", histories / "happy_path_batched.json"
+    assert PATCH_PUBLISH_IN_ONE_ACTIVITY not in _patch_markers(before)
+    assert PATCH_PUBLISH_IN_ONE_ACTIVITY in _patch_markers(after)
+    assert {"record_case_event", "project_case", "store_complainant_pii"} <= _activity_types(before)
+    assert "persist_case_changes" not in _activity_types(before)
+    assert "persist_case_changes" in _activity_types(after)
+    assert not {"record_case_event", "enqueue_notification", "project_case", "store_complainant_pii"} & (
+        _activity_types(after)
+    )
+
+
+def _activity_types(path: Path) -> set[str]:
+    doc = json.loads(path.read_text())
+    return {
+        attrs["activityType"]["name"]
+        for event in doc["events"]
+        if (attrs := event.get("activityTaskScheduledEventAttributes"))
+    }
+
+
+def test_registration_loads_change_is_replayed_on_both_paths() -> None:
+    """Since PATCH_REGISTRATION_LOCAL_LOADS the calendar snapshot and the directory slice are local activities
+    (markers in history, no scheduled activity tasks); the batched happy path recorded before has them as
+    regular activities. Both replay above."""
+    from workflows.complaint_case import PATCH_REGISTRATION_LOCAL_LOADS
+
+    histories = Path(__file__).with_name("histories")
+    before, after = histories / "happy_path_batched.json", histories / "happy_path_local_loads.json"
+    assert PATCH_REGISTRATION_LOCAL_LOADS not in _patch_markers(before)
+    assert PATCH_REGISTRATION_LOCAL_LOADS in _patch_markers(after)
+    assert {"load_calendar_snapshot", "load_case_context"} <= _activity_types(before)
+    assert not {"load_calendar_snapshot", "load_case_context"} & _activity_types(after)
+    assert _activity_types(after) == {"persist_case_changes"}
