@@ -600,48 +600,26 @@ class ComplaintCase:
             )
             self._upsert_search_attributes()
             return
-        state = self.state
-        case_no = state.case_no
+        # the old path: the same records, one activity each (the order of the commands is what replay checks)
         calls = []
         for ev in events:
             calls.append(
                 workflow.execute_activity_method(
                     CaseActivities.record_case_event,
-                    CaseEventRecord(
-                        case_no=case_no,
-                        seq=ev.seq,
-                        event_key=f"{case_no}:{ev.seq}:{ev.kind}",
-                        kind=ev.kind,
-                        stage=ev.stage.value,
-                        at=ev.at,
-                        actor_id=ev.actor_id,
-                        actor_role=ev.actor_role,
-                        actor_unit=ev.actor_unit,
-                        details=ev.details,
-                    ),
+                    self._event_record(ev),
                     start_to_close_timeout=ACTIVITY_TIMEOUT,
                     retry_policy=ACTIVITY_RETRY,
                 )
             )
-            for n in notices_for(state, ev):
-                calls.append(
-                    workflow.execute_activity_method(
-                        CaseActivities.enqueue_notification,
-                        NotificationRequest(
-                            key=f"{case_no}:{ev.seq}:n{n.index}:{n.audience}",
-                            case_no=case_no,
-                            audience=n.audience,  # type: ignore[arg-type]
-                            channel=n.channel,  # type: ignore[arg-type]
-                            recipient_ref=n.recipient_ref,
-                            recipient_contact=self._contact() if n.to_complainant else None,
-                            template=n.template,
-                            params=n.params,
-                            at=ev.at,
-                        ),
-                        start_to_close_timeout=ACTIVITY_TIMEOUT,
-                        retry_policy=ACTIVITY_RETRY,
-                    )
+            calls += [
+                workflow.execute_activity_method(
+                    CaseActivities.enqueue_notification,
+                    notification,
+                    start_to_close_timeout=ACTIVITY_TIMEOUT,
+                    retry_policy=ACTIVITY_RETRY,
                 )
+                for notification in self._notifications(ev)
+            ]
         await asyncio.gather(*calls)
         await workflow.execute_activity_method(
             CaseActivities.project_case,
