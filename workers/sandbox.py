@@ -19,7 +19,7 @@ PASSTHROUGH_MODULES = (
     "calendars",
     "cases",
     "activities",
-    "complaints",
+    "common",
 )
 
 

@@ -1,7 +1,8 @@
 """Temporal workflows of the complaint system: `ComplaintCase` (one per case) and its `ComplaintReview` child.
 
-Register both on a worker of task queue `complaints`: `Worker(client, task_queue="complaints",
-workflows=WORKFLOWS, activities=activities.all_activities(pool))`.
+A worker registers both through the one recipe, `workers.main.build_worker` (task queue `complaints`, the
+project's sandbox runner, every activity). May import the core, `common` and `activities`; never `clients`,
+`dashboard` or `workers`.
 """
 
 from common.contract import TASK_QUEUE, review_workflow_id, workflow_id
