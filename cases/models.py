@@ -435,6 +435,11 @@ class SlaClock(BaseModel):
     escalated: bool = False
     provisional: bool = False
     external: bool = Field(default=False, description="ticked by another workflow (the review child)")
+    red_after_due: bool = Field(
+        default=False,
+        description="red only after `due_at` (the rule since docs/spec.md §2.10 was settled); False on clocks of "
+        "cases that registered before it, which turned red at `due_at` itself",
+    )
 
     @property
     def running(self) -> bool:

@@ -53,6 +53,19 @@ def _supervisor(state: CaseState, unit: str | None) -> tuple[str, str] | None:
     return u.unit_id, u.supervisor_id
 
 
+def _pending_extension_turns_urgent(state: CaseState, event: CaseEvent) -> bool:
+    """An extension request waits while the investigation is on its last day: the clock turned yellow with the
+    request pending, or the request came in on the yellow (or later) day itself."""
+    if not state.policy.remind_pending_extension or state.extension_status != "requested":
+        return False
+    if event.kind == "sla_level_changed":
+        return event.details.get("clock") == "investigation" and event.details.get("level") == "yellow"
+    if event.kind == "extension_requested":
+        clock = state.running("investigation")
+        return clock is not None and clock.level in ("yellow", "red")
+    return False
+
+
 def notices_for(state: CaseState, event: CaseEvent) -> list[Notice]:
     """The notices an event causes, given the state after it."""
     out: list[Notice] = []
@@ -96,6 +109,19 @@ def notices_for(state: CaseState, event: CaseEvent) -> list[Notice]:
                 params=params,
             )
         )
+    if _pending_extension_turns_urgent(state, event):
+        sup = _supervisor(state, state.handling_unit)
+        if sup:
+            out.append(
+                Notice(
+                    index=len(out),
+                    audience="supervisor",
+                    channel="internal",
+                    recipient_ref=sup[1],
+                    template="extension_pending_reminder",
+                    params=params | {"handling_unit": sup[0]},
+                )
+            )
     unit = event.details.get("unit")
     if event.kind == "sla_level_changed" and event.details.get("level") == "red":
         sup = _supervisor(state, unit if isinstance(unit, str) else None)

@@ -27,6 +27,16 @@ class SlaPolicy(BaseModel):
     reporter_notice_wd: int = Field(default=5, ge=1, description="fraud reports: tell a real-name reporter")
     blue_fraction: float = Field(default=0.2, gt=0, lt=1, description="blue when at most this share remains")
     escalation_wd: int = Field(default=5, ge=1, description="higher bureau alerted this many WD past due")
+    red_after_due: bool = Field(
+        default=True,
+        description="red 超期 only after the due instant (a stage finished at it is on time); False keeps the "
+        "earlier rule (red from the due instant on) for cases that registered under it",
+    )
+    remind_pending_extension: bool = Field(
+        default=True,
+        description="remind the handling unit's supervisor of a pending extension request once the investigation "
+        "clock it would extend is yellow 预警 (False for cases that registered before the reminder existed)",
+    )
 
 
 DEFAULT_POLICIES: dict[CaseKind, SlaPolicy] = {

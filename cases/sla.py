@@ -3,9 +3,9 @@ next instant at which some level changes (the one timer the workflow arms).
 
 Levels (docs/spec.md §2.10): `on_track`; `blue` 临期 from the start of the day on which at most 20% of the stage's
 working days remain (at least 1 WD; when that window is a single day it coincides with yellow, so blue is
-skipped); `yellow` 预警 from the start of the last working day; `red` 超期 from the deadline (17:00 of the
-last working day) on. Independently, `escalated` becomes true `escalation_wd` working days past due (17:00),
-when the higher bureau's supervisor is alerted 通报. Pure functions; the calendar is a parameter.
+skipped); `yellow` 预警 from the start of the last working day; `red` 超期 once the deadline (17:00 of the
+last working day) has passed: work finished at the due instant is on time. Independently, `escalated`
+becomes true `escalation_wd` working days past due (17:00), when the higher bureau's supervisor is alerted 通报. Pure functions; the calendar is a parameter.
 """
 
 from __future__ import annotations
@@ -72,6 +72,7 @@ def make_clock(
     escalation_wd: int,
     unit: str | None = None,
     cycle: int = 1,
+    red_after_due: bool = True,
 ) -> SlaClock:
     """A running clock of `working_days` WD counted from the day after `started_at`."""
     due = cal.deadline_at(started_at, working_days)
@@ -88,6 +89,7 @@ def make_clock(
         yellow_at=yellow_at,
         escalate_at=escalate_at,
         provisional=cal.is_provisional(local_date(due)),
+        red_after_due=red_after_due,
     )
 
 
@@ -116,11 +118,27 @@ def retarget(
     )
 
 
+# the first instant after the due instant: Temporal timers and `datetime` both resolve it
+AFTER = timedelta(microseconds=1)
+
+
+def red_from(clock: SlaClock) -> datetime:
+    """The first instant at which the clock is red 超期: just after the due instant (a stage finished at the due
+    instant is on time), or the due instant itself on clocks of the earlier rule."""
+    return clock.due_at + AFTER if clock.red_after_due else clock.due_at
+
+
+def is_late(clock: SlaClock, at: datetime) -> bool:
+    """Whether work finished (or still open) at `at` is past the deadline: the one definition of late that the
+    levels, the `breached` flag and every dashboard count use."""
+    return at >= red_from(clock)
+
+
 def level_at(clock: SlaClock, now: datetime) -> SlaLevel:
     """The SLA level of a clock at `now` (a stopped clock keeps the level it had when it stopped)."""
     if clock.stopped_at is not None:
         return clock.level
-    if now >= clock.due_at:
+    if is_late(clock, now):
         return "red"
     if clock.yellow_at is not None and now >= clock.yellow_at:
         return "yellow"
@@ -133,7 +151,7 @@ def next_threshold(clock: SlaClock, now: datetime) -> datetime | None:
     """The first level change (or escalation) of a running clock strictly after `now`."""
     if clock.stopped_at is not None:
         return None
-    points = [clock.blue_at, clock.yellow_at, clock.due_at]
+    points = [clock.blue_at, clock.yellow_at, red_from(clock)]
     if not clock.escalated:
         points.append(clock.escalate_at)
     later = [p for p in points if p is not None and p > now]

@@ -141,7 +141,7 @@ class _Tx:
                     update={
                         "stopped_at": self.now,
                         "level": level,
-                        "breached": c.breached or self.now > c.due_at,
+                        "breached": c.breached or sla.is_late(c, self.now),
                     }
                 )
                 return self.s.clocks[i]
@@ -164,6 +164,7 @@ class _Tx:
             escalation_wd=p.escalation_wd,
             unit=unit,
             cycle=cycle,
+            red_after_due=p.red_after_due,
         )
         self.s.clocks.append(clock)
         return clock
@@ -409,7 +410,7 @@ def _request_extension(tx: _Tx, d: RequestExtensionDecision, actor: Actor, cal: 
         raise _refuse(
             s, "request_extension", f"an extension was already {s.extension_status} in this investigation"
         )
-    if tx.now >= clock.due_at:
+    if sla.is_late(clock, tx.now):
         raise _refuse(
             s,
             "request_extension",
@@ -775,7 +776,7 @@ def recompute_deadlines(
     p = s.policy
     changed: list[dict[str, Any]] = []
     for i, c in enumerate(list(s.clocks)):
-        if not c.running or c.external or c.due_at <= now:
+        if not c.running or c.external or sla.is_late(c, now):
             continue
         new = sla.retarget(
             c, cal, c.working_days, blue_fraction=p.blue_fraction, escalation_wd=p.escalation_wd

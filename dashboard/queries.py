@@ -10,9 +10,10 @@ All filter values travel as bind parameters: no value is ever formatted into SQL
 reads `case_pii`; it shows the masked complainant columns of `cases` only.
 
 Definitions (docs/spec.md §4), for a period [start, end] of local (Asia/Shanghai) dates:
-* on-time acceptance % - acceptance clocks stopped in the period with `stopped_at <= due_at`;
-* on-time completion % (限时办结率) - investigation clocks stopped in the period by their (possibly extended)
-  due instant;
+* on time means never breached (`NOT breached`, set by the case rules, `cases.sla.is_late`): a clock finished at
+  its due instant is on time, and a breach stays a breach when an extension approved later moves the deadline;
+* on-time acceptance % - acceptance clocks stopped in the period and never breached;
+* on-time completion % (限时办结率) - investigation clocks stopped in the period and never breached;
 * return-visit coverage % - cases whose feedback went out in the period with a return visit that reached the
   complainant (satisfaction recorded and not `unreachable`);
 * satisfaction % - (satisfied + basically satisfied) / reached return visits, same cases;
@@ -264,9 +265,9 @@ async def period_metrics(conn: Conn, period: Period, scope_unit_ids: Sequence[st
     clocks = await conn.fetchrow(
         f"""
         SELECT count(*) FILTER (WHERE k.clock = 'acceptance') AS acc,
-               count(*) FILTER (WHERE k.clock = 'acceptance' AND k.stopped_at <= k.due_at) AS acc_ok,
+               count(*) FILTER (WHERE k.clock = 'acceptance' AND NOT k.breached) AS acc_ok,
                count(*) FILTER (WHERE k.clock = 'investigation') AS inv,
-               count(*) FILTER (WHERE k.clock = 'investigation' AND k.stopped_at <= k.due_at) AS inv_ok
+               count(*) FILTER (WHERE k.clock = 'investigation' AND NOT k.breached) AS inv_ok
         FROM sla_clocks k
         WHERE k.clock IN ('acceptance', 'investigation') AND k.stopped_at >= $2 AND k.stopped_at < $3
           AND {_clock_in_scope()}
@@ -483,7 +484,7 @@ async def unit_league(conn: Conn, period: Period, scope_unit_ids: Sequence[str] 
             GROUP BY c.handling_unit
         ), clocks AS (
             SELECT k.unit AS unit_id, count(*) AS completed,
-                   count(*) FILTER (WHERE k.stopped_at <= k.due_at) AS completed_on_time
+                   count(*) FILTER (WHERE NOT k.breached) AS completed_on_time
             FROM sla_clocks k
             WHERE k.clock = 'investigation' AND k.stopped_at >= $2 AND k.stopped_at < $3
               AND k.unit IS NOT NULL AND {_clock_in_scope()}

@@ -106,6 +106,11 @@ PATCH_TICK_PASSED_THRESHOLDS = "tick-thresholds-already-passed"
 # Registration reads the calendar snapshot and the org directory slice as local activities (read-only,
 # short): a decision sent right after the start does not wait for two task-queue round trips.
 PATCH_REGISTRATION_LOCAL_LOADS = "registration-loads-as-local-activities"
+# A clock turns red 超期 only after its due instant (a stage finished at the due instant is on time), so its
+# timer is armed just after the due instant; a pending extension request reminds the supervisor when the
+# investigation turns yellow. Both travel with the case's policy: cases that registered before keep the old
+# rules (red from the due instant on, no reminder).
+PATCH_BREACH_RULES = "breach-after-due-instant-and-extension-reminder"
 
 
 class MergedFrom(BaseModel):
@@ -190,10 +195,11 @@ class ComplaintCase:
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
                 retry_policy=ACTIVITY_RETRY,
             )
+        policy = policy_for(reg.kind, reg.jurisdiction)
+        if not workflow.patched(PATCH_BREACH_RULES):
+            policy = policy.model_copy(update={"red_after_due": False, "remind_pending_extension": False})
         async with self._lock:
-            state, events = register(
-                reg, directory, policy_for(reg.kind, reg.jurisdiction), workflow.now(), self._cal
-            )
+            state, events = register(reg, directory, policy, workflow.now(), self._cal)
             self._state = state
             if workflow.patched(PATCH_PUBLISH_IN_ONE_ACTIVITY):
                 await self._publish(events, pii=self._pii_record(reg))
@@ -437,6 +443,7 @@ class ComplaintCase:
                     working_days=state.policy.review_decision_wd,
                     blue_fraction=state.policy.blue_fraction,
                     escalation_wd=state.policy.escalation_wd,
+                    red_after_due=state.policy.red_after_due,
                 ),
                 id=review_workflow_id(state.case_no, state.reviews),
                 result_type=ReviewResult,

@@ -39,6 +39,8 @@ class ReviewInput(BaseModel):
     working_days: int = 15
     blue_fraction: float = 0.2
     escalation_wd: int = 5
+    # the parent case's rule for the due instant; a review started before the rule was settled has none
+    red_after_due: bool = False
 
 
 class ReviewResult(BaseModel):
@@ -121,6 +123,7 @@ class ComplaintReview:
             escalation_wd=inp.escalation_wd,
             unit=inp.review_unit,
             cycle=inp.review_no,
+            red_after_due=inp.red_after_due,
         ).model_copy(update={"external": True})
         await self._report(inp)
         while self._decision is None:

@@ -357,7 +357,7 @@ def test_tick_walks_every_level_and_escalates_once() -> None:
     assert inv == [
         ("sla_level_changed", "investigation", "blue", cst(2025, 10, 21, 0)),
         ("sla_level_changed", "investigation", "yellow", cst(2025, 10, 23, 0)),
-        ("sla_level_changed", "investigation", "red", cst(2025, 10, 23, 17)),
+        ("sla_level_changed", "investigation", "red", cst(2025, 10, 23, 17) + sla.AFTER),
         ("sla_escalated", "investigation", None, cst(2025, 10, 30, 17)),
     ]
     red = next(e for e in s.events if e.details.get("level") == "red")
@@ -567,3 +567,91 @@ def test_needs_tick_when_a_case_starts_after_its_thresholds() -> None:
     assert acceptance.level == "red" and acceptance.breached and acceptance.escalated
     assert {e.kind for e in events} == {"sla_level_changed", "sla_escalated"}
     assert not needs_tick(state, state.clocks[0].started_at)
+
+
+# ------------------------------------------------------------------------ the due instant and lateness
+
+
+def test_the_due_instant_is_on_time_and_red_comes_just_after_it() -> None:
+    """Investigation due Thu 2025-10-23 17:00 (15 WD after acceptance on Fri 9/26, Golden Week skipped)."""
+    s, _ = state_at("investigation")
+    due = cst(2025, 10, 23, 17)
+    clock = _clock(s, "investigation")
+    assert clock.due_at == due and clock.red_after_due
+    assert sla.level_at(clock, due) == "yellow"
+    assert sla.level_at(clock, due + sla.AFTER) == "red"
+    assert next_wakeup(tick(s, cst(2025, 10, 23, 0))[0], cst(2025, 10, 23, 0)) == due + sla.AFTER
+    # the unit still asks for more time at 17:00 sharp, not a microsecond later
+    _do(s, sample("request_extension", CASEWORKER), due)
+    with pytest.raises(DecisionRefused, match="has passed"):
+        _do(s, sample("request_extension", CASEWORKER), due + sla.AFTER)
+    # an investigation concluded at the due instant is on time; a microsecond later it is late
+    done = _clock(_do(s, sample("complete_investigation", CASEWORKER), due), "investigation")
+    assert done.stopped_at == due and not done.breached and done.level == "yellow"
+    late = _clock(_do(s, sample("complete_investigation", CASEWORKER), due + sla.AFTER), "investigation")
+    assert late.breached
+
+
+def test_cases_registered_under_the_earlier_rule_keep_it() -> None:
+    """A running case keeps the rule it registered with: red from the due instant itself, no reminder."""
+    reg = registration()
+    legacy = policy_for(reg.kind, reg.jurisdiction).model_copy(
+        update={"red_after_due": False, "remind_pending_extension": False}
+    )
+    s, _ = register(reg, DIRECTORY, legacy, reg.received_at, CAL)
+    t = T0 + timedelta(hours=1)
+    s = _do(_do(s, AcceptDecision(actor=DISPATCHER), t), AssignDecision(actor=DISPATCHER, unit_id=HANDLING_UNIT), t)
+    clock = _clock(s, "investigation")
+    assert not clock.red_after_due and sla.level_at(clock, clock.due_at) == "red"
+    s = _do(s, sample("request_extension", CASEWORKER), t)
+    s, events = tick(s, cst(2025, 10, 23, 0))
+    assert [e.details.get("level") for e in events] == ["yellow"]
+    assert not [n for e in events for n in notices_for(s, e) if n.template == "extension_pending_reminder"]
+
+
+def test_a_late_approval_extends_the_work_but_the_breach_stays() -> None:
+    """Asked at 16:59 on the last day, approved a week later (after red 超期 and 通报): the deadline moves to
+    30 WD, the clock is no longer red, but it stays breached and the case counts late when it finishes."""
+    s, _ = state_at("investigation")
+    s = _do(s, sample("request_extension", CASEWORKER), cst(2025, 10, 23, 16, 59))
+    s, _ = tick(s, cst(2025, 10, 23, 17) + sla.AFTER)
+    s, _ = tick(s, cst(2025, 10, 30, 17))  # 5 WD past due: the higher bureau is told
+    red = _clock(s, "investigation")
+    assert red.level == "red" and red.breached and red.escalated
+    s = _do(s, DecideExtensionDecision(actor=SUPERVISOR, approve=True), cst(2025, 10, 31, 10))
+    extended = _clock(s, "investigation")
+    # WD 16-30 after the 15th (Thu 10/23): 10/24, 10/27-31, 11/3-7, 11/10-13 -> Thu 11/13 at 17:00
+    assert extended.due_at == cst(2025, 11, 13, 17) and extended.extended
+    assert extended.level == "on_track" and extended.breached and extended.escalated
+    assert extended.original_due_at == cst(2025, 10, 23, 17)
+    s = _do(s, sample("complete_investigation", CASEWORKER), cst(2025, 11, 3, 10))
+    finished = [c for c in s.clocks if c.clock == "investigation"][-1]
+    assert finished.stopped_at is not None and finished.stopped_at < finished.due_at and finished.breached
+    shown = next(c for c in summarize(s).clocks if c.clock == "investigation")
+    assert shown.breached and shown.extended
+
+
+def test_a_pending_extension_reminds_its_approver_on_the_last_day() -> None:
+    """The request waits: when the investigation turns yellow 预警 (00:00 on its last day) the handling unit's
+    supervisor, the first who may approve, is reminded once; a request made on the last day reminds at once."""
+    s, t = state_at("investigation_ext")
+    approver = DIRECTORY.unit(HANDLING_UNIT).supervisor_id
+    reminders = []
+    now = t
+    while (wake := next_wakeup(s, now)) is not None and wake <= cst(2025, 10, 24, 0):
+        s, events = tick(s, wake)
+        reminders += [(e.at, n.recipient_ref) for e in events for n in notices_for(s, e)
+                      if n.template == "extension_pending_reminder"]
+        now = wake
+    assert reminders == [(cst(2025, 10, 23, 0), approver)]
+
+    s, _ = state_at("investigation")
+    s, _ = tick(s, cst(2025, 10, 23, 0))
+    new, events = apply(s, sample("request_extension", CASEWORKER), CASEWORKER, cst(2025, 10, 23, 9), CAL)
+    assert [(n.template, n.recipient_ref) for e in events for n in notices_for(new, e)
+            if n.audience == "supervisor"] == [("extension_pending_reminder", approver)]
+    # refused or approved: nothing to remind of any more
+    s2, _ = state_at("investigation_ext")
+    s2 = _do(s2, DecideExtensionDecision(actor=SUPERVISOR, approve=False), t)
+    s2, events = tick(s2, cst(2025, 10, 23, 0))
+    assert not [n for e in events for n in notices_for(s2, e) if n.template == "extension_pending_reminder"]

@@ -148,3 +148,30 @@ async def test_case_detail_masked_only(conn: asyncpg.Connection) -> None:
     assert inv["extended"] and inv["original_due_at"] < inv["due_at"]
     assert list(d.events["kind"])[:3] == ["registered", "accepted", "assigned"]
     assert "review_decided" in set(d.events["kind"])
+
+
+async def test_a_breach_stays_late_when_a_later_extension_moves_the_deadline(conn: asyncpg.Connection) -> None:
+    """C1's investigation finished by its deadline; had it turned red before an extension was approved (the
+    deadline moved past the stop), it counts late everywhere: on time means never breached."""
+    ty = await q.subtree_ids(conn, "SX-TY")
+    tx = conn.transaction()
+    await tx.start()
+    try:
+        before = await q.period_metrics(conn, PERIOD_, ty)
+        league_before = (await q.unit_league(conn, PERIOD_, ty)).set_index("unit_id")
+        changed = await conn.execute(
+            "UPDATE sla_clocks SET breached = true, extended = true, due_at = stopped_at + interval '5 days'"
+            " WHERE clock = 'investigation' AND case_no = (SELECT case_no FROM sla_clocks"
+            "  WHERE clock = 'investigation' AND unit = 'SX-TY-XD' AND NOT breached AND stopped_at >= $1"
+            "  ORDER BY case_no LIMIT 1)",
+            PERIOD_.bounds()[0],
+        )
+        after = await q.period_metrics(conn, PERIOD_, ty)
+        league_after = (await q.unit_league(conn, PERIOD_, ty)).set_index("unit_id")
+    finally:
+        await tx.rollback()
+    assert changed == "UPDATE 1"
+    assert (before.investigation_clocks, before.completed_on_time) == (3, 2)
+    assert (after.investigation_clocks, after.completed_on_time) == (3, 1)
+    assert league_before.loc["SX-TY-XD", "completed_on_time"] == 1
+    assert league_after.loc["SX-TY-XD", "completed_on_time"] == 0

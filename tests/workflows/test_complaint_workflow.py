@@ -353,6 +353,53 @@ async def test_extension_approved_refused_and_too_late(pg_pool: asyncpg.Pool, ti
         await record(a, "extension_approved")
 
 
+async def test_late_extension_approval_keeps_the_breach(pg_pool: asyncpg.Pool, time_shift_lib: str) -> None:
+    """Asked at 16:59 on the last day (Thu 2025-10-23), the supervisor reminded at once, the clock red just after
+    17:00 and 通报 5 WD later (Thu 10/30 17:00); approved on Fri 10/31: the deadline moves to Thu 11/13 17:00 and
+    the clock leaves red, but the breach stays on it, in the read model and in the on-time count."""
+    async with scenario(cst(2025, 9, 26, 9), pg_pool, time_shift_lib) as ctx:
+        h = await ctx.start("SX2025092600109")
+        await h.execute_update(ComplaintCase.accept, AcceptDecision(actor=DISPATCHER, unit_id=HANDLING_UNIT))
+        await ctx.until(cst(2025, 10, 23, 16, 59))
+        await h.execute_update(
+            ComplaintCase.request_extension, RequestExtensionDecision(actor=CASEWORKER, reason="需调取外院病历")
+        )
+        await ctx.until(cst(2025, 10, 31, 9))
+        s = await settle(h, lambda s: any(e.kind == "sla_escalated" for e in s.events))
+        assert level_events(s, "investigation") == [
+            ("blue", cst(2025, 10, 21, 0)),
+            ("yellow", cst(2025, 10, 23, 0)),
+            ("red", cst(2025, 10, 23, 17)),
+            ("escalated", cst(2025, 10, 30, 17)),
+        ]
+        red_at = next(e.at for e in s.events if e.details.get("level") == "red")
+        assert red_at > cst(2025, 10, 23, 17)  # after the due instant, not at it
+        s = await h.execute_update(
+            ComplaintCase.decide_extension, DecideExtensionDecision(actor=SUPERVISOR, approve=True)
+        )
+        inv = next(c for c in s.clocks if c.clock == "investigation")
+        assert inv.due_at == cst(2025, 11, 13, 17) and inv.extended and inv.breached and inv.level == "on_track"
+        s = await h.execute_update(
+            ComplaintCase.complete_investigation, CompleteInvestigationDecision(actor=CASEWORKER, findings="已核实")
+        )
+        inv = next(c for c in s.clocks if c.clock == "investigation")
+        assert inv.stopped_at is not None and inv.stopped_at < inv.due_at and inv.breached
+        rows = await ctx.pool.fetch(
+            "SELECT breached, extended, due_at FROM sla_clocks WHERE case_no=$1 AND clock='investigation'", s.case_no
+        )
+        assert [tuple(r) for r in rows] == [(True, True, cst(2025, 11, 13, 17))]
+        reminders = await ctx.pool.fetch(
+            "SELECT recipient_ref, requested_at AS at FROM notifications"
+            " WHERE case_no=$1 AND template='extension_pending_reminder'",
+            s.case_no,
+        )
+        assert [(r["recipient_ref"], r["at"].astimezone(CAL_TZ).replace(second=0, microsecond=0)) for r in reminders] == [
+            ("sup-SX-TY-XD", cst(2025, 10, 23, 16, 59))
+        ]
+        await h.execute_update(ComplaintCase.withdraw, WithdrawDecision(actor=INTAKE))
+        await record(h, "late_extension_approval")
+
+
 async def test_sla_levels_golden_week_acceptance(pg_pool: asyncpg.Pool, time_shift_lib: str) -> None:
     async with scenario(cst(2025, 9, 30, 10), pg_pool, time_shift_lib) as ctx:
         h = await ctx.start("SX2025093000108")

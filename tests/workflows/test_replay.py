@@ -105,3 +105,15 @@ def test_registration_loads_change_is_replayed_on_both_paths() -> None:
     assert {"load_calendar_snapshot", "load_case_context"} <= _activity_types(before)
     assert not {"load_calendar_snapshot", "load_case_context"} & _activity_types(after)
     assert _activity_types(after) == {"persist_case_changes"}
+
+
+def test_breach_rules_change_is_replayed_on_both_paths() -> None:
+    """Since PATCH_BREACH_RULES a clock turns red just after its due instant and a pending extension reminds its
+    approver: the cases recorded before (red at the due instant itself, no reminder) replay on the old rules, the
+    late approval recorded after has the marker and the reminder. Both replay above."""
+    from workflows.complaint_case import PATCH_BREACH_RULES
+
+    histories = Path(__file__).with_name("histories")
+    before, after = histories / "sla_golden_week.json", histories / "late_extension_approval.json"
+    assert PATCH_BREACH_RULES not in _patch_markers(before)
+    assert PATCH_BREACH_RULES in _patch_markers(after)
