@@ -191,6 +191,18 @@ def build_query(filters: CaseFilters | Mapping[str, Any] | None = None) -> str:
     return " AND ".join(parts)
 
 
+_NAMESPACE_NOT_FOUND = "temporal.api.errordetails.v1.NamespaceNotFoundFailure"
+
+
+def _no_such_workflow(error: RPCError) -> bool:
+    """NOT_FOUND about the workflow itself. A server that cannot read its namespace under load also answers
+    NOT_FOUND (with a NamespaceNotFoundFailure): that is an outage, never "no such case"."""
+    if error.status != RPCStatusCode.NOT_FOUND:
+        return False
+    details = error.grpc_status.details if error.grpc_status is not None else []
+    return not any(d.type_url.endswith(_NAMESPACE_NOT_FOUND) for d in details)
+
+
 def open_cases_query(jurisdiction: str, task_queues: list[str] | None = None) -> str:
     """Visibility query for the running cases of `jurisdiction` and every code below it (on `task_queues` only,
     when given)."""
@@ -424,7 +436,7 @@ class CaseClient:
         except WorkflowUpdateRPCTimeoutOrCancelledError as e:
             raise CaseClientError(f"{name} on case {case_no}: no worker answered in time ({e})") from e
         except RPCError as e:
-            if e.status == RPCStatusCode.NOT_FOUND:
+            if _no_such_workflow(e):
                 closed = await self._closed_status(handle)
                 if closed is not None:
                     raise DecisionRefused(
@@ -442,7 +454,7 @@ class CaseClient:
             try:
                 desc = await handle.describe(rpc_timeout=self.rpc_timeout)
             except RPCError as e:
-                if e.status == RPCStatusCode.NOT_FOUND:
+                if _no_such_workflow(e):
                     raise CaseNotFound(case_no) from None
                 raise CaseClientError(f"summary of case {case_no} failed: {e.message}") from e
             try:
@@ -464,7 +476,7 @@ class CaseClient:
         try:
             await self.handle(case_no).describe(rpc_timeout=self.rpc_timeout)
         except RPCError as e:
-            if e.status == RPCStatusCode.NOT_FOUND:
+            if _no_such_workflow(e):
                 return False
             raise CaseClientError(f"describe case {case_no} failed: {e.message}") from e
         return True
@@ -520,7 +532,7 @@ class CaseClient:
                 try:
                     await self.client.get_workflow_handle(workflow_id).signal(ComplaintCase.calendar_updated, update)
                 except RPCError as exc:
-                    if exc.status != RPCStatusCode.NOT_FOUND:  # closed since it was listed: nothing to update
+                    if not _no_such_workflow(exc):  # closed since it was listed: nothing to update
                         raise
                     return False
                 return True
