@@ -27,9 +27,11 @@ async def serve(max_cached: int, baselines: bool = False) -> None:
     from complaints.codec import KeyRing
     from complaints.connect import connect
     from complaints.settings import get_settings
+    from workers.main import forward_core_logs
     from workers.sandbox import workflow_runner
     from workflows import WORKFLOWS
 
+    forward_core_logs()
     s = get_settings()
     pool = await create_pool(s.database_url, s.database_pool_min, s.database_pool_max)
     client = await connect(s)
