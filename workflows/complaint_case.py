@@ -74,7 +74,14 @@ with workflow.unsafe.imports_passed_through():
         tick,
         update_external_clock,
     )
-    from workflows.review import ComplaintReview, ReviewInput, ReviewResult, load_snapshot, review_workflow_id
+    from workflows.review import (
+        LOCAL_RETRY_THRESHOLD,
+        ComplaintReview,
+        ReviewInput,
+        ReviewResult,
+        load_snapshot,
+        review_workflow_id,
+    )
 
 TASK_QUEUE = "complaints"
 
@@ -187,6 +194,7 @@ class ComplaintCase:
                 context_request,
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
                 retry_policy=ACTIVITY_RETRY,
+                local_retry_threshold=LOCAL_RETRY_THRESHOLD,
             )
         else:
             await self._set_calendar(await load_snapshot(reg.jurisdiction, reg.received_at))
