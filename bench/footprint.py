@@ -23,6 +23,7 @@ import gc
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -61,18 +62,39 @@ async def _settle_rss(pid: int, seconds: float = 3.0) -> int:
 
 
 def _spawn_worker(root: Path, env: dict[str, str], max_cached: int, *extra: str) -> subprocess.Popen[bytes]:
-    log = open(root / f"worker-{max_cached}.log", "ab")  # noqa: SIM115 - handed to the child
-    return subprocess.Popen(
+    log_path = root / f"worker-{max_cached}.log"
+    log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
+    proc = subprocess.Popen(
         [sys.executable, "-m", "bench.footprint_worker", str(max_cached), *extra],
         stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, env={**os.environ, **env},
         cwd=str(Path(__file__).resolve().parent.parent),
     )
+    log.close()
+    ready = threading.Event()
+    threading.Thread(target=_copy_stdout, args=(proc, log_path, ready), daemon=True).start()
+    _READY[proc.pid] = ready
+    return proc
+
+
+_READY: dict[int, threading.Event] = {}
+
+
+def _copy_stdout(proc: subprocess.Popen[bytes], log_path: Path, ready: threading.Event) -> None:
+    """Copy the worker's stdout into its log for as long as it runs, noting its "ready" line. A pipe nobody
+    reads fills after 64 KiB and then blocks whichever of the worker's threads writes to stdout next."""
+    assert proc.stdout is not None
+    with open(log_path, "ab") as log:
+        for line in proc.stdout:
+            if line.strip() == b"ready":
+                ready.set()
+            log.write(line)
+            log.flush()
+    ready.set()  # stdout closed: the worker exited, `_wait_ready` reports it
 
 
 async def _wait_ready(proc: subprocess.Popen[bytes]) -> None:
-    assert proc.stdout is not None
-    line = await asyncio.to_thread(proc.stdout.readline)
-    if b"ready" not in line:
+    ready = _READY.pop(proc.pid)
+    if not await asyncio.to_thread(ready.wait, 120) or proc.poll() is not None:
         raise RuntimeError(f"footprint worker did not start (exit {proc.poll()})")
 
 

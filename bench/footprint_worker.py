@@ -17,7 +17,7 @@ from activities.db import create_pool
 from bench.baseline_workflows import BASELINE_WORKFLOWS
 from common.connect import connect
 from common.settings import get_settings
-from workers.main import build_worker
+from workers.main import build_worker, forward_core_logs
 
 
 async def serve(max_cached: int, baselines: bool = False) -> None:
@@ -26,6 +26,7 @@ async def serve(max_cached: int, baselines: bool = False) -> None:
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
+    forward_core_logs()
     s = get_settings()
     pool = await create_pool(s.database_url, s.database_pool_min, s.database_pool_max)
     client = await connect(s)

@@ -20,6 +20,9 @@ from pathlib import Path
 from typing import Any
 
 RESULTS_ENV = "COMPLAINTS_RELIABILITY_RESULTS"
+# the registration burst (tests/test_reliability_burst.py) at the size issue 12 asks for; the test suite's
+# default is smaller
+BURST_ENV, BURST_CASES = "COMPLAINTS_RELIABILITY_BURST", "2000"
 ROOT = Path(__file__).resolve().parent.parent
 COLUMNS: list[tuple[str, str]] = [
     ("scenario", "scenario"),
@@ -60,7 +63,7 @@ def run(pytest_args: list[str]) -> tuple[int, list[dict[str, Any]]]:
     os.close(fd)
     path = Path(name)
     try:
-        env = {**os.environ, RESULTS_ENV: str(path)}
+        env = {BURST_ENV: BURST_CASES, **os.environ, RESULTS_ENV: str(path)}
         cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "reliability", "tests",
                *pytest_args]
         code = subprocess.call(cmd, cwd=ROOT, env=env)

@@ -17,6 +17,7 @@ from typing import Any
 
 import asyncpg
 from temporalio.client import Client
+from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.worker import Worker
 
 from activities import all_activities
@@ -30,6 +31,24 @@ from workers.sandbox import workflow_runner
 from workflows import WORKFLOWS
 
 log = logging.getLogger("complaints.worker")
+CORE_LOGGER = "temporalio.core"
+
+
+def forward_core_logs() -> None:
+    """Route the SDK core's own warnings (slow or failed workflow tasks, poll errors) through Python logging,
+    so they reach the worker's log. Call it before the first client is created.
+
+    By default the core prints them to file descriptor 1 from its workflow-processing thread, with a blocking
+    write: under a parent that reads the worker's stdout through a pipe and then stops reading (a supervisor
+    waiting for "ready"), the ~90th warning fills the pipe and that thread blocks for good. The worker then
+    takes no workflow task and logs nothing, which is how a burst of registrations stalled it."""
+    Runtime.set_default(
+        Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(
+            filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
+            forwarding=LogForwardingConfig(logger=logging.getLogger(CORE_LOGGER)),
+        ))),
+        error_if_already_set=False,
+    )
 
 
 def build_worker(
@@ -90,6 +109,7 @@ async def run_worker(settings: Settings | None = None, stop: asyncio.Event | Non
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    forward_core_logs()
 
     async def _run() -> None:
         stop = asyncio.Event()

@@ -82,7 +82,13 @@ with workflow.unsafe.imports_passed_through():
         review_workflow_id,
         workflow_id,
     )
-    from workflows.review import ComplaintReview, ReviewInput, ReviewResult, load_snapshot
+    from workflows.review import (
+        LOCAL_RETRY_THRESHOLD,
+        ComplaintReview,
+        ReviewInput,
+        ReviewResult,
+        load_snapshot,
+    )
 
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
@@ -186,6 +192,7 @@ class ComplaintCase:
                 context_request,
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
                 retry_policy=ACTIVITY_RETRY,
+                local_retry_threshold=LOCAL_RETRY_THRESHOLD,
             )
         else:
             await self._set_calendar(await load_snapshot(reg.jurisdiction, reg.received_at))

@@ -25,6 +25,12 @@ with workflow.unsafe.imports_passed_through():
     from common.contract import REVIEW_WORKFLOW_TYPE
 
 REVIEW_CLOCK_SIGNAL = "review_clock"
+# Every retry of a local activity waits on a workflow timer and runs as a fresh schedule, never inside the
+# worker. The SDK core (temporalio 1.35.0) leaks the start-to-close timer of each attempt it retries itself
+# (`TimeoutBag::mark_started` replaces the timer's handle without aborting it): the stale timer can time out
+# a later attempt early, and when it fires after the worker shut down it panics ("receive half not dropped").
+# Replay is unchanged: the backoff timer is re-created from the failure marker in the history.
+LOCAL_RETRY_THRESHOLD = timedelta(milliseconds=1)
 
 
 class ReviewInput(BaseModel):
@@ -76,6 +82,7 @@ async def load_snapshot(
                 return await workflow.execute_local_activity_method(
                     CalendarActivities.load_calendar_snapshot, request,
                     start_to_close_timeout=timedelta(seconds=30), retry_policy=retry,
+                    local_retry_threshold=LOCAL_RETRY_THRESHOLD,
                 )
             return await workflow.execute_activity_method(
                 CalendarActivities.load_calendar_snapshot, request,
