@@ -132,7 +132,7 @@ class Stack:
     def start_temporal(self) -> None:
         argv = [
             temporal_cli(), "server", "start-dev",
-            "--db-filename", str(self.data / "temporal.db"),
+            "--db-filename", str(self.settings.temporal_db_file),
             "--ip", "127.0.0.1", "--port", str(self.temporal_port), "--ui-port", str(self.ui_port),
             "--ui-codec-endpoint", f"http://127.0.0.1:{self.codec_port}",
             "--log-level", "warn",
