@@ -4,7 +4,8 @@ dev server's SQLite file (`complaints db backup` / `complaints db restore`).
 A backup is a folder:
 
 * `readmodel.dump` - `pg_dump --format=custom` of the read-model database (one consistent snapshot, taken
-  while the workers keep writing);
+  while the workers keep writing), taken first: Temporal's copy is then never older than the read model's,
+  and a projection older than its workflow is replaced at the case's next change;
 * `temporal.db` - embedded mode: a copy of the dev server's SQLite file made with SQLite's online backup API,
   consistent while the server runs;
 * `manifest.json` - what was copied, when, from where, the size and sha256 of every file, the migrations
@@ -198,10 +199,11 @@ def backup(settings: Settings, output: Path, *, temporal_db: Path | None = None)
 
 def _backup_into(settings: Settings, dsn: _Dsn, output: Path, temporal_db: Path | None) -> dict[str, Any]:
     started = datetime.now(UTC)
-    server_version, migrations, key_ids = asyncio.run(_database_facts(dsn))
     pg_dump = pg_program("pg_dump", settings.pg_bin_dir)
     dump = output / READ_MODEL_FILE
     _run(pg_dump, "--format=custom", "--file", str(dump), "--dbname", dsn.url, env=dsn.env())
+    # read after the dump: a key first used meanwhile is listed (one too many), never one missing
+    server_version, migrations, key_ids = asyncio.run(_database_facts(dsn))
     files = {
         READ_MODEL_FILE: _describe(dump, "postgresql-custom", database=dsn.where, server_version=server_version,
                                    tool=_run(pg_dump, "--version", env=dsn.env()).strip()),
