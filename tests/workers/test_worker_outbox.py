@@ -1,13 +1,17 @@
-"""The worker process's outbox sender runs at `outbox_interval_seconds` (COMPLAINTS_OUTBOX_INTERVAL_SECONDS)."""
+"""The worker process's outbox sender runs at `outbox_interval_seconds` (COMPLAINTS_OUTBOX_INTERVAL_SECONDS) and
+closes its gateway connection when the worker stops."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import uuid
+import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
+from aiohttp import web
 from helpers.client import task_queue
 from temporalio.testing import WorkflowEnvironment
 
@@ -60,3 +64,45 @@ async def test_the_worker_sender_waits_the_configured_interval(
     assert await _status(pg_pool, second) == "queued"  # stopping does not flush: the next worker sends it
     delivered = (tmp_path / "outbox" / "delivered.jsonl").read_text(encoding="utf-8")
     assert first in delivered and second not in delivered
+
+
+async def test_the_worker_closes_the_gateway_session_when_it_stops(
+    dev_env: WorkflowEnvironment, pg_dsn: str, pg_pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    received: list[str] = []
+
+    async def gateway(request: web.Request) -> web.Response:
+        received.append(request.headers["Idempotency-Key"])
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_post("/send", gateway)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    settings = Settings(
+        temporal_address=dev_env.client.service_client.config.target_host, task_queue=task_queue(),
+        database_url=pg_dsn, data_dir=tmp_path, outbox_transport="http",
+        outbox_gateway_url=f"http://127.0.0.1:{port}/send", outbox_interval_seconds=0.2,
+    )
+    keyring = KeyRing.from_settings(settings)
+    try:
+        key = await _queue(pg_pool, keyring)
+        stop = asyncio.Event()
+        worker = asyncio.create_task(run_worker(settings, stop))
+        for _ in range(300):
+            if key in received or worker.done():
+                break
+            await asyncio.sleep(0.1)
+        assert received == [key]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            stop.set()
+            await asyncio.wait_for(worker, 60)
+            del worker
+            gc.collect()  # an HTTP session left open says so when it is collected
+        assert not [w for w in caught if "Unclosed client session" in str(w.message)]
+    finally:
+        await runner.cleanup()
