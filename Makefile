@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install system-deps up down status test test-shuffled lint bench reliability schemas clean
+.PHONY: install system-deps up down status backup restore test test-shuffled lint bench reliability schemas clean
 
 install: $(STAMP)
 
@@ -22,6 +22,15 @@ down:
 
 status:
 	$(BIN)/python -m devstack.stack status
+
+# read model + dev server file + manifest (no codec keys: docs/operations.md); BACKUP=DIR to choose the folder
+BACKUP ?=
+backup: install
+	$(BIN)/complaints db backup --output $(or $(BACKUP),backups/$(shell date -u +%Y%m%dT%H%M%SZ))
+
+restore: install
+	@test -n "$(BACKUP)" || { echo "usage: make restore BACKUP=backups/<folder>" >&2; exit 2; }
+	$(BIN)/python -m devstack.stack restore $(BACKUP)
 
 lint: install
 	$(BIN)/ruff check .

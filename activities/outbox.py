@@ -67,6 +67,10 @@ class Transport(Protocol):
         """Deliver `message` or raise."""
         ...
 
+    async def close(self) -> None:
+        """Release what the transport holds (connections); called once when the sender stops."""
+        ...
+
 
 class LocalFileTransport:
     """Embedded-mode delivery: one JSON line per message (recipient masked) in a file."""
@@ -84,6 +88,9 @@ class LocalFileTransport:
         line = json.dumps(record, ensure_ascii=False) + "\n"
         async with self._lock:
             await asyncio.to_thread(self._append, line)
+
+    async def close(self) -> None:
+        """Nothing to release: every append opens and closes the file."""
 
     def _append(self, line: str) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,8 @@
     complaints demo --cases 200 --start 2026-01-05
     complaints calendar add-working-days 2026-09-28 15
     complaints bureau-calendar close 2026-12-03 -j CN-SX --note 系统割接闭馆 --as adm-sx
+    complaints db backup --output backups/2026-12-01                 # read model (+ dev server file, embedded)
+    complaints db restore backups/2026-12-01 --replace
 
 Connection settings come from `COMPLAINTS_*` environment variables (see `common.settings`), or
 `--address/--namespace/--task-queue/--database-url` before the command. Exit codes: 0 ok, 1 refused or invalid (the
@@ -759,6 +761,94 @@ def bureau_show(jurisdiction: str = JURISDICTION_OPT) -> None:
 def bureau_publish(jurisdiction: str = JURISDICTION_OPT) -> None:
     """Tell the open cases of a jurisdiction (and below) to reload their calendar (also after new national data)."""
     _bureau(None, jurisdiction)
+
+
+# ------------------------------------------------------------------------------------------ backup
+
+db_app = typer.Typer(
+    help="Back up and restore the read-model database (and, embedded, the dev server's SQLite file).",
+    no_args_is_help=True,
+)
+app.add_typer(db_app, name="db")
+
+
+def _temporal_db(path: Path | None, skip: bool) -> Path | None:
+    """The dev server's SQLite file to back up or restore: the given path, else the embedded stack's own."""
+    if skip:
+        return None
+    if path is not None:
+        return path
+    settings = STATE.settings or get_settings()
+    return settings.temporal_db_file if settings.mode == "embedded" else None
+
+
+def _human(size: int) -> str:
+    if size < 1024:
+        return f"{size} B"
+    scaled = size / 1024
+    for unit in ("KiB", "MiB"):
+        if scaled < 1024:
+            return f"{scaled:.1f} {unit}"
+        scaled /= 1024
+    return f"{scaled:.1f} GiB"
+
+
+def _backup_call(fn: Callable[[], T]) -> T:
+    from clients.backup import BackupError
+
+    try:
+        return fn()
+    except BackupError as e:
+        raise _fail(str(e)) from None
+
+
+@db_app.command("backup")
+def db_backup(
+    output: Path = typer.Option(..., "--output", "-o", help="new (or empty) folder to write the backup into"),
+    temporal_db: Path | None = typer.Option(
+        None, "--temporal-db", help="the dev server's SQLite file (default in embedded mode: <data_dir>/temporal.db)"
+    ),
+    no_temporal_db: bool = typer.Option(False, "--no-temporal-db", help="back up the read model only"),
+) -> None:
+    """pg_dump of the read model (custom format), the dev server's SQLite file (embedded), a manifest.
+
+    The codec keys are NOT in the backup: keep them apart (docs/operations.md)."""
+    from clients import backup as b
+
+    settings = STATE.settings or get_settings()
+    manifest = _backup_call(lambda: b.backup(settings, output, temporal_db=_temporal_db(temporal_db, no_temporal_db)))
+    for name, entry in manifest["files"].items():
+        out.print(f"{output / name}  {_human(entry['bytes'])}  sha256 {entry['sha256'][:16]}…", markup=False)
+    out.print(
+        f"backup of {len(manifest['migrations'])} migration(s) written to {output}; it needs codec key(s) "
+        f"{', '.join(manifest['codec_key_ids']) or '(none used yet)'}, which it does not contain",
+        markup=False,
+    )
+
+
+@db_app.command("restore")
+def db_restore(
+    source: Path = typer.Argument(..., help="a folder written by `complaints db backup`"),
+    replace: bool = typer.Option(False, "--replace", help="swap out a database that already holds tables"),
+    temporal_db: Path | None = typer.Option(
+        None, "--temporal-db", help="where to restore the dev server's SQLite file (default in embedded mode:"
+        " <data_dir>/temporal.db); the dev server must be stopped"
+    ),
+    no_temporal_db: bool = typer.Option(False, "--no-temporal-db", help="restore the read model only"),
+) -> None:
+    """Check the backup against its manifest, then restore the read model (and the dev server's file)."""
+    from clients import backup as b
+
+    settings = STATE.settings or get_settings()
+    report = _backup_call(lambda: b.restore(
+        settings, source, replace=replace, temporal_db=_temporal_db(temporal_db, no_temporal_db)
+    ))
+    out.print(f"read model restored into {report.database}"
+              + (" (the previous database was replaced)" if report.replaced_database else ""), markup=False)
+    if report.temporal_db is not None:
+        out.print(f"dev server database restored at {report.temporal_db}", markup=False)
+    for note in report.notes:
+        out.print(f"note: {note}", markup=False)
 
 
 def main() -> None:

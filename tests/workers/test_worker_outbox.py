@@ -1,0 +1,108 @@
+"""The worker process's outbox sender runs at `outbox_interval_seconds` (COMPLAINTS_OUTBOX_INTERVAL_SECONDS) and
+closes its gateway connection when the worker stops."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import uuid
+import warnings
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+from aiohttp import web
+from helpers.client import task_queue
+from temporalio.testing import WorkflowEnvironment
+
+from activities.case_activities import CaseActivities
+from activities.contracts import NotificationRequest
+from common.codec import KeyRing
+from common.settings import Settings
+from workers.main import run_worker
+
+
+async def _queue(pool: asyncpg.Pool, keyring: KeyRing) -> str:
+    case_no = "SX" + uuid.uuid4().hex[:10].upper()
+    key = f"{case_no}:n1"
+    await CaseActivities(pool, keyring).enqueue_notification(NotificationRequest(
+        key=key, case_no=case_no, audience="complainant", channel="sms", recipient_ref="complainant",
+        recipient_contact="13912345678", template="feedback_sent", params={"case_no": case_no},
+        at=datetime(2026, 3, 2, 9, 30, tzinfo=UTC)))
+    return key
+
+
+async def _status(pool: asyncpg.Pool, key: str) -> str:
+    return str(await pool.fetchval("SELECT status FROM notifications WHERE key = $1", key))
+
+
+async def test_the_worker_sender_waits_the_configured_interval(
+    dev_env: WorkflowEnvironment, pg_dsn: str, pg_pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    settings = Settings(
+        temporal_address=dev_env.client.service_client.config.target_host, task_queue=task_queue(),
+        database_url=pg_dsn, data_dir=tmp_path, outbox_transport="file", outbox_interval_seconds=3600,
+    )
+    keyring = KeyRing.from_settings(settings)  # the worker reads the same key file under tmp_path
+    first = await _queue(pg_pool, keyring)
+    stop = asyncio.Event()
+    worker = asyncio.create_task(run_worker(settings, stop))
+    try:
+        for _ in range(300):  # the sender's first pass, at start
+            if await _status(pg_pool, first) == "sent" or worker.done():
+                break
+            await asyncio.sleep(0.1)
+        assert await _status(pg_pool, first) == "sent"
+        second = await _queue(pg_pool, keyring)
+        # the next pass is an hour away; a sender on the 2 s default would have sent it by now
+        await asyncio.sleep(5)
+        assert await _status(pg_pool, second) == "queued"
+        assert not worker.done()
+    finally:
+        stop.set()
+        await asyncio.wait_for(worker, 60)
+    assert await _status(pg_pool, second) == "queued"  # stopping does not flush: the next worker sends it
+    delivered = (tmp_path / "outbox" / "delivered.jsonl").read_text(encoding="utf-8")
+    assert first in delivered and second not in delivered
+
+
+async def test_the_worker_closes_the_gateway_session_when_it_stops(
+    dev_env: WorkflowEnvironment, pg_dsn: str, pg_pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    received: list[str] = []
+
+    async def gateway(request: web.Request) -> web.Response:
+        received.append(request.headers["Idempotency-Key"])
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_post("/send", gateway)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    settings = Settings(
+        temporal_address=dev_env.client.service_client.config.target_host, task_queue=task_queue(),
+        database_url=pg_dsn, data_dir=tmp_path, outbox_transport="http",
+        outbox_gateway_url=f"http://127.0.0.1:{port}/send", outbox_interval_seconds=0.2,
+    )
+    keyring = KeyRing.from_settings(settings)
+    try:
+        key = await _queue(pg_pool, keyring)
+        stop = asyncio.Event()
+        worker = asyncio.create_task(run_worker(settings, stop))
+        for _ in range(300):
+            if key in received or worker.done():
+                break
+            await asyncio.sleep(0.1)
+        assert received == [key]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            stop.set()
+            await asyncio.wait_for(worker, 60)
+            del worker
+            gc.collect()  # an HTTP session left open says so when it is collected
+        assert not [w for w in caught if "Unclosed client session" in str(w.message)]
+    finally:
+        await runner.cleanup()
