@@ -76,6 +76,11 @@ def pct(value: float | None) -> str:
     return "—" if value is None else f"{value:.1f}%"
 
 
+def local_minute(instant: datetime | None) -> str:
+    """An instant as Beijing time to the minute ("" when there is none: None or pandas' NaT)."""
+    return "" if instant is None or pd.isna(instant) else instant.astimezone(shanghai_tz()).strftime("%Y-%m-%d %H:%M")
+
+
 def pct_delta(cur: float | None, prev: float | None) -> str | None:
     """Change in percentage points, or None when either side is missing."""
     if cur is None or prev is None:
@@ -230,8 +235,7 @@ def page_board(ctx: Ctx) -> None:
             "level": [level_label(v, lang) for v in board["sla_level"]],
             "wd_left": board["wd_left"],
             "days_overdue": board["days_overdue"],
-            "due_at": [d.astimezone(shanghai_tz()).strftime("%Y-%m-%d %H:%M") if d is not None else ""
-                       for d in board["due_at"]],
+            "due_at": [local_minute(d) for d in board["due_at"]],
             "stage": [vocab(STAGE_LABELS, v, lang) for v in board["stage"]],
             "unit": [
                 f"{n} ({u})" if isinstance(u, str) and u else t("unassigned", lang)
@@ -295,7 +299,6 @@ def page_cases(ctx: Ctx) -> None:
     if cases.empty:
         st.info("—")
         return
-    tz = shanghai_tz()
     view = pd.DataFrame(
         {
             "case_no": cases["case_no"],
@@ -307,9 +310,8 @@ def page_cases(ctx: Ctx) -> None:
             "kind": [vocab(KIND_LABELS, v, lang) for v in cases["kind"]],
             "channel": [vocab(CHANNEL_LABELS, v, lang) for v in cases["channel"]],
             "category": [vocab(CATEGORY_LABELS, v, lang) for v in cases["category"]],
-            "registered_at": [d.astimezone(tz).strftime("%Y-%m-%d %H:%M") for d in cases["registered_at"]],
-            "due_at": [d.astimezone(tz).strftime("%Y-%m-%d %H:%M") if isinstance(d, datetime) else ""
-                       for d in cases["due_at"]],
+            "registered_at": [local_minute(d) for d in cases["registered_at"]],
+            "due_at": [local_minute(d) for d in cases["due_at"]],
         }
     )
     st.dataframe(view, hide_index=True, width="stretch",
