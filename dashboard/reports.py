@@ -132,8 +132,13 @@ DURATION_HEADERS: dict[str, str] = {
 
 
 def durations_report(durations: pd.DataFrame) -> Report:
-    """`queries.stage_durations` rows with the clock named as its stage."""
-    frame = durations[list(DURATION_HEADERS)].assign(clock=_labels(durations["clock"], STAGE_LABELS))
+    """`queries.stage_durations` rows with the clock named as its stage; working days to one decimal, as the
+    page shows them (a percentile is interpolated in binary floating point)."""
+    frame = durations[list(DURATION_HEADERS)].assign(
+        clock=_labels(durations["clock"], STAGE_LABELS),
+        median_wd=durations["median_wd"].astype(float).round(1),
+        p90_wd=durations["p90_wd"].astype(float).round(1),
+    )
     return Report("stages", frame, DURATION_HEADERS)
 
 
