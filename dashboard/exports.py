@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
@@ -80,35 +81,39 @@ def display_width(text: str) -> int:
 
 
 def to_xlsx(df: pd.DataFrame, headers: Mapping[str, str], sheet: str = "Sheet1") -> bytes:
-    """One sheet: bold header row frozen, instants as Excel datetimes, dates as dates, columns wide enough."""
+    """One sheet: bold header row frozen, instants as Excel datetimes, dates as dates, columns wide enough.
+
+    Streams the sheet (openpyxl's write-only mode): a whole board of a province is tens of thousands of rows."""
     head, rows = _rows(df, headers)
-    wb = Workbook()
-    ws = wb.active
-    assert ws is not None
-    ws.title = "".join("_" if ch in _SHEET_NAME_FORBIDDEN else ch for ch in sheet)[:_SHEET_NAME_MAX] or "Sheet1"
-    ws.append(head)
-    for cell in ws[1]:
-        cell.font = Font(bold=True)
     widths = [display_width(h) for h in head]
     for row in rows:
-        ws.append(row)
         for i, value in enumerate(row):
             shown = "0000-00-00 00:00" if isinstance(value, datetime) else _text(value)
             widths[i] = max(widths[i], display_width(shown))
-    for i, _ in enumerate(head, start=1):
-        fmt = None
-        for (cell,) in ws.iter_rows(min_row=2, min_col=i, max_col=i):
-            if isinstance(cell.value, datetime):
-                fmt = DATETIME_FORMAT
-            elif isinstance(cell.value, date):
-                fmt = DATE_FORMAT
-            else:
-                continue
-            cell.number_format = fmt
-        ws.column_dimensions[get_column_letter(i)].width = min(widths[i - 1], MAX_WIDTH) + 2
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("".join("_" if ch in _SHEET_NAME_FORBIDDEN else ch for ch in sheet)[:_SHEET_NAME_MAX]
+                         or "Sheet1")
     ws.freeze_panes = "A2"
+    for i, width in enumerate(widths, start=1):
+        ws.column_dimensions[get_column_letter(i)].width = min(width, MAX_WIDTH) + 2
     if head:
         ws.auto_filter.ref = f"A1:{get_column_letter(len(head))}{len(rows) + 1}"
+    bold = Font(bold=True)
+
+    def styled(value: Any, **style: Any) -> WriteOnlyCell:
+        cell = WriteOnlyCell(ws, value=value)
+        for k, v in style.items():
+            setattr(cell, k, v)
+        return cell
+
+    ws.append([styled(h, font=bold) for h in head])
+    for row in rows:
+        ws.append([
+            styled(v, number_format=DATETIME_FORMAT) if isinstance(v, datetime)
+            else styled(v, number_format=DATE_FORMAT) if isinstance(v, date)
+            else v
+            for v in row
+        ])
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
