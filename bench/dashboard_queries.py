@@ -336,11 +336,21 @@ async def _time(fn: Callable[[], Awaitable[Any]], repeats: int) -> list[float]:
 
 
 def query_suite(pool: Any, now: datetime, scope: list[str] | None, case_no: str) -> dict[str, Callable[[], Awaitable[Any]]]:
-    """Every query function of `dashboard.queries`, bound to realistic arguments."""
+    """Every query function of `dashboard.queries`, bound to realistic arguments, and the exports built on them
+    (every row in scope, rendered as a workbook)."""
     from dashboard import queries as q
+    from dashboard import reports
 
     today = now.date()
     period = q.Period(today - timedelta(days=29), today)
+    month_cases = q.CaseListFilters(registered=period)
+
+    async def export_board_xlsx() -> bytes:
+        return (await reports.load_board(pool, scope, q.BoardFilters(), now)).render("xlsx")
+
+    async def export_case_list_xlsx() -> bytes:
+        return (await reports.load_case_list(pool, scope, month_cases)).render("xlsx")
+
     return {
         "unit_tree": lambda: q.unit_tree(pool),
         "subtree_ids": lambda: q.subtree_ids(pool, "SX-TY"),
@@ -352,6 +362,11 @@ def query_suite(pool: Any, now: datetime, scope: list[str] | None, case_no: str)
         "sla_board_unit_red": lambda: q.sla_board(
             pool, scope, q.BoardFilters(unit="SX-TY-XD", levels=("red",)), now
         ),
+        "sla_board_total": lambda: q.sla_board_total(pool, scope, q.BoardFilters()),
+        "case_list": lambda: q.case_list(pool, scope, month_cases),
+        "case_list_total": lambda: q.case_list_total(pool, scope, month_cases),
+        "export_sla_board_xlsx": export_board_xlsx,
+        "export_case_list_month_xlsx": export_case_list_xlsx,
         "unit_league": lambda: q.unit_league(pool, period, scope),
         "stage_durations": lambda: q.stage_durations(pool, period, scope),
         "breach_trend": lambda: q.breach_trend(pool, scope, now),

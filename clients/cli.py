@@ -10,6 +10,7 @@
     complaints bureau-calendar close 2026-12-03 -j CN-SX --note 系统割接闭馆 --as adm-sx
     complaints db backup --output backups/2026-12-01                 # read model (+ dev server file, embedded)
     complaints db restore backups/2026-12-01 --replace
+    complaints report sla-board --scope SX-TY --format xlsx --output 时限督办.xlsx
 
 Connection settings come from `COMPLAINTS_*` environment variables (see `common.settings`), or
 `--address/--namespace/--task-queue/--database-url` before the command. Exit codes: 0 ok, 1 refused or invalid (the
@@ -20,7 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from enum import StrEnum
@@ -35,7 +38,7 @@ from rich.table import Table
 
 from activities import bureau_calendar as bc
 from calendars.cli import app as calendar_app
-from cases.models import CaseSummary, Role, Satisfaction
+from cases.models import CaseKind, CaseSummary, Channel, Role, Satisfaction, Stage
 from clients import demo as demo_mod
 from clients.case_client import (
     CaseClient,
@@ -47,6 +50,9 @@ from clients.case_client import (
 )
 from common.process import run_command
 from common.settings import Settings, get_settings
+from dashboard import queries as dq
+from dashboard import reports
+from dashboard.exports import FORMATS
 
 CST = ZoneInfo("Asia/Shanghai")
 T = TypeVar("T")
@@ -97,7 +103,7 @@ def _root(
         help="task queue new cases start on (default: complaints); when given, `list` and `bureau-calendar` see only"
              " the cases on it",
     ),
-    database_url: str | None = typer.Option(None, "--database-url", help="read-model PostgreSQL, for bureau-calendar (env COMPLAINTS_DATABASE_URL)"),
+    database_url: str | None = typer.Option(None, "--database-url", help="read-model PostgreSQL, for bureau-calendar and report (env COMPLAINTS_DATABASE_URL)"),
 ) -> None:
     """Complaint cases of the medical-insurance (医保) bureaus on Temporal."""
     given = {"temporal_address": address, "temporal_namespace": namespace, "task_queue": task_queue,
@@ -849,6 +855,168 @@ def db_restore(
         out.print(f"dev server database restored at {report.temporal_db}", markup=False)
     for note in report.notes:
         out.print(f"note: {note}", markup=False)
+# ------------------------------------------------------------------------------------------ reports
+
+report_app = typer.Typer(
+    help="The monitor's tables (SLA board, unit league, stage durations, case list) as .xlsx or CSV, from PostgreSQL.",
+    no_args_is_help=True,
+)
+app.add_typer(report_app, name="report")
+FORMAT_OPT = typer.Option(None, "--format", "-f", help="xlsx or csv (default: from the --output suffix)")
+OUTPUT_OPT = typer.Option(..., "--output", "-o", help="file to write (replaced whole, never half-written)")
+SCOPE_OPT = typer.Option(None, "--scope", help="a unit: only its subtree (default: the whole directory)")
+UNIT_FILTER_OPT = typer.Option(None, "--unit", help="handling unit")
+STAGE_FILTER_OPT = typer.Option(None, "--stage", help="stage, e.g. investigation")
+KIND_FILTER_OPT = typer.Option(None, "--kind", help="complaint, consultation, fraud_report, misconduct")
+CHANNEL_FILTER_OPT = typer.Option(None, "--channel", help="intake channel, e.g. hotline_12393")
+LEVEL_FILTER_OPT = typer.Option(None, "--level", help="SLA level: on_track, blue, yellow, red (repeatable)")
+FROM_OPT = typer.Option(None, "--from", help="first day YYYY-MM-DD (Asia/Shanghai)")
+TO_OPT = typer.Option(None, "--to", help="last day YYYY-MM-DD (default: today)")
+
+
+def _one_of(value: str | None, allowed: Any, name: str) -> str | None:
+    values = [str(getattr(a, "value", a)) for a in allowed]
+    if value is not None and value not in values:
+        raise _fail(f"{name}: {value!r} is not one of {', '.join(values)}")
+    return value
+
+
+def _levels(levels: list[str] | None) -> tuple[str, ...] | None:
+    for level in levels or []:
+        _one_of(level, dq.LEVELS, "--level")
+    return tuple(levels) if levels else None
+
+
+def _report_format(fmt: str | None, output: Path) -> str:
+    chosen = fmt if fmt is not None else output.suffix.lstrip(".").lower()
+    if chosen not in FORMATS:
+        if fmt is None:
+            raise _fail(f"--format: cannot tell from {output.name!r}; give --format {' or '.join(FORMATS)}")
+        raise _fail(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
+    parent = output.resolve().parent
+    if not parent.is_dir():
+        raise _fail(f"--output: directory {parent} does not exist")
+    if output.is_dir():
+        raise _fail(f"--output: {output} is a directory")
+    return chosen
+
+
+def _period(start: str | None, end: str | None, *, default_this_month: bool) -> dq.Period | None:
+    """The period `--from`/`--to` give; without either, this month to date (or None when that is not wanted)."""
+    today = datetime.now(CST).date()
+    if start is None and end is None:
+        return dq.Period(today.replace(day=1), today) if default_this_month else None
+    if start is None:
+        raise _fail("--from: give the first day too (--to alone is not a period)")
+    first = _parse_report_day(start, "--from")
+    last = _parse_report_day(end, "--to") if end is not None else today
+    if last < first:
+        raise _fail(f"--to: {last} is before --from {first}")
+    return dq.Period(first, last)
+
+
+def _parse_report_day(value: str, name: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise _fail(f"{name}: {value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _write_report(
+    output: Path, fmt: str, scope: str | None, unit: str | None,
+    build: Callable[[Any, list[str] | None], Awaitable[reports.Report]],
+) -> None:
+    """Resolve `--scope` (a unit's subtree), build the table, write it whole (temporary file + rename)."""
+    settings = STATE.settings or get_settings()
+
+    async def go() -> reports.Report:
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            known = {r["unit_id"] for r in await conn.fetch("SELECT unit_id FROM org_units")}
+            for name, value in (("--scope", scope), ("--unit", unit)):
+                if value is not None and value not in known:
+                    raise _fail(f"{name}: unknown unit {value!r}")
+            scope_ids = await dq.subtree_ids(conn, scope) if scope is not None else None
+            return await build(conn, scope_ids)
+        finally:
+            await conn.close()
+
+    try:
+        report = asyncio.run(go())
+    except (OSError, asyncpg.PostgresError) as e:
+        raise _fail(f"database {settings.database_url.split('@')[-1]}: {e}") from None
+    data = report.render(fmt)
+    target = output.resolve()
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, target)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise _fail(f"--output: cannot write {output}: {e.strerror}") from None
+    out.print(f"{reports.TITLES[report.name]}: {len(report.frame)} row(s) -> {output}", markup=False)
+
+
+@report_app.command("sla-board")
+def report_sla_board(
+    output: Path = OUTPUT_OPT, fmt: str | None = FORMAT_OPT, scope: str | None = SCOPE_OPT,
+    unit: str | None = UNIT_FILTER_OPT, stage: str | None = STAGE_FILTER_OPT, kind: str | None = KIND_FILTER_OPT,
+    channel: str | None = CHANNEL_FILTER_OPT, level: list[str] | None = LEVEL_FILTER_OPT,
+) -> None:
+    """时限督办: every open case needing attention (blue, yellow, red unless --level), soonest breach first."""
+    chosen = _report_format(fmt, output)
+    filters = dq.BoardFilters(
+        unit=unit, stage=_one_of(stage, Stage, "--stage"), kind=_one_of(kind, CaseKind, "--kind"),
+        channel=_one_of(channel, Channel, "--channel"), levels=_levels(level) or dq.ATTENTION_LEVELS,
+    )
+    now = datetime.now(CST)
+    _write_report(output, chosen, scope, unit, lambda c, ids: reports.load_board(c, ids, filters, now))
+
+
+@report_app.command("units")
+def report_units(
+    output: Path = OUTPUT_OPT, fmt: str | None = FORMAT_OPT, scope: str | None = SCOPE_OPT,
+    start: str | None = FROM_OPT, end: str | None = TO_OPT,
+) -> None:
+    """单位排名: per handling unit, open and overdue now, completions, returns and extensions in the period
+    (default: this month to date)."""
+    chosen = _report_format(fmt, output)
+    period = _period(start, end, default_this_month=True)
+    assert period is not None
+    _write_report(output, chosen, scope, None, lambda c, ids: reports.load_league(c, period, ids))
+
+
+@report_app.command("stages")
+def report_stages(
+    output: Path = OUTPUT_OPT, fmt: str | None = FORMAT_OPT, scope: str | None = SCOPE_OPT,
+    start: str | None = FROM_OPT, end: str | None = TO_OPT,
+) -> None:
+    """各环节用时: working days per stage clock stopped in the period, per unit (count, median, 90th percentile)."""
+    chosen = _report_format(fmt, output)
+    period = _period(start, end, default_this_month=True)
+    assert period is not None
+    _write_report(output, chosen, scope, None, lambda c, ids: reports.load_durations(c, period, ids))
+
+
+@report_app.command("cases")
+def report_cases(
+    output: Path = OUTPUT_OPT, fmt: str | None = FORMAT_OPT, scope: str | None = SCOPE_OPT,
+    unit: str | None = UNIT_FILTER_OPT, stage: str | None = STAGE_FILTER_OPT, kind: str | None = KIND_FILTER_OPT,
+    channel: str | None = CHANNEL_FILTER_OPT, level: list[str] | None = LEVEL_FILTER_OPT,
+    status: str = typer.Option("all", "--status", help="all, open or closed"),
+    start: str | None = typer.Option(None, "--from", help="registered on or after YYYY-MM-DD"),
+    end: str | None = typer.Option(None, "--to", help="registered on or before YYYY-MM-DD (default: today)"),
+) -> None:
+    """工单列表: the cases in scope matching the filters (masked columns only), newest registration first."""
+    chosen = _report_format(fmt, output)
+    filters = dq.CaseListFilters(
+        unit=unit, stage=_one_of(stage, Stage, "--stage"), kind=_one_of(kind, CaseKind, "--kind"),
+        channel=_one_of(channel, Channel, "--channel"), levels=_levels(level),
+        status=_one_of(status, dq.CASE_STATUSES, "--status") or "all",
+        registered=_period(start, end, default_this_month=False),
+    )
+    _write_report(output, chosen, scope, unit, lambda c, ids: reports.load_case_list(c, ids, filters))
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""The supervisor dashboard (Streamlit entry point): overview, SLA board, units, case detail, calendar.
+"""The supervisor dashboard (Streamlit entry point): overview, SLA board, case list, units, case detail, calendar.
 
 Run: `streamlit run dashboard/app.py --server.address 127.0.0.1 --server.port 8501` with
 `COMPLAINTS_DATABASE_URL` set. Read-only over the PostgreSQL read model (masked data only; `case_pii` is never
@@ -25,10 +25,13 @@ from cases.models import CASE_NO_RE, CaseKind, Channel, Stage
 from clients.case_client import CaseClientError
 from common.settings import Settings
 from dashboard import queries as q
+from dashboard import reports
 from dashboard.access import Access, embedded_access, resolve_access
 from dashboard.actions import decide_extension, extension_decision
 from dashboard.db import DataSourceUnavailable, run_queries
+from dashboard.exports import MIME
 from dashboard.i18n import (
+    CATEGORY_LABELS,
     CHANNEL_LABELS,
     DAY_KIND_LABELS,
     KIND_LABELS,
@@ -40,7 +43,7 @@ from dashboard.i18n import (
     vocab,
 )
 
-PAGES = ("overview", "board", "units", "case", "calendar")
+PAGES = ("overview", "board", "cases", "units", "case", "calendar")
 PERIODS = ("this_month", "last_7", "last_30", "last_month", "this_quarter", "custom")
 
 
@@ -71,6 +74,11 @@ def period_for(preset: str, today: date, custom: tuple[date, date] | None = None
 def pct(value: float | None) -> str:
     """A rate for display ("—" when there is nothing to divide)."""
     return "—" if value is None else f"{value:.1f}%"
+
+
+def local_minute(instant: datetime | None) -> str:
+    """An instant as Beijing time to the minute ("" when there is none: None or pandas' NaT)."""
+    return "" if instant is None or pd.isna(instant) else instant.astimezone(shanghai_tz()).strftime("%Y-%m-%d %H:%M")
 
 
 def pct_delta(cur: float | None, prev: float | None) -> str | None:
@@ -173,6 +181,30 @@ def _choice(label: str, options: list[str], table: dict[str, tuple[str, str]] | 
     return picked or None
 
 
+def downloads(ctx: Ctx, report: str, build: Callable[[], reports.Report]) -> None:
+    """The table as `.xlsx` and CSV. The file is built when the button is pressed (`build` re-runs the table's
+    query without the page limit where there is one), not on every render or auto-refresh."""
+    cols = st.columns(2)
+    for col, fmt in zip(cols, ("xlsx", "csv"), strict=True):
+        col.download_button(
+            t(f"download_{fmt}", ctx.lang),
+            data=lambda fmt=fmt: build().render(fmt),
+            file_name=reports.file_name(report, fmt, ctx.now),
+            mime=MIME[fmt],
+            key=f"{report}_{fmt}",
+            on_click="ignore",
+        )
+
+
+def rows_caption(ctx: Ctx, shown: int, total: int) -> None:
+    """How many rows the page draws of how many there are; a warning when the page is cut."""
+    lang = ctx.lang
+    st.caption(f"{t('rows_shown', lang).format(shown=shown, total=total)} · {t('as_of', lang)} "
+               f"{ctx.now:%Y-%m-%d %H:%M}")
+    if shown < total:
+        st.warning(t("rows_cut", lang).format(shown=shown, total=total))
+
+
 def page_board(ctx: Ctx) -> None:
     """Cases needing attention, soonest breach first, coloured by level, with filters and Temporal links."""
     lang = ctx.lang
@@ -188,8 +220,12 @@ def page_board(ctx: Ctx) -> None:
                             format_func=lambda v: level_label(v, lang))
     filters = q.BoardFilters(unit=unit or None, stage=stage, kind=kind, channel=channel,
                              levels=tuple(levels) or q.ATTENTION_LEVELS)
-    board: pd.DataFrame = ctx.run(lambda c: q.sla_board(c, ctx.scope, filters, ctx.now))
-    st.caption(f"{len(board)} {t('cases_listed', lang)} · {t('as_of', lang)} {ctx.now:%Y-%m-%d %H:%M}")
+
+    async def load(c: Any) -> tuple[pd.DataFrame, int]:
+        return await q.sla_board(c, ctx.scope, filters, ctx.now), await q.sla_board_total(c, ctx.scope, filters)
+
+    board, total = ctx.run(load)
+    rows_caption(ctx, len(board), total)
     if board.empty:
         st.info(t("no_cases", lang))
         return
@@ -199,8 +235,7 @@ def page_board(ctx: Ctx) -> None:
             "level": [level_label(v, lang) for v in board["sla_level"]],
             "wd_left": board["wd_left"],
             "days_overdue": board["days_overdue"],
-            "due_at": [d.astimezone(shanghai_tz()).strftime("%Y-%m-%d %H:%M") if d is not None else ""
-                       for d in board["due_at"]],
+            "due_at": [local_minute(d) for d in board["due_at"]],
             "stage": [vocab(STAGE_LABELS, v, lang) for v in board["stage"]],
             "unit": [
                 f"{n} ({u})" if isinstance(u, str) and u else t("unassigned", lang)
@@ -232,6 +267,57 @@ def page_board(ctx: Ctx) -> None:
             "temporal": st.column_config.LinkColumn(t("temporal", lang), display_text=t("open_link", lang)),
         },
     )
+    scope, as_of = ctx.scope, ctx.now
+    downloads(ctx, "sla-board", lambda: ctx.run(lambda c: reports.load_board(c, scope, filters, as_of)))
+
+
+def page_cases(ctx: Ctx) -> None:
+    """Every case in scope (open or closed) with filters; by default those registered in the period."""
+    lang = ctx.lang
+    units_in_scope = [u for u in ctx.tree.unit_id if ctx.scope is None or u in set(ctx.scope)]
+    c1, c2, c3, c4 = st.columns(4)
+    unit = c1.selectbox(t("unit", lang), [""] + units_in_scope, key="cases_unit",
+                        format_func=lambda v: t("any", lang) if v == "" else f"{ctx.unit_name(v)} ({v})")
+    stage = _choice(t("stage", lang), [s.value for s in Stage], STAGE_LABELS, lang, "cases_stage", c2)
+    kind = _choice(t("kind", lang), [k.value for k in CaseKind], KIND_LABELS, lang, "cases_kind", c3)
+    channel = _choice(t("channel", lang), [ch.value for ch in Channel], CHANNEL_LABELS, lang, "cases_channel", c4)
+    c5, c6, c7 = st.columns(3)
+    levels = c5.multiselect(t("level", lang), list(q.LEVELS), default=[], key="cases_levels",
+                            format_func=lambda v: level_label(v, lang))
+    status = c6.selectbox(t("status", lang), list(q.CASE_STATUSES), key="cases_status",
+                          format_func=lambda v: t(f"status_{v}", lang))
+    in_period = c7.checkbox(t("registered_in_period", lang), value=True, key="cases_in_period")
+    filters = q.CaseListFilters(unit=unit or None, stage=stage, kind=kind, channel=channel,
+                                levels=tuple(levels) or None, status=status,
+                                registered=ctx.period if in_period else None)
+
+    async def load(c: Any) -> tuple[pd.DataFrame, int]:
+        return await q.case_list(c, ctx.scope, filters), await q.case_list_total(c, ctx.scope, filters)
+
+    cases, total = ctx.run(load)
+    rows_caption(ctx, len(cases), total)
+    if cases.empty:
+        st.info("—")
+        return
+    view = pd.DataFrame(
+        {
+            "case_no": cases["case_no"],
+            "status": [t("status_open" if o else "status_closed", lang) for o in cases["open"]],
+            "level": [level_label(v, lang) for v in cases["sla_level"]],
+            "stage": [vocab(STAGE_LABELS, v, lang) for v in cases["stage"]],
+            "unit": [f"{n} ({u})" if isinstance(u, str) and u else t("unassigned", lang)
+                     for n, u in zip(cases["unit_name"].fillna(""), cases["handling_unit"], strict=True)],
+            "kind": [vocab(KIND_LABELS, v, lang) for v in cases["kind"]],
+            "channel": [vocab(CHANNEL_LABELS, v, lang) for v in cases["channel"]],
+            "category": [vocab(CATEGORY_LABELS, v, lang) for v in cases["category"]],
+            "registered_at": [local_minute(d) for d in cases["registered_at"]],
+            "due_at": [local_minute(d) for d in cases["due_at"]],
+        }
+    )
+    st.dataframe(view, hide_index=True, width="stretch",
+                 column_config={col: t(col, lang) for col in view.columns})
+    scope = ctx.scope
+    downloads(ctx, "cases", lambda: ctx.run(lambda c: reports.load_case_list(c, scope, filters)))
 
 
 def page_units(ctx: Ctx) -> None:
@@ -253,17 +339,18 @@ def page_units(ctx: Ctx) -> None:
         hide_index=True,
         width="stretch",
         column_config={
-            "unit_id": "ID",
+            "unit_id": t("unit_id", lang),
             "unit_name": t("unit", lang),
             "open": t("open_cases", lang),
             "overdue": t("overdue", lang),
             "on_time_pct": st.column_config.NumberColumn(t("on_time_pct", lang), format="%.1f"),
-            "completed": t("on_time_completion", lang) + " n",
+            "completed": t("completed", lang),
             "returns": t("returns", lang),
             "extensions": t("extensions", lang),
             "extensions_pending": t("extensions_pending", lang),
         },
     )
+    downloads(ctx, "units", lambda: reports.league_report(league))
     st.subheader(t("durations", lang))
     if durations.empty:
         st.info("—")
@@ -271,8 +358,15 @@ def page_units(ctx: Ctx) -> None:
         d = durations.assign(stage=[vocab(STAGE_LABELS, v, lang) for v in durations["clock"]])
         st.dataframe(d[["unit_id", "unit_name", "stage", "n", "median_wd", "p90_wd"]], hide_index=True,
                      width="stretch",
-                     column_config={"median_wd": st.column_config.NumberColumn("median WD", format="%.1f"),
-                                    "p90_wd": st.column_config.NumberColumn("p90 WD", format="%.1f")})
+                     column_config={
+                         "unit_id": t("unit_id", lang),
+                         "unit_name": t("unit", lang),
+                         "stage": t("stage", lang),
+                         "n": t("clock_count", lang),
+                         "median_wd": st.column_config.NumberColumn(t("median_wd", lang), format="%.1f"),
+                         "p90_wd": st.column_config.NumberColumn(t("p90_wd", lang), format="%.1f"),
+                     })
+        downloads(ctx, "stages", lambda: reports.durations_report(durations))
     st.subheader(t("trend", lang))
     if trend.empty:
         st.info("—")
@@ -437,6 +531,7 @@ def page_calendar(ctx: Ctx) -> None:
 RENDERERS: dict[str, Callable[[Ctx], None]] = {
     "overview": page_overview,
     "board": page_board,
+    "cases": page_cases,
     "units": page_units,
     "case": page_case,
     "calendar": page_calendar,

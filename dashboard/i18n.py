@@ -12,6 +12,7 @@ _T: dict[str, tuple[str, str]] = {
     "units": ("承办单位", "Units"),
     "case": ("工单详情", "Case detail"),
     "calendar": ("工作日历", "Calendar"),
+    "cases": ("工单列表", "Case list"),
     "scope": ("辖区 / 单位", "Jurisdiction / unit"),
     "period": ("统计期间", "Period"),
     "this_month": ("本月", "This month"),
@@ -56,7 +57,6 @@ _T: dict[str, tuple[str, str]] = {
     "extension": ("延期", "Extension"),
     "temporal": ("流程", "Workflow"),
     "open_link": ("打开", "open"),
-    "cases_listed": ("条工单", "cases"),
     "no_cases": ("没有需要关注的工单", "No case needs attention"),
     "league": ("单位排名", "Unit league table"),
     "durations": ("各环节用时（工作日）", "Working days per stage"),
@@ -90,6 +90,32 @@ _T: dict[str, tuple[str, str]] = {
                                 "Data source unavailable: the published calendar only, without the bureau's own days"),
     "refresh": ("自动刷新", "Auto-refresh"),
     "as_of": ("数据时间", "As of"),
+    "rows_shown": ("显示 {shown} 条，共 {total} 条", "showing {shown} of {total} rows"),
+    "rows_cut": ("页面只显示前 {shown} 条；下载文件包含全部 {total} 条",
+                 "The page shows the first {shown} rows; the downloads hold all {total}"),
+    "download_xlsx": ("下载 Excel", "Download Excel"),
+    "download_csv": ("下载 CSV", "Download CSV"),
+    "unit_id": ("单位代码", "Unit code"),
+    "unit_code": ("承办单位代码", "Handling unit code"),
+    "completed": ("办结数", "Completed"),
+    "completed_on_time": ("按时办结数", "Completed on time"),
+    "clock_count": ("件数", "Count"),
+    "median_wd": ("中位用时（工作日）", "Median (working days)"),
+    "p90_wd": ("90%用时（工作日）", "90th percentile (working days)"),
+    "category": ("问题类别", "Category"),
+    "status": ("状态", "Status"),
+    "status_all": ("全部", "All"),
+    "status_open": ("在办", "Open"),
+    "status_closed": ("已办结", "Closed"),
+    "provisional_due": ("暂定时限", "Provisional deadline"),
+    "return_visit_outcome": ("回访结果", "Return visit"),
+    "close_reason": ("办结方式", "Closed as"),
+    "registered_at": ("登记时间", "Registered"),
+    "accepted_at": ("受理时间", "Accepted"),
+    "closed_at": ("办结时间", "Closed"),
+    "registered_in_period": ("仅统计期间内登记", "Registered in the period only"),
+    "yes": ("是", "yes"),
+    "no": ("否", "no"),
 }
 
 LEVEL_LABELS: dict[str, tuple[str, str]] = {
@@ -127,6 +153,36 @@ CHANNEL_LABELS: dict[str, tuple[str, str]] = {
     "wechat": ("微信", "WeChat"),
     "service_hall": ("服务大厅", "Service hall"),
     "mail": ("信件", "Mail"),
+}
+CATEGORY_LABELS: dict[str, tuple[str, str]] = {
+    "reimbursement": ("医保报销", "Reimbursement"),
+    "designated_institution": ("定点医疗机构", "Designated institution"),
+    "pharmacy": ("定点药店", "Pharmacy"),
+    "fund_fraud": ("欺诈骗保", "Fund fraud"),
+    "staff_conduct": ("工作人员作风", "Staff conduct"),
+    "enrolment": ("参保登记", "Enrolment"),
+    "other": ("其他", "Other"),
+}
+EXTENSION_LABELS: dict[str, tuple[str, str]] = {
+    "requested": ("待审批", "Requested"),
+    "approved": ("已批准", "Approved"),
+    "refused": ("不予延期", "Refused"),
+}
+SATISFACTION_LABELS: dict[str, tuple[str, str]] = {
+    "satisfied": ("满意", "Satisfied"),
+    "basically_satisfied": ("基本满意", "Basically satisfied"),
+    "unsatisfied": ("不满意", "Unsatisfied"),
+    "unreachable": ("未联系上", "Unreachable"),
+}
+CLOSE_REASON_LABELS: dict[str, tuple[str, str]] = {
+    "rejected": ("不予受理", "Rejected"),
+    "answered_on_spot": ("当场答复", "Answered on the spot"),
+    "transferred_12388": ("转纪检监察（12388）", "Transferred to 12388"),
+    "withdrawn": ("撤回", "Withdrawn"),
+    "merged": ("合并办理", "Merged"),
+    "review_window_lapsed": ("复核期满办结", "Review window lapsed"),
+    "review_upheld": ("复核维持", "Review upheld"),
+    "investigation_declined": ("不予调查", "Investigation declined"),
 }
 DAY_KIND_LABELS: dict[str, tuple[str, str]] = {
     "workday": ("工作日", "Working day"),

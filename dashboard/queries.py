@@ -410,14 +410,41 @@ async def bureau_month(conn: Conn, code: str, year: int, month: int) -> BureauMo
     return BureauMonth(cal, [r for r in own.days if (r.day.year, r.day.month) == (year, month)], own.close)
 
 
+BOARD_PAGE_ROWS = 500  # rows the page draws; the page says how many there are, the exports hold them all
+
+
+def _board_where() -> str:
+    """The SLA board's row filter ($1 scope, $2 levels, $3..$6 unit, stage, kind, channel)."""
+    return f"""
+        c.open AND c.sla_level = ANY($2::text[])
+          AND ($3::text IS NULL OR c.handling_unit = $3)
+          AND ($4::text IS NULL OR c.stage = $4)
+          AND ($5::text IS NULL OR c.kind = $5)
+          AND ($6::text IS NULL OR c.channel = $6)
+          AND {_in_scope("c.handling_unit", "c.jurisdiction")}
+    """
+
+
+def _board_args(scope_unit_ids: Sequence[str] | None, filters: BoardFilters) -> list[Any]:
+    return [_scope_param(scope_unit_ids), list(filters.levels), filters.unit, filters.stage, filters.kind,
+            filters.channel]
+
+
+async def sla_board_total(conn: Conn, scope_unit_ids: Sequence[str] | None, filters: BoardFilters) -> int:
+    """How many rows `sla_board` has without a limit."""
+    n = await conn.fetchval(f"SELECT count(*) FROM cases c WHERE {_board_where()}",
+                            *_board_args(scope_unit_ids, filters))
+    return int(n or 0)
+
+
 async def sla_board(
     conn: Conn,
     scope_unit_ids: Sequence[str] | None,
     filters: BoardFilters,
     now: datetime,
-    limit: int = 500,
+    limit: int | None = BOARD_PAGE_ROWS,
 ) -> pd.DataFrame:
-    """Open cases needing attention, soonest breach first (most overdue at the top).
+    """Open cases needing attention, soonest breach first (most overdue at the top); `limit=None` = all rows.
 
     Ordering by the due instant equals ordering by working days to breach (a monotone function of it); the
     working-day figures (`wd_left`, negative when overdue, and `days_overdue`) are computed with each case's
@@ -428,26 +455,16 @@ async def sla_board(
         SELECT c.case_no, c.sla_level, c.due_at, c.stage, c.handling_unit, u.name AS unit_name, c.kind,
                c.channel, c.extension_status, c.provisional, c.jurisdiction
         FROM cases c LEFT JOIN org_units u ON u.unit_id = c.handling_unit
-        WHERE c.open AND c.sla_level = ANY($2::text[])
-          AND ($3::text IS NULL OR c.handling_unit = $3)
-          AND ($4::text IS NULL OR c.stage = $4)
-          AND ($5::text IS NULL OR c.kind = $5)
-          AND ($6::text IS NULL OR c.channel = $6)
-          AND {_in_scope("c.handling_unit", "c.jurisdiction")}
+        WHERE {_board_where()}
         ORDER BY c.due_at NULLS LAST, c.case_no
         LIMIT $7
         """,
-        _scope_param(scope_unit_ids),
-        list(filters.levels),
-        filters.unit,
-        filters.stage,
-        filters.kind,
-        filters.channel,
+        *_board_args(scope_unit_ids, filters),
         limit,
     )
     records: list[dict[str, Any]] = []
     cals: dict[str, Any] = {}
-    for r in rows:  # bounded by `limit`
+    for r in rows:
         rec = dict(r)
         if rec["jurisdiction"] not in cals:
             cals[rec["jurisdiction"]] = await effective_calendar(conn, rec["jurisdiction"])
@@ -464,6 +481,85 @@ async def sla_board(
         records.append(rec)
     df = pd.DataFrame(records, columns=BOARD_COLUMNS)
     return df.astype({"wd_left": "Int64", "days_overdue": "Int64"})
+
+
+# ------------------------------------------------------------------------------------------ case list
+
+
+CASE_STATUSES: tuple[str, ...] = ("all", "open", "closed")
+
+
+@dataclass(frozen=True)
+class CaseListFilters:
+    """Filters of the case list (None = any). `registered` keeps the cases registered in that period."""
+
+    unit: str | None = None
+    stage: str | None = None
+    kind: str | None = None
+    channel: str | None = None
+    levels: tuple[str, ...] | None = None
+    status: str = "all"
+    registered: Period | None = None
+
+    def __post_init__(self) -> None:
+        if self.status not in CASE_STATUSES:
+            raise ValueError(f"status: {self.status!r} is not one of {', '.join(CASE_STATUSES)}")
+
+
+CASE_LIST_COLUMNS = [
+    "case_no", "kind", "channel", "category", "jurisdiction", "handling_unit", "unit_name", "stage", "open",
+    "sla_level", "due_at", "extension_status", "returns", "satisfaction", "close_reason", "registered_at",
+    "accepted_at", "closed_at",
+]
+
+
+def _case_list_where() -> str:
+    """The case list's row filter ($1 scope, $2..$5 unit, stage, kind, channel, $6 levels, $7 open, $8..$9 the
+    registration bounds)."""
+    return f"""
+        ($2::text IS NULL OR c.handling_unit = $2)
+          AND ($3::text IS NULL OR c.stage = $3)
+          AND ($4::text IS NULL OR c.kind = $4)
+          AND ($5::text IS NULL OR c.channel = $5)
+          AND ($6::text[] IS NULL OR c.sla_level = ANY($6::text[]))
+          AND ($7::boolean IS NULL OR c.open = $7)
+          AND ($8::timestamptz IS NULL OR c.registered_at >= $8)
+          AND ($9::timestamptz IS NULL OR c.registered_at < $9)
+          AND {_in_scope("c.handling_unit", "c.jurisdiction")}
+    """
+
+
+def _case_list_args(scope_unit_ids: Sequence[str] | None, filters: CaseListFilters) -> list[Any]:
+    lo, hi = filters.registered.bounds() if filters.registered is not None else (None, None)
+    is_open = {"all": None, "open": True, "closed": False}[filters.status]
+    levels = None if filters.levels is None else list(filters.levels)
+    return [_scope_param(scope_unit_ids), filters.unit, filters.stage, filters.kind, filters.channel, levels,
+            is_open, lo, hi]
+
+
+async def case_list_total(conn: Conn, scope_unit_ids: Sequence[str] | None, filters: CaseListFilters) -> int:
+    """How many rows `case_list` has without a limit."""
+    n = await conn.fetchval(f"SELECT count(*) FROM cases c WHERE {_case_list_where()}",
+                            *_case_list_args(scope_unit_ids, filters))
+    return int(n or 0)
+
+
+async def case_list(
+    conn: Conn, scope_unit_ids: Sequence[str] | None, filters: CaseListFilters, limit: int | None = BOARD_PAGE_ROWS
+) -> pd.DataFrame:
+    """Cases in scope matching the filters, newest registration first (masked columns only; `limit=None` = all)."""
+    rows = await conn.fetch(
+        f"""
+        SELECT {", ".join("c." + col for col in CASE_LIST_COLUMNS if col != "unit_name")}, u.name AS unit_name
+        FROM cases c LEFT JOIN org_units u ON u.unit_id = c.handling_unit
+        WHERE {_case_list_where()}
+        ORDER BY c.registered_at DESC, c.case_no
+        LIMIT $10
+        """,
+        *_case_list_args(scope_unit_ids, filters),
+        limit,
+    )
+    return pd.DataFrame([dict(r) for r in rows], columns=CASE_LIST_COLUMNS)
 
 
 # ------------------------------------------------------------------------------------------ units

@@ -88,6 +88,32 @@ def test_board_lists_red_cases_first_with_links(app_env: str) -> None:
     assert list(at.dataframe[0].value["case_no"]) == ["SX2026021200002"]
 
 
+def downloads(at: AppTest) -> dict[str, str]:
+    """The page's download buttons: key -> label."""
+    return {str(b.key): b.label for b in at.get("download_button")}
+
+
+def test_board_offers_the_downloads_and_says_how_many_rows(app_env: str) -> None:
+    at = run_page("board")
+    assert downloads(at) == {"sla-board_xlsx": "下载 Excel / Download Excel", "sla-board_csv": "下载 CSV / Download CSV"}
+    assert any("显示 7 条，共 7 条" in c.value for c in at.caption)
+    assert not at.warning  # nothing cut
+
+
+def test_case_list_filters_and_downloads(app_env: str) -> None:
+    at = run_page("cases")  # default: registered this month to date (2026-03-01..18), any status
+    df = at.dataframe[0].value
+    assert sorted(df["case_no"]) == ["SX2026030100021", "SX2026030100022", "SX2026030100023", "SX2026030100024",
+                                     "SX2026030100025", "SX2026031300003"]
+    assert set(downloads(at)) == {"cases_xlsx", "cases_csv"}
+    at.checkbox(key="cases_in_period").uncheck()
+    at.selectbox(key="cases_status").set_value("open")
+    at.multiselect(key="cases_levels").set_value(["red"])
+    at.run()
+    assert list(at.dataframe[0].value["case_no"]) == ["SX2026031300003", "SX2026021200001", "SX2026021200002"]
+    assert any("共 3 条" in c.value for c in at.caption)
+
+
 def test_units_page_league_and_durations(app_env: str) -> None:
     at = run_page("units")
     league = at.dataframe[0].value.set_index("unit_id")
@@ -98,6 +124,7 @@ def test_units_page_league_and_durations(app_env: str) -> None:
     row = dur[(dur.unit_id == "SX-TY-XD") & (dur.stage.str.contains("调查"))].iloc[0]
     assert row["median_wd"] == 7.0
     assert len(at.get("vega_lite_chart")) == 1
+    assert set(downloads(at)) == {"units_xlsx", "units_csv", "stages_xlsx", "stages_csv"}
 
 
 def test_case_detail_masked_and_deadlines(app_env: str) -> None:

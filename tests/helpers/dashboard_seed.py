@@ -15,6 +15,8 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from typing import Any
 
+import asyncpg
+
 from activities.case_activities import CaseActivities
 from activities.contracts import CaseEventRecord, CaseProjection, MaskedPerson, SlaClockRecord
 from activities.db import create_pool
@@ -208,3 +210,31 @@ async def seed_dashboard(dsn: str) -> int:
     finally:
         await pool.close()
     return len(_CASES)
+
+
+async def copy_red_case(dsn: str, copies: int) -> list[str]:
+    """`copies` more red cases like R1 (same unit, stage and deadline), numbered SX20260101xxxxx; only the
+    `cases` row (no clocks or events), enough for tables that list open cases. Remove with `remove_cases`."""
+    numbers = [f"SX20260101{i:05d}" for i in range(1, copies + 1)]
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            """
+            INSERT INTO cases
+            SELECT (jsonb_populate_record(c, jsonb_build_object('case_no', n))).*
+            FROM cases c, unnest($1::text[]) AS n WHERE c.case_no = 'SX2026021200001'
+            """,
+            numbers,
+        )
+    finally:
+        await conn.close()
+    return numbers
+
+
+async def remove_cases(dsn: str, case_nos: list[str]) -> None:
+    """Delete `cases` rows made by `copy_red_case`."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("DELETE FROM cases WHERE case_no = ANY($1::text[])", case_nos)
+    finally:
+        await conn.close()
