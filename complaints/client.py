@@ -434,6 +434,21 @@ class CaseClient:
                 raise CaseClientError(f"summary of case {case_no} failed: {e.message}") from e
         raise CaseClientError(f"summary of case {case_no} not available")  # pragma: no cover
 
+    async def allowed_decisions(self, case_no: str, actor: Any) -> list[str]:
+        """The decisions `actor` may take on the case now (query `allowed_decisions`); [] once it is closed."""
+        from cases.models import Actor
+
+        who = actor if isinstance(actor, Actor) else Actor.model_validate(actor)
+        handle = self.handle(case_no)
+        try:
+            return await handle.query("allowed_decisions", who, result_type=list[str], rpc_timeout=self.rpc_timeout)
+        except WorkflowQueryFailedError as e:
+            raise CaseClientError(f"allowed decisions of case {case_no}: {e.message}") from e
+        except RPCError as e:
+            if e.status == RPCStatusCode.NOT_FOUND:
+                raise CaseNotFound(case_no) from None
+            raise CaseClientError(f"allowed decisions of case {case_no} failed: {e.message}") from e
+
     async def exists(self, case_no: str) -> bool:
         """Whether a workflow for this case number exists (running or closed)."""
         try:
