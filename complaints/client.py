@@ -387,13 +387,19 @@ class CaseClient:
         payload: BaseModel | Mapping[str, Any] | None = None,
         *,
         actor: Any = None,
+        update_id: str | None = None,
     ) -> CaseSummary:
-        """Send a decision (a Workflow Update) and return the summary after it; refusals raise domain errors."""
+        """Send a decision (a Workflow Update) and return the summary after it; refusals raise domain errors.
+
+        `update_id` makes a resend of the same decision answer the first outcome instead of applying it
+        again (Temporal deduplicates updates by id within the case's run)."""
         d = self.validate_decision(decision, payload, actor=actor)
         name = decision_name(decision)
         handle = self.handle(case_no)
         try:
-            return await handle.execute_update(name, d, result_type=CaseSummary, rpc_timeout=self.rpc_timeout)
+            return await handle.execute_update(
+                name, d, id=update_id, result_type=CaseSummary, rpc_timeout=self.rpc_timeout
+            )
         except WorkflowUpdateFailedError as e:
             raise DecisionRefused(_failure_message(e.cause) or f"{name} refused for case {case_no}") from None
         except WorkflowUpdateRPCTimeoutOrCancelledError as e:
