@@ -19,6 +19,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from api.settings import get_api_settings
 from complaints.binaries import temporal_cli
 from complaints.pgserver import EmbeddedPostgres
 from complaints.process import run_command
@@ -37,6 +38,7 @@ class Stack:
         self.temporal_port = self.settings.embedded_temporal_port
         self.ui_port = self.settings.embedded_temporal_ui_port
         self.codec_port = self.settings.codec_server_port
+        self.api_port = get_api_settings().port
 
     # -- process bookkeeping ------------------------------------------------------------------------------
     def _pidfile(self, name: str) -> Path:
@@ -163,6 +165,10 @@ class Stack:
         self._spawn("codec", [sys.executable, "-m", "complaints.codec_server", "--port", str(self.codec_port)],
                     self._env())
 
+    def start_api(self) -> None:
+        argv = [sys.executable, "-m", "api", "--host", "127.0.0.1", "--port", str(self.api_port)]
+        self._spawn("api", argv, self._env())
+
     def start_dashboard(self) -> None:
         argv = [
             sys.executable, "-m", "streamlit", "run", str(Path(__file__).parent.parent / "dashboard" / "app.py"),
@@ -183,13 +189,16 @@ class Stack:
         wait_port("127.0.0.1", self.temporal_port, "Temporal frontend", 60)
         self.start_codec_server()
         self.start_worker()
+        self.start_api()
         self.start_dashboard()
         _wait_http(f"http://127.0.0.1:{self.ui_port}/", "Temporal Web UI", 60)
         _wait_http(f"http://127.0.0.1:{self.settings.dashboard_port}/_stcore/health", "dashboard", 90)
+        _wait_http(f"http://127.0.0.1:{self.api_port}/readyz", "HTTP API", 60)
         asyncio.run(_wait_worker_polling(f"127.0.0.1:{self.temporal_port}", self.settings.task_queue, 60))
         print()
         print(f"  Temporal Web UI   http://localhost:{self.ui_port}")
         print(f"  SLA dashboard     http://localhost:{self.settings.dashboard_port}")
+        print(f"  HTTP API          http://127.0.0.1:{self.api_port}/docs  (token: complaints login --as ID --role ROLE --unit UNIT)")
         print(f"  Temporal gRPC     127.0.0.1:{self.temporal_port}  (task queue '{self.settings.task_queue}')")
         print(f"  PostgreSQL        {self.postgres.dsn('complaints')}")
         print(f"  Codec server      http://127.0.0.1:{self.codec_port}")
@@ -198,12 +207,12 @@ class Stack:
 
     def down(self) -> None:
         print("Stopping the embedded stack")
-        for name in ("dashboard", "worker", "codec", "temporal"):
+        for name in ("dashboard", "api", "worker", "codec", "temporal"):
             self._stop(name)
         print(f"  postgres: {'stopped' if self.postgres.stop() else 'not running'}")
 
     def status(self) -> None:
-        for name in ("temporal", "codec", "worker", "dashboard"):
+        for name in ("temporal", "codec", "worker", "api", "dashboard"):
             pid = self.running_pid(name)
             print(f"  {name:10} {f'running (pid {pid})' if pid else 'stopped'}")
         pg = self.postgres.pid()
