@@ -17,9 +17,10 @@ from typing import Annotated, Any
 
 import asyncpg
 from fastapi import APIRouter, Body, Depends, FastAPI, Header, Path, Query, Request, Response
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 
 from api import idempotency
@@ -32,7 +33,7 @@ from api.auth import (
     ensure_signing_key,
     machine,
 )
-from api.problems import PROBLEM_RESPONSES, ApiProblem, install
+from api.problems import PROBLEM_RESPONSES, ApiProblem, install, problem_body, problem_media_type_only
 from api.settings import ApiSettings, get_api_settings
 from cases.models import (
     DECISION_MODELS,
@@ -315,6 +316,8 @@ def _scope_sql(p: Principal, args: list[Any]) -> str:
     return _in_scope("c.handling_unit", "c.jurisdiction", f"${len(args)}")
 
 
+UnitId = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9-]{0,31}$")]
+JurisdictionCode = Annotated[str, StringConstraints(pattern=r"^CN(-[A-Z]{2}(-[A-Z0-9]{1,4})?)?$")]
 _ROW_COLUMNS = ("case_no, kind, channel, category, jurisdiction, handling_unit, stage, open, sla_level, due_at, "
                 "registered_at, closed_at, close_reason")
 
@@ -325,8 +328,8 @@ async def list_cases(
     svc: Svc,
     stage: Annotated[list[Stage] | None, Query(description="CaseStage, any of")] = None,
     level: Annotated[list[SlaLevel] | None, Query(description="SLA level, any of")] = None,
-    unit: Annotated[list[str] | None, Query(description="handling unit, any of", max_length=50)] = None,
-    jurisdiction: Annotated[list[str] | None, Query(max_length=50)] = None,
+    unit: Annotated[list[UnitId] | None, Query(description="handling unit, any of", max_length=50)] = None,
+    jurisdiction: Annotated[list[JurisdictionCode] | None, Query(max_length=50)] = None,
     channel: Annotated[list[Channel] | None, Query()] = None,
     kind: Annotated[list[CaseKind] | None, Query()] = None,
     due_after: Annotated[datetime | None, Query(description="next deadline at or after")] = None,
@@ -431,8 +434,8 @@ def _decision_route(name: str, body_model: type[BaseModel]) -> Callable[..., Any
         except ApiProblem as e:
             if key is not None:
                 if e.status in (404, 409, 422):  # the answer to this request, not a passing failure
-                    body_out = {"type": e.type, "title": "", "status": e.status, "detail": e.detail, **e.extra}
-                    await idempotency.finish(svc.pool, p.key, key, e.status, body_out)
+                    await idempotency.finish(svc.pool, p.key, key, e.status,
+                                             problem_body(e.status, e.detail, type_=e.type, **e.extra))
                 else:
                     await idempotency.release(svc.pool, p.key, key)
             raise
@@ -440,9 +443,9 @@ def _decision_route(name: str, body_model: type[BaseModel]) -> Callable[..., Any
             problem = _client_problem(e)
             if key is not None:
                 if problem.status in (404, 409, 422):
-                    await idempotency.finish(svc.pool, p.key, key, problem.status, {
-                        "type": problem.type, "title": "", "status": problem.status, "detail": problem.detail,
-                        **problem.extra})
+                    await idempotency.finish(svc.pool, p.key, key, problem.status,
+                                             problem_body(problem.status, problem.detail, type_=problem.type,
+                                                          **problem.extra))
                 else:
                     await idempotency.release(svc.pool, p.key, key)
             raise problem from None
@@ -618,6 +621,14 @@ def build_app(lifespan: Any = None) -> FastAPI:
     install(app)
     app.include_router(v1)
     app.include_router(ops)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = problem_media_type_only(get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
 
 

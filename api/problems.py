@@ -51,11 +51,16 @@ class ApiProblem(Exception):
         self.extra = extra
 
 
-def problem_response(status: int, detail: str, *, type_: str = "about:blank", headers: dict[str, str] | None = None,
-                     **extra: Any) -> JSONResponse:
+def problem_body(status: int, detail: str, *, type_: str = "about:blank", **extra: Any) -> dict[str, Any]:
     body = {"type": type_, "title": _TITLES.get(status, "Error"), "status": status, "detail": detail}
     body.update({k: v for k, v in extra.items() if v is not None})
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    return body
+
+
+def problem_response(status: int, detail: str, *, type_: str = "about:blank", headers: dict[str, str] | None = None,
+                     **extra: Any) -> JSONResponse:
+    return JSONResponse(problem_body(status, detail, type_=type_, **extra), status_code=status,
+                        media_type=PROBLEM_JSON, headers=headers)
 
 
 def invalid(errors: list[dict[str, str]]) -> JSONResponse:
@@ -97,5 +102,17 @@ def install(app: Any) -> None:
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": _TITLES[code]}
-    for code in (401, 403, 404, 409, 422)
+    for code in (401, 403, 404, 409, 422, 503)
 }
+
+
+def problem_media_type_only(doc: dict[str, Any]) -> dict[str, Any]:
+    """Error responses are served as application/problem+json only: move the schema FastAPI puts under
+    application/json there."""
+    for ops in doc.get("paths", {}).values():
+        for op in ops.values():
+            for response in op.get("responses", {}).values():
+                content = response.get("content", {})
+                if PROBLEM_JSON in content and "application/json" in content:
+                    content[PROBLEM_JSON] = content.pop("application/json")
+    return doc

@@ -45,6 +45,7 @@ class ApiProcess:
     queue: str
     proc: subprocess.Popen[bytes]
     env: dict[str, str] = field(default_factory=dict)
+    log: Path | None = None
 
     def token(self, actor: Actor) -> str:
         return login_token(DATA_DIR, actor, ApiSettings())
@@ -70,14 +71,15 @@ async def api_process(
         "COMPLAINTS_DATA_DIR": str(DATA_DIR),
         **(extra_env or {}),
     }
-    proc = _spawn(port, env)
+    log = DATA_DIR / f"api-{port}.log"
+    proc = _spawn(port, env, log)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
         async with httpx.AsyncClient(base_url=base, timeout=5) as http:
             while True:
                 if proc.poll() is not None:
-                    raise RuntimeError(f"the API exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+                    raise RuntimeError(f"the API exited: {log.read_text(errors='replace')}")
                 try:
                     if (await http.get("/readyz")).status_code == 200:
                         break
@@ -86,16 +88,17 @@ async def api_process(
                 if time.monotonic() > deadline:
                     raise RuntimeError("the API did not become ready in 60 s")
                 await asyncio.sleep(0.2)
-        yield ApiProcess(base, queue, proc, env)
+        yield ApiProcess(base, queue, proc, env, log)
     finally:
         _stop(proc)
 
 
-def _spawn(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "api", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
+def _spawn(port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:  # a file, not a pipe nobody reads (a full pipe would stall the server)
+        return subprocess.Popen(
+            [sys.executable, "-m", "api", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
