@@ -169,6 +169,17 @@ class Stack:
         argv = [sys.executable, "-m", "api", "--host", "127.0.0.1", "--port", str(self.api_port)]
         self._spawn("api", argv, self._env())
 
+    def start_workbench(self) -> None:
+        argv = [
+            sys.executable, "-m", "streamlit", "run", str(Path(__file__).parent.parent / "dashboard" / "workbench.py"),
+            "--server.port", str(self.settings.workbench_port),
+            "--server.address", "127.0.0.1",
+            "--server.headless", "true",
+            "--browser.gatherUsageStats", "false",
+        ]
+        env = {**self._env(), "COMPLAINTS_WORKBENCH_API_URL": f"http://127.0.0.1:{self.api_port}"}
+        self._spawn("workbench", argv, env)
+
     def start_dashboard(self) -> None:
         argv = [
             sys.executable, "-m", "streamlit", "run", str(Path(__file__).parent.parent / "dashboard" / "app.py"),
@@ -191,14 +202,17 @@ class Stack:
         self.start_worker()
         self.start_api()
         self.start_dashboard()
+        self.start_workbench()
         _wait_http(f"http://127.0.0.1:{self.ui_port}/", "Temporal Web UI", 60)
         _wait_http(f"http://127.0.0.1:{self.settings.dashboard_port}/_stcore/health", "dashboard", 90)
         _wait_http(f"http://127.0.0.1:{self.api_port}/readyz", "HTTP API", 60)
+        _wait_http(f"http://127.0.0.1:{self.settings.workbench_port}/_stcore/health", "workbench", 90)
         asyncio.run(_wait_worker_polling(f"127.0.0.1:{self.temporal_port}", self.settings.task_queue, 60))
         print()
         print(f"  Temporal Web UI   http://localhost:{self.ui_port}")
         print(f"  SLA dashboard     http://localhost:{self.settings.dashboard_port}")
         print(f"  HTTP API          http://127.0.0.1:{self.api_port}/docs  (token: complaints login --as ID --role ROLE --unit UNIT)")
+        print(f"  Workbench 待办    http://localhost:{self.settings.workbench_port}")
         print(f"  Temporal gRPC     127.0.0.1:{self.temporal_port}  (task queue '{self.settings.task_queue}')")
         print(f"  PostgreSQL        {self.postgres.dsn('complaints')}")
         print(f"  Codec server      http://127.0.0.1:{self.codec_port}")
@@ -207,12 +221,12 @@ class Stack:
 
     def down(self) -> None:
         print("Stopping the embedded stack")
-        for name in ("dashboard", "api", "worker", "codec", "temporal"):
+        for name in ("workbench", "dashboard", "api", "worker", "codec", "temporal"):
             self._stop(name)
         print(f"  postgres: {'stopped' if self.postgres.stop() else 'not running'}")
 
     def status(self) -> None:
-        for name in ("temporal", "codec", "worker", "api", "dashboard"):
+        for name in ("temporal", "codec", "worker", "api", "dashboard", "workbench"):
             pid = self.running_pid(name)
             print(f"  {name:10} {f'running (pid {pid})' if pid else 'stopped'}")
         pg = self.postgres.pid()

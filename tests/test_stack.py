@@ -58,6 +58,7 @@ def stack_env(tmp_path: Path) -> dict[str, str]:
         "COMPLAINTS_CODEC_SERVER_PORT": str(_free_port()),
         "COMPLAINTS_DASHBOARD_PORT": str(_free_port()),
         "COMPLAINTS_API_PORT": str(_free_port()),
+        "COMPLAINTS_WORKBENCH_PORT": str(_free_port()),
     }
 
 
@@ -112,6 +113,7 @@ def test_make_up_runs_everything_and_down_stops_exactly_it(stack_env: dict[str, 
         assert "worker: polling task queue 'complaints'" in out
         assert _http_status(f"http://127.0.0.1:{stack_env['COMPLAINTS_EMBEDDED_TEMPORAL_UI_PORT']}/") == 200
         assert _http_status(f"http://127.0.0.1:{stack_env['COMPLAINTS_DASHBOARD_PORT']}/") == 200
+        assert _http_status(f"http://127.0.0.1:{stack_env['COMPLAINTS_WORKBENCH_PORT']}/") == 200
         assert (data / "temporal.db").exists()
         stage = _register_and_summarise(stack_env, "SX2026112500901")
         assert stage == "acceptance"
@@ -130,7 +132,7 @@ def test_make_up_runs_everything_and_down_stops_exactly_it(stack_env: dict[str, 
     finally:
         pids = {p.stem: int(p.read_text()) for p in (data / "pids").glob("*.pid")}
         _stack("down", stack_env)
-    assert set(pids) == {"temporal", "worker", "dashboard", "codec", "api"}
+    assert set(pids) == {"temporal", "worker", "dashboard", "codec", "api", "workbench"}
     assert not any(_alive(pid) for pid in pids.values()), pids
     assert not list((data / "pids").glob("*.pid"))
 
