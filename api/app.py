@@ -26,7 +26,6 @@ from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from api import idempotency
 from api.auth import (
     JWKS_FILE,
-    Forbidden,
     Principal,
     TokenVerifier,
     Unauthenticated,
@@ -285,14 +284,19 @@ async def register_case(reg: ComplaintRegistration, p: Caller, svc: Svc, respons
         raise ApiProblem(403, f"unit {p.actor.unit_id} does not take in cases for {reg.jurisdiction}")
     # the intake actor is the caller, whatever the body says
     reg = reg.model_copy(update={"intake_actor": p.actor})
+    first = False
     try:
         existed = await svc.client.exists(reg.case_no)
-        first = not existed and await svc.pool.fetchval(
+        # 201 goes to the one request that claims the number first; the case itself is started with
+        # USE_EXISTING, so concurrent or repeated requests still make one case
+        first = not existed and bool(await svc.pool.fetchval(
             "INSERT INTO api_registrations (case_no, principal) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING true",
             reg.case_no, p.key,
-        )
+        ))
         await svc.client.register(reg)
     except CaseClientError as e:
+        if first:  # not started after all: the next attempt is the first again
+            await svc.pool.execute("DELETE FROM api_registrations WHERE case_no = $1", reg.case_no)
         raise _client_problem(e) from None
     response.headers["Location"] = f"/v1/cases/{reg.case_no}"
     if not first:
@@ -662,5 +666,3 @@ def openapi_document() -> dict[str, Any]:
     """The published OpenAPI document (no services needed)."""
     return build_app().openapi()
 
-
-__all__ = ["Forbidden", "create_app", "openapi_document"]

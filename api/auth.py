@@ -42,10 +42,6 @@ class Unauthenticated(Exception):
     """No credentials, or credentials that do not verify (401)."""
 
 
-class Forbidden(Exception):
-    """Valid credentials that may not do this (403)."""
-
-
 @dataclass(frozen=True)
 class Principal:
     """The verified caller: the actor decisions are sent as, and what it may see."""
