@@ -22,6 +22,8 @@ from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
+from temporalio.common import SearchAttributeKey
+from temporalio.service import RPCError, RPCStatusCode
 
 from api import idempotency
 from api.auth import (
@@ -221,11 +223,13 @@ Svc = Annotated[Services, Depends(services)]
 CaseNo = Annotated[str, Path(description="case number, e.g. SX2026112000123", pattern=r"^[A-Z]{2}\d{13}$")]
 
 
-def _visible(p: Principal, summary: CaseSummary, directory: OrgDirectory) -> bool:
+def _visible(p: Principal, handling_unit: str | None, jurisdiction: str, channel: str, directory: OrgDirectory) -> bool:
+    """A person sees their unit's subtree (an unassigned case sits at the provincial centre); an intake
+    system sees its jurisdiction's cases of its channels."""
     if p.kind == "machine":
-        return summary.jurisdiction == p.jurisdiction and p.channels is not None and summary.channel.value in p.channels
-    if summary.handling_unit is not None:
-        return summary.handling_unit in p.scope_units
+        return jurisdiction == p.jurisdiction and p.channels is not None and channel in p.channels
+    if handling_unit is not None:
+        return handling_unit in p.scope_units
     return directory.provincial_centre in p.scope_units
 
 
@@ -248,9 +252,32 @@ async def _visible_summary(svc: Services, p: Principal, case_no: str) -> CaseSum
         summary = await svc.client.summary(case_no)
     except CaseClientError as e:
         raise _client_problem(e) from None
-    if not _visible(p, summary, svc.directory):
+    if not _visible(p, summary.handling_unit, summary.jurisdiction, summary.channel.value, svc.directory):
         raise _not_found(case_no)
     return summary
+
+
+_SCOPE_KEYS = {name: SearchAttributeKey.for_keyword(name) for name in ("HandlingUnit", "Jurisdiction", "Channel")}
+
+
+async def _check_scope(svc: Services, p: Principal, case_no: str) -> None:
+    """404 unless the case is in the caller's scope, from the case's search attributes (the server answers;
+    no workflow task). A case still registering has none yet: then its summary decides."""
+    try:
+        desc = await svc.client.handle(case_no).describe(rpc_timeout=svc.client.rpc_timeout)
+    except InvalidInput as e:
+        raise _client_problem(e) from None
+    except RPCError as e:
+        if e.status == RPCStatusCode.NOT_FOUND:
+            raise _not_found(case_no) from None
+        raise ApiProblem(503, f"case {case_no}: {e.message}") from None
+    sa = desc.typed_search_attributes
+    jurisdiction, channel = sa.get(_SCOPE_KEYS["Jurisdiction"]), sa.get(_SCOPE_KEYS["Channel"])
+    if jurisdiction is None or channel is None:
+        await _visible_summary(svc, p, case_no)
+        return
+    if not _visible(p, sa.get(_SCOPE_KEYS["HandlingUnit"]), jurisdiction, channel, svc.directory):
+        raise _not_found(case_no)
 
 
 async def _view(svc: Services, p: Principal, summary: CaseSummary) -> CaseView:
@@ -429,7 +456,7 @@ def _decision_route(name: str, body_model: type[BaseModel]) -> Callable[..., Any
                                     media_type="application/problem+json" if stored.status >= 400 else None,
                                     headers={"Idempotent-Replayed": "true"})
         try:
-            await _visible_summary(svc, p, case_no)
+            await _check_scope(svc, p, case_no)
             summary = await svc.client.decide(
                 case_no, name, payload, actor=p.actor,
                 update_id=idempotency.update_id(p.key, key) if key else None,
