@@ -680,6 +680,7 @@ def create_app(settings: Settings | None = None, api_settings: ApiSettings | Non
         directory = load_bundled_directory()
         client = await CaseClient.connect(s, directory=directory)
         pool = await create_pool(s.database_url, min_size=1, max_size=s.database_pool_max)
+        await idempotency.expire(pool)
         app.state.services = Services(s, a, client, pool, verifier, directory)
         try:
             yield

@@ -18,6 +18,9 @@ import asyncpg
 from api.problems import ApiProblem
 
 STALE = timedelta(seconds=60)
+# how long an outcome is kept for replay; later retries are still answered once by the case itself (the
+# Temporal update id is derived from the same key)
+RETENTION = timedelta(days=30)
 MAX_KEY_LENGTH = 200
 
 
@@ -90,3 +93,9 @@ async def release(pool: asyncpg.Pool, principal: str, key: str) -> None:
     await pool.execute(
         "DELETE FROM api_idempotency WHERE principal = $1 AND key = $2 AND status IS NULL", principal, key
     )
+
+
+async def expire(pool: asyncpg.Pool, older_than: timedelta = RETENTION) -> int:
+    """Forget outcomes older than `older_than`; returns how many."""
+    status = await pool.execute("DELETE FROM api_idempotency WHERE created_at < now() - $1::interval", older_than)
+    return int(status.split()[-1])

@@ -305,3 +305,17 @@ async def test_health_and_docs(api: ApiProcess) -> None:
         assert (await http.get("/docs")).status_code == 200
         doc = (await http.get("/openapi.json")).json()
         assert "/v1/cases/{case_no}/decisions/accept" in doc["paths"]
+
+
+async def test_old_idempotency_outcomes_expire(pg_pool: Any) -> None:
+    from datetime import timedelta
+
+    from api import idempotency
+
+    await pg_pool.execute(
+        "INSERT INTO api_idempotency (principal, key, request_hash, status, body, created_at) VALUES "
+        "('person:old', 'k-old', 'h', 200, '{}'::jsonb, now() - interval '31 days'), "
+        "('person:old', 'k-new', 'h', 200, '{}'::jsonb, now() - interval '1 day')")
+    assert await idempotency.expire(pg_pool, timedelta(days=30)) == 1
+    keys = await pg_pool.fetch("SELECT key FROM api_idempotency WHERE principal = 'person:old'")
+    assert [r["key"] for r in keys] == ["k-new"]
