@@ -75,17 +75,38 @@ async def _wait_text(cdp: Cdp, *wanted: str, absent: str | None = None, within: 
     raise AssertionError(f"page never showed {wanted} (absent {absent!r}):\n{text[:3000]}")
 
 
+async def _click_when_there(cdp: Cdp, find_js: str, what: str, within: float = 30) -> None:
+    """Click the element `find_js` returns once Streamlit has drawn it (a page is drawn element by element)."""
+    deadline = time.monotonic() + within
+    while not await cdp.eval(f"(() => {{ const b = {find_js}; if (!b) return false; b.click(); return true; }})()"):
+        assert time.monotonic() < deadline, f"nothing to click: {what}"
+        await asyncio.sleep(0.3)
+
+
 async def _click(cdp: Cdp, selector: str) -> None:
-    found = await cdp.eval(f"(() => {{ const b = document.querySelector({selector!r}); if (!b) return false; "
-                           "b.click(); return true; })()")
-    assert found, f"nothing to click at {selector}"
+    await _click_when_there(cdp, f"document.querySelector({selector!r})", selector)
+
+
+async def _type(cdp: Cdp, selector: str, text: str, within: float = 30) -> None:
+    """Type into an input the way a person does (focus, keystrokes, leave the field) and wait until the page
+    holds the value: a form submitted before the widget took it would send an empty field."""
+    deadline = time.monotonic() + within
+    while not await cdp.eval(f"(() => {{ const e = document.querySelector({selector!r}); if (!e) return false; "
+                             "e.focus(); return document.activeElement === e; })()"):
+        assert time.monotonic() < deadline, f"no input at {selector}"
+        await asyncio.sleep(0.3)
+    await cdp.call("Input.insertText", text=text)
+    while await cdp.eval(f"document.querySelector({selector!r}).value") != text:
+        assert time.monotonic() < deadline, f"{selector} never held {text!r}"
+        await asyncio.sleep(0.2)
+    await cdp.call("Input.dispatchKeyEvent", type="keyDown", key="Tab", code="Tab", windowsVirtualKeyCode=9)
+    await cdp.call("Input.dispatchKeyEvent", type="keyUp", key="Tab", code="Tab", windowsVirtualKeyCode=9)
+    await asyncio.sleep(0.5)
 
 
 async def _click_button_with_text(cdp: Cdp, text: str) -> None:
-    found = await cdp.eval(
-        "(() => { const b = [...document.querySelectorAll('button')].find(b => b.innerText.includes("
-        f"{text!r})); if (!b) return false; b.click(); return true; }})()")
-    assert found, f"no button saying {text!r}"
+    await _click_when_there(
+        cdp, f"[...document.querySelectorAll('button')].find(b => b.innerText.includes({text!r}))", text)
 
 
 async def test_dispatcher_accepts_and_assigns_from_the_work_list(stack: tuple[ApiProcess, str]) -> None:
@@ -116,8 +137,7 @@ async def test_dispatcher_accepts_and_assigns_from_the_work_list(stack: tuple[Ap
             assert "提交: 不予受理" in text or "不予受理" in text
             assert "办结调查" not in text and "登记回访" not in text
 
-            await cdp.eval(f"document.querySelector('.st-key-{case}-accept-unit_id input').focus()")
-            await cdp.call("Input.insertText", text="SX-TY-XD")
+            await _type(cdp, f".st-key-{case}-accept-unit_id input", "SX-TY-XD")
             await _click_button_with_text(cdp, "提交: 受理")
             text = await _wait_text(cdp, "已办理，当前环节: 调查核实")
             await asyncio.sleep(1.0)  # let the page paint before the screenshot
