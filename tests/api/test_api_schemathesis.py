@@ -12,11 +12,12 @@ from typing import Any
 import pytest
 import pytest_asyncio
 import schemathesis
-from api_support import DISPATCHER, ROOT, ApiProcess, api_process
+from api_support import DISPATCHER, INTAKE, ROOT, ApiProcess, api_process
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from schemathesis import checks
 from temporalio.testing import WorkflowEnvironment
-from test_client_support import task_queue
+from test_client_support import registration, task_queue
 
 pytestmark = pytest.mark.devserver
 
@@ -36,13 +37,22 @@ def _worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
 
 
 @pytest_asyncio.fixture(scope="module")
-async def fuzzed_api(dev_env: WorkflowEnvironment, pg_dsn: str) -> AsyncIterator[ApiProcess]:
+async def fuzzed_api(dev_env: WorkflowEnvironment, pg_dsn: str) -> AsyncIterator[tuple[ApiProcess, list[str]]]:
+    """The API and a worker process, plus a few real cases the generated requests may aim at (so decisions
+    reach the case's own rules, not only the input checks)."""
     # the worker runs in its own process: the generated tests are synchronous and would block an in-loop one
     q = task_queue()
     async with api_process(dev_env, pg_dsn, q) as api:
         worker = _worker(api.env)
         try:
-            yield api
+            cases = []
+            async with api.http() as http:
+                for _ in range(4):
+                    reg = registration()
+                    r = await http.post("/v1/cases", json=reg, headers=api.headers(INTAKE))
+                    assert r.status_code == 201, r.text
+                    cases.append(reg["case_no"])
+            yield api, cases
         finally:
             worker.terminate()
             worker.wait(timeout=30)
@@ -53,24 +63,27 @@ OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
 
 
 @pytest.mark.parametrize("operation", OPERATIONS, ids=[op.label for op in OPERATIONS])
-def test_every_operation_conforms(operation: Any, fuzzed_api: ApiProcess) -> None:
-    headers = {"Authorization": f"Bearer {fuzzed_api.token(DISPATCHER)}"}
+def test_every_operation_conforms(operation: Any, fuzzed_api: tuple[ApiProcess, list[str]]) -> None:
+    api, real_cases = fuzzed_api
+    headers = {"Authorization": f"Bearer {api.token(DISPATCHER)}"}
     statuses: list[int] = []
 
-    @given(case=operation.as_strategy())
+    @given(case=operation.as_strategy(), aim=st.sampled_from([None, *real_cases]))
     @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-    def conforms(case: Any) -> None:
+    def conforms(case: Any, aim: str | None) -> None:
         if case.headers:
             case.headers.pop("X-API-Key", None)
             case.headers.pop("Authorization", None)
-        response = case.call_and_validate(base_url=fuzzed_api.base_url, headers=headers, checks=CHECKS, timeout=60)
+        if aim is not None and case.path_parameters and "case_no" in case.path_parameters:
+            case.path_parameters["case_no"] = aim
+        response = case.call_and_validate(base_url=api.base_url, headers=headers, checks=CHECKS, timeout=60)
         statuses.append(response.status_code)
 
     try:
         conforms()
     except Exception:
-        if fuzzed_api.log is not None:
-            print(fuzzed_api.log.read_text(errors="replace")[-6000:])
+        if api.log is not None:
+            print(api.log.read_text(errors="replace")[-6000:])
         raise
     # the token was accepted: the generated requests reached the operation, not just the authentication
     assert statuses and set(statuses) != {401}, statuses
