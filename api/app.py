@@ -233,6 +233,26 @@ def _visible(p: Principal, handling_unit: str | None, jurisdiction: str, channel
     return directory.provincial_centre in p.scope_units
 
 
+def _nul_field(data: Any, path: str = "") -> str | None:
+    """The dotted path of the first text holding U+0000, which PostgreSQL text and jsonb cannot store (the
+    read model would refuse the case's events), or None."""
+    if isinstance(data, str):
+        return (path or "(body)") if "\x00" in data else None
+    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
+    for k, v in items:
+        hit = _nul_field(v, f"{path}.{k}" if path else str(k))
+        if hit:
+            return hit
+    return None
+
+
+def _refuse_nul(data: Any) -> None:
+    field = _nul_field(data)
+    if field is not None:
+        raise ApiProblem(422, f"{field}: must not contain the NUL character (U+0000)",
+                         errors=[{"field": field, "message": "must not contain the NUL character (U+0000)"}])
+
+
 def _not_found(case_no: str) -> ApiProblem:
     return ApiProblem(404, f"case {case_no} not found")
 
@@ -309,6 +329,7 @@ async def register_case(reg: ComplaintRegistration, p: Caller, svc: Svc, respons
         raise ApiProblem(403, f"role {p.actor.role.value} may not register cases")
     elif svc.directory.provincial_centre not in p.scope_units:
         raise ApiProblem(403, f"unit {p.actor.unit_id} does not take in cases for {reg.jurisdiction}")
+    _refuse_nul(reg.model_dump(mode="json"))
     # the intake actor is the caller, whatever the body says
     reg = reg.model_copy(update={"intake_actor": p.actor})
     first = False
@@ -445,6 +466,7 @@ def _decision_route(name: str, body_model: type[BaseModel]) -> Callable[..., Any
         idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
     ) -> Any:
         payload = body.model_dump(mode="json", exclude_unset=True)
+        _refuse_nul(payload)
         key = None
         if idempotency_key is not None:
             key = idempotency_key

@@ -21,6 +21,7 @@ from api_support import (
     api_process,
     eventually,
 )
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from test_client_support import registration, running_worker, task_queue
 
@@ -143,6 +144,25 @@ async def test_the_actor_comes_from_the_credentials_never_the_body(api: ApiProce
     r = await _decide(api, DISPATCHER, case, "accept", {"actor": {"id": "boss", "role": "dispatcher", "unit_id": "SX"}})
     assert r.status_code == 422
     assert r.json()["errors"][0]["field"] == "actor"
+
+
+async def test_text_with_a_nul_character_is_refused_before_anything_is_written(
+    api: ApiProcess, dev_env: WorkflowEnvironment
+) -> None:
+    """PostgreSQL cannot store U+0000: such text would be applied by the case and then stall its projection."""
+    reg = registration()
+    reg["matter"]["description"] = "医院多收费用\x00"
+    async with api.http() as http:
+        r = await http.post("/v1/cases", json=reg, headers=api.headers(INTAKE))
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "matter.description"
+    with pytest.raises(RPCError) as missing:
+        await dev_env.client.get_workflow_handle(f"complaint-{reg['case_no']}").describe()
+    assert missing.value.status == RPCStatusCode.NOT_FOUND
+    case = await _register(api)
+    length = await _history_length(dev_env, case)
+    r = await _decide(api, DISPATCHER, case, "reject", {"reason": "不属于\x00医保", "redirect_to": "12345"})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "reason"
+    assert len(await _history(dev_env, case)) == length
 
 
 async def test_bad_input_names_the_field(api: ApiProcess) -> None:
