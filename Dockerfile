@@ -1,4 +1,4 @@
-# One image for the worker, the dashboard and the codec server (the command picks the role).
+# One image for the worker, the API, the dashboard and the codec server (the command picks the role).
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 WORKDIR /app
@@ -11,7 +11,7 @@ COPY workers workers
 COPY dashboard dashboard
 COPY clients clients
 COPY common common
-COPY devstack devstack
+COPY api api
 COPY schemas schemas
 RUN pip install --no-cache-dir .
 RUN useradd --create-home app

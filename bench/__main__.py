@@ -1,4 +1,4 @@
-"""`python -m bench`: every benchmark in turn (calendar, intake, dashboard_queries, footprint, year).
+"""`python -m bench`: every benchmark in turn (calendar, intake, api, dashboard_queries, footprint, year).
 
     python -m bench                # full sizes (see SIZES)
     python -m bench --quick        # tiny sizes: a smoke run of the whole harness (what tests/devstack/test_bench_smoke.py runs)
@@ -41,18 +41,20 @@ from bench.common import machine_line  # noqa: E402
 SIZES: dict[str, dict[str, dict[str, int]]] = {
     "full": {
         "intake": {"n_cases": 200, "clients": 8},
+        "api": {"n_cases": 100, "clients": 4},
         "dashboard_queries": {"n": 1_000_000, "repeats": 7},
         "footprint": {"n_cases": 5000},
         "year": {"n_cases": 2000},
     },
     "quick": {
         "intake": {"n_cases": 6, "clients": 2},
+        "api": {"n_cases": 4, "clients": 2},
         "dashboard_queries": {"n": 3000, "repeats": 2},
         "footprint": {"n_cases": 10},
         "year": {"n_cases": 12},
     },
 }
-ORDER = ("calendar", "intake", "dashboard_queries", "footprint", "year")
+ORDER = ("calendar", "intake", "api", "dashboard_queries", "footprint", "year")
 # (runs in the foreground, runs beside it in a child process): see the module docstring
 CONCURRENT = ("dashboard_queries", "footprint")
 
@@ -73,12 +75,13 @@ def _calendar(quick: bool) -> Any:
 
 def runners(size: str) -> dict[str, Callable[[], Any]]:
     """Name -> a callable running that benchmark at `size` ('full' or 'quick')."""
-    from bench import dashboard_queries, footprint, intake, year
+    from bench import api, dashboard_queries, footprint, intake, year
 
     s = SIZES[size]
     return {
         "calendar": lambda: _calendar(size == "quick"),
         "intake": lambda: asyncio.run(intake.run(**s["intake"])),
+        "api": lambda: asyncio.run(api.run(**s["api"])),
         "dashboard_queries": lambda: asyncio.run(dashboard_queries.run(**s["dashboard_queries"])),
         "footprint": lambda: asyncio.run(footprint.run(**s["footprint"])),
         "year": lambda: asyncio.run(year.run(**s["year"])),

@@ -118,3 +118,8 @@ def load_bundled_directory(jurisdiction: str = "CN-SX") -> OrgDirectory:
         units=units,
         dispatch=[DispatchRule.model_validate(r) for r in doc.get("dispatch", [])],
     )
+
+
+def subtree(directory: OrgDirectory, unit_id: str) -> list[str]:
+    """The unit and every unit below it (a person sees and acts on their unit's subtree)."""
+    return [u.unit_id for u in directory.units if unit_id in supervisor_chain(directory, u.unit_id)]

@@ -291,11 +291,14 @@ def register(
 # ------------------------------------------------------------------------------------------ decisions
 
 
-def _accept(tx: _Tx, d: AcceptDecision, actor: Actor, cal: CalendarLike) -> None:
-    s = tx.s
+def _may_accept(s: CaseState, actor: Actor, now: datetime, cal: CalendarLike) -> None:
     _need_stage(s, "accept", Stage.acceptance)
     _need_role(s, "accept", actor, Role.dispatcher)
     _need_dispatch_unit(s, "accept", actor)
+
+
+def _accept(tx: _Tx, d: AcceptDecision, actor: Actor, cal: CalendarLike) -> None:
+    s = tx.s
     unit = d.unit_id
     if unit is None and d.use_catalogue:
         unit = default_unit(s.directory, s.registration.category.value, s.registration.matter.locality_unit)
@@ -340,20 +343,25 @@ def _assign(tx: _Tx, unit: str, *, overrule: bool, note: str | None) -> None:
     tx.event("assigned", unit=unit, overrule=overrule or None, note=note or None)
 
 
-def _reject(tx: _Tx, d: RejectDecision, actor: Actor, cal: CalendarLike) -> None:
-    s = tx.s
+def _may_reject(s: CaseState, actor: Actor, now: datetime, cal: CalendarLike) -> None:
     _need_stage(s, "reject", Stage.acceptance)
     _need_role(s, "reject", actor, Role.dispatcher)
     _need_dispatch_unit(s, "reject", actor)
+
+
+def _reject(tx: _Tx, d: RejectDecision, actor: Actor, cal: CalendarLike) -> None:
     tx.event("rejected", reason=d.reason, redirect_to=d.redirect_to)
     tx.archive(CloseReason.rejected)
 
 
-def _assign_decision(tx: _Tx, d: AssignDecision, actor: Actor, cal: CalendarLike) -> None:
-    s = tx.s
+def _may_assign(s: CaseState, actor: Actor, now: datetime, cal: CalendarLike) -> None:
     _need_stage(s, "assign", Stage.dispatch)
     _need_role(s, "assign", actor, Role.dispatcher)
     _need_dispatch_unit(s, "assign", actor)
+
+
+def _assign_decision(tx: _Tx, d: AssignDecision, actor: Actor, cal: CalendarLike) -> None:
+    s = tx.s
     _need_known_unit(s, "assign", d.unit_id)
     if d.unit_id in s.returned_by and not d.overrule:
         raise _refuse(
@@ -368,8 +376,7 @@ def _assign_decision(tx: _Tx, d: AssignDecision, actor: Actor, cal: CalendarLike
     _assign(tx, d.unit_id, overrule=d.overrule, note=d.note)
 
 
-def _return(tx: _Tx, d: ReturnCaseDecision, actor: Actor, cal: CalendarLike) -> None:
-    s = tx.s
+def _may_return(s: CaseState, actor: Actor, now: datetime, cal: CalendarLike) -> None:
     _need_stage(s, "return_case", Stage.investigation)
     _need_role(s, "return_case", actor, Role.caseworker)
     _need_handling_unit(s, "return_case", actor)
@@ -381,12 +388,16 @@ def _return(tx: _Tx, d: ReturnCaseDecision, actor: Actor, cal: CalendarLike) -> 
         )
     assert s.assigned_at is not None
     limit = cal.end_of_day(cal.add_working_days(sla.local_date(s.assigned_at), s.policy.return_window_wd))
-    if tx.now > limit:
+    if now > limit:
         raise _refuse(
             s,
             "return_case",
             f"the return window of {s.policy.return_window_wd} working days after assignment ended at {_fmt(limit)}",
         )
+
+
+def _return(tx: _Tx, d: ReturnCaseDecision, actor: Actor, cal: CalendarLike) -> None:
+    s = tx.s
     unit = s.handling_unit
     assert unit is not None
     s.returned_by.append(unit)
@@ -399,8 +410,7 @@ def _return(tx: _Tx, d: ReturnCaseDecision, actor: Actor, cal: CalendarLike) -> 
     tx.event("returned", unit=unit, reason=d.reason)
 
 
-def _request_extension(tx: _Tx, d: RequestExtensionDecision, actor: Actor, cal: CalendarLike) -> None:
-    s = tx.s
+def _may_request_extension(s: CaseState, actor: Actor, now: datetime, cal: CalendarLike) -> None:
     _need_stage(s, "request_extension", Stage.investigation)
     _need_role(s, "request_extension", actor, Role.caseworker)
     _need_handling_unit(s, "request_extension", actor)
@@ -410,7 +420,7 @@ def _request_extension(tx: _Tx, d: RequestExtensionDecision, actor: Actor, cal: 
         raise _refuse(
             s, "request_extension", f"an extension was already {s.extension_status} in this investigation"
         )
-    if sla.is_late(clock, tx.now):
+    if sla.is_late(clock, now):
         raise _refuse(
             s,
             "request_extension",
@@ -418,13 +428,18 @@ def _request_extension(tx: _Tx, d: RequestExtensionDecision, actor: Actor, cal: 
         )
     if clock.working_days >= s.policy.investigation_max_wd:
         raise _refuse(s, "request_extension", f"the limit is already {clock.working_days} working days")
+
+
+def _request_extension(tx: _Tx, d: RequestExtensionDecision, actor: Actor, cal: CalendarLike) -> None:
+    s = tx.s
+    clock = s.running("investigation")
+    assert clock is not None
     s.extension_status = "requested"
     s.extension_reason = d.reason
     tx.event("extension_requested", reason=d.reason, current_due_at=_fmt(clock.due_at))
 
 
-def _decide_extension(tx: _Tx, d: DecideExtensionDecision, actor: Actor, cal: CalendarLike) -> None:
-    s = tx.s
+def _may_decide_extension(s: CaseState, actor: Actor, now: datetime, cal: CalendarLike) -> None:
     _need_stage(s, "decide_extension", Stage.investigation)
     _need_role(s, "decide_extension", actor, Role.supervisor)
     if s.handling_unit is None or actor.unit_id not in supervisor_chain(s.directory, s.handling_unit):
@@ -435,6 +450,10 @@ def _decide_extension(tx: _Tx, d: DecideExtensionDecision, actor: Actor, cal: Ca
         )
     if s.extension_status != "requested":
         raise _refuse(s, "decide_extension", "no extension request is pending")
+
+
+def _decide_extension(tx: _Tx, d: DecideExtensionDecision, actor: Actor, cal: CalendarLike) -> None:
+    s = tx.s
     clock = s.running("investigation")
     assert clock is not None
     if not d.approve:
@@ -462,11 +481,14 @@ def _decide_extension(tx: _Tx, d: DecideExtensionDecision, actor: Actor, cal: Ca
     )
 
 
-def _complete(tx: _Tx, d: CompleteInvestigationDecision, actor: Actor, cal: CalendarLike) -> None:
-    s = tx.s
+def _may_complete(s: CaseState, actor: Actor, now: datetime, cal: CalendarLike) -> None:
     _need_stage(s, "complete_investigation", Stage.investigation)
     _need_role(s, "complete_investigation", actor, Role.caseworker)
     _need_handling_unit(s, "complete_investigation", actor)
+
+
+def _complete(tx: _Tx, d: CompleteInvestigationDecision, actor: Actor, cal: CalendarLike) -> None:
+    s = tx.s
     if d.rectification_required and not d.institution_at_fault:
         raise _refuse(s, "complete_investigation", "rectification_required needs institution_at_fault=true")
     tx.stop("investigation")
@@ -489,11 +511,14 @@ def _complete(tx: _Tx, d: CompleteInvestigationDecision, actor: Actor, cal: Cale
     )
 
 
-def _send_feedback(tx: _Tx, d: SendFeedbackDecision, actor: Actor, cal: CalendarLike) -> None:
-    s = tx.s
+def _may_send_feedback(s: CaseState, actor: Actor, now: datetime, cal: CalendarLike) -> None:
     _need_stage(s, "send_feedback", Stage.feedback)
     _need_role(s, "send_feedback", actor, Role.caseworker)
     _need_handling_unit(s, "send_feedback", actor)
+
+
+def _send_feedback(tx: _Tx, d: SendFeedbackDecision, actor: Actor, cal: CalendarLike) -> None:
+    s = tx.s
     tx.stop("feedback")
     s.feedback_sent_at = tx.now
     window_day = cal.natural_deadline(sla.local_date(tx.now), s.policy.review_window_days)
@@ -503,11 +528,14 @@ def _send_feedback(tx: _Tx, d: SendFeedbackDecision, actor: Actor, cal: Calendar
     tx.event("feedback_sent", review_window_ends_at=_fmt(s.review_window_ends_at))
 
 
-def _return_visit(tx: _Tx, d: RecordReturnVisitDecision, actor: Actor, cal: CalendarLike) -> None:
-    s = tx.s
+def _may_record_return_visit(s: CaseState, actor: Actor, now: datetime, cal: CalendarLike) -> None:
     _need_stage(s, "record_return_visit", Stage.return_visit)
     _need_role(s, "record_return_visit", actor, Role.intake_agent)
     _need_dispatch_unit(s, "record_return_visit", actor)
+
+
+def _return_visit(tx: _Tx, d: RecordReturnVisitDecision, actor: Actor, cal: CalendarLike) -> None:
+    s = tx.s
     if d.request_rehandling and d.outcome is not Satisfaction.unsatisfied:
         raise _refuse(
             s, "record_return_visit", "re-handling can be requested only when the complainant is unsatisfied"
@@ -532,21 +560,26 @@ def _reopen(tx: _Tx, cal: CalendarLike, kind: str, **details: Any) -> None:
     tx.event(kind, unit=s.handling_unit, due_at=_fmt(clock.due_at), **details)
 
 
-def _request_review(tx: _Tx, d: RequestReviewDecision, actor: Actor, cal: CalendarLike) -> None:
-    s = tx.s
+def _may_request_review(s: CaseState, actor: Actor, now: datetime, cal: CalendarLike) -> None:
     _need_stage(s, "request_review", Stage.return_visit, Stage.review_window)
     _need_role(s, "request_review", actor, Role.intake_agent)
     _need_dispatch_unit(s, "request_review", actor)
     assert s.review_window_ends_at is not None and s.handling_unit is not None
-    if tx.now > s.review_window_ends_at:
+    if now > s.review_window_ends_at:
         raise _refuse(
             s,
             "request_review",
             f"the review window of {s.policy.review_window_days} days after feedback ended at {_fmt(s.review_window_ends_at)}",
         )
-    higher = higher_bureau(s.directory, s.handling_unit)
-    if higher is None:
+    if higher_bureau(s.directory, s.handling_unit) is None:
         raise _refuse(s, "request_review", f"unit {s.handling_unit} has no higher bureau")
+
+
+def _request_review(tx: _Tx, d: RequestReviewDecision, actor: Actor, cal: CalendarLike) -> None:
+    s = tx.s
+    assert s.handling_unit is not None
+    higher = higher_bureau(s.directory, s.handling_unit)
+    assert higher is not None
     tx.stop("return_visit")
     s.reviews += 1
     s.review_unit = higher.unit_id
@@ -558,8 +591,7 @@ def _request_review(tx: _Tx, d: RequestReviewDecision, actor: Actor, cal: Calend
     tx.event("review_requested", review_unit=higher.unit_id, review_no=s.reviews, due_at=_fmt(clock.due_at))
 
 
-def _decide_review(tx: _Tx, d: DecideReviewDecision, actor: Actor, cal: CalendarLike) -> None:
-    s = tx.s
+def _may_decide_review(s: CaseState, actor: Actor, now: datetime, cal: CalendarLike) -> None:
     _need_stage(s, "decide_review", Stage.under_review)
     _need_role(s, "decide_review", actor, Role.reviewer)
     if actor.unit_id != s.review_unit:
@@ -568,6 +600,10 @@ def _decide_review(tx: _Tx, d: DecideReviewDecision, actor: Actor, cal: Calendar
             "decide_review",
             f"unit {actor.unit_id} is not the reviewing bureau {s.review_unit} (the next-higher bureau)",
         )
+
+
+def _decide_review(tx: _Tx, d: DecideReviewDecision, actor: Actor, cal: CalendarLike) -> None:
+    s = tx.s
     tx.stop("review")
     s.review_outcome = d.outcome
     tx.event("review_decided", outcome=d.outcome.value, review_no=s.reviews, review_unit=s.review_unit)
@@ -577,20 +613,25 @@ def _decide_review(tx: _Tx, d: DecideReviewDecision, actor: Actor, cal: Calendar
         _reopen(tx, cal, "rehandling_started", reason="review overturned")
 
 
-def _withdraw(tx: _Tx, d: WithdrawDecision, actor: Actor, cal: CalendarLike) -> None:
-    s = tx.s
+def _may_withdraw(s: CaseState, actor: Actor, now: datetime, cal: CalendarLike) -> None:
     _need_stage(s, "withdraw", *sorted(OPEN_STAGES, key=list(Stage).index))
     _need_role(s, "withdraw", actor, Role.intake_agent)
     _need_dispatch_unit(s, "withdraw", actor)
+
+
+def _withdraw(tx: _Tx, d: WithdrawDecision, actor: Actor, cal: CalendarLike) -> None:
     tx.event("withdrawn", reason=d.reason or None)
     tx.archive(CloseReason.withdrawn)
 
 
-def _merge(tx: _Tx, d: MergeIntoDecision, actor: Actor, cal: CalendarLike) -> None:
-    s = tx.s
+def _may_merge(s: CaseState, actor: Actor, now: datetime, cal: CalendarLike) -> None:
     _need_stage(s, "merge_into", Stage.acceptance, Stage.dispatch)
     _need_role(s, "merge_into", actor, Role.dispatcher)
     _need_dispatch_unit(s, "merge_into", actor)
+
+
+def _merge(tx: _Tx, d: MergeIntoDecision, actor: Actor, cal: CalendarLike) -> None:
+    s = tx.s
     if d.target_case_no == s.case_no:
         raise _refuse(s, "merge_into", "a case cannot be merged into itself")
     s.merged_into = d.target_case_no
@@ -598,22 +639,28 @@ def _merge(tx: _Tx, d: MergeIntoDecision, actor: Actor, cal: CalendarLike) -> No
     tx.archive(CloseReason.merged, merged_into=d.target_case_no)
 
 
-_HANDLERS: dict[str, Callable[[_Tx, Any, Actor, CalendarLike], None]] = {
-    "accept": _accept,
-    "reject": _reject,
-    "assign": _assign_decision,
-    "return_case": _return,
-    "request_extension": _request_extension,
-    "decide_extension": _decide_extension,
-    "complete_investigation": _complete,
-    "send_feedback": _send_feedback,
-    "record_return_visit": _return_visit,
-    "request_review": _request_review,
-    "decide_review": _decide_review,
-    "withdraw": _withdraw,
-    "merge_into": _merge,
+Guard = Callable[[CaseState, Actor, datetime, CalendarLike], None]
+Handler = Callable[[_Tx, Any, Actor, CalendarLike], None]
+
+# decision -> (guard, handler). The guard holds every rule that depends only on the case, the actor and the
+# instant (stage, role, unit, deadlines); the handler checks the decision's own content and applies it. Both
+# `apply` and `allowed_decisions` run the same guard, so "may I?" and "do it" never disagree.
+_RULES: dict[str, tuple[Guard, Handler]] = {
+    "accept": (_may_accept, _accept),
+    "reject": (_may_reject, _reject),
+    "assign": (_may_assign, _assign_decision),
+    "return_case": (_may_return, _return),
+    "request_extension": (_may_request_extension, _request_extension),
+    "decide_extension": (_may_decide_extension, _decide_extension),
+    "complete_investigation": (_may_complete, _complete),
+    "send_feedback": (_may_send_feedback, _send_feedback),
+    "record_return_visit": (_may_record_return_visit, _return_visit),
+    "request_review": (_may_request_review, _request_review),
+    "decide_review": (_may_decide_review, _decide_review),
+    "withdraw": (_may_withdraw, _withdraw),
+    "merge_into": (_may_merge, _merge),
 }
-DECISIONS: tuple[str, ...] = tuple(_HANDLERS)
+DECISIONS: tuple[str, ...] = tuple(_RULES)
 
 
 # Stage and role of each decision for a case that is still registering (stage acceptance).
@@ -628,7 +675,10 @@ _NEW_CASE_ROLES: dict[str, Role] = {
 def precheck_new_case(reg: ComplaintRegistration, decision: BaseModel, actor: Actor) -> None:
     """Stage and role checks for a decision that arrives while the case is still registering (before the
     calendar and the directory are loaded); raises `DecisionRefused`. Unit checks come when it is ready."""
-    name = _name(decision)
+    _precheck(reg, _name(decision), actor)
+
+
+def _precheck(reg: ComplaintRegistration, name: str, actor: Actor) -> None:
     stage = Stage.archived if reg.kind is CaseKind.consultation else Stage.acceptance
     prefix = f"{name} refused for case {reg.case_no}"
     if stage is Stage.archived:
@@ -647,19 +697,59 @@ def apply(
 ) -> tuple[CaseState, list[CaseEvent]]:
     """Apply one decision. Returns (new state, events); raises `DecisionRefused` if it does not fit."""
     name = _name(decision)
-    handler = _HANDLERS.get(name)
-    if handler is None:
+    rules = _RULES.get(name)
+    if rules is None:
         raise DecisionRefused(f"unknown decision {name!r}")
-    if not state.is_open:
-        raise _refuse(
-            state, name, f"the case is archived ({state.close_reason.value if state.close_reason else ''})"
-        )
+    guard, handler = rules
+    _check(state, name, guard, actor, now, cal)
     tx = _Tx(state, now, actor)
     try:
         handler(tx, decision, actor, cal)
     except UnknownUnit as e:
         raise _refuse(state, name, str(e)) from e
     return tx.done()
+
+
+def _check(state: CaseState, name: str, guard: Guard, actor: Actor, now: datetime, cal: CalendarLike) -> None:
+    if not state.is_open:
+        raise _refuse(
+            state, name, f"the case is archived ({state.close_reason.value if state.close_reason else ''})"
+        )
+    try:
+        guard(state, actor, now, cal)
+    except UnknownUnit as e:
+        raise _refuse(state, name, str(e)) from e
+
+
+def refusal(state: CaseState, decision: str, actor: Actor, now: datetime, cal: CalendarLike) -> str | None:
+    """Why `actor` may not take `decision` on this case at `now` (None: they may). Only the rules that do not
+    depend on the decision's content are checked: a form may still be refused for what is filled in."""
+    rules = _RULES.get(decision)
+    if rules is None:
+        return f"unknown decision {decision!r}"
+    try:
+        _check(state, decision, rules[0], actor, now, cal)
+    except DecisionRefused as e:
+        return e.reason
+    return None
+
+
+def allowed_decisions(state: CaseState, actor: Actor, now: datetime, cal: CalendarLike) -> list[str]:
+    """The decisions `actor` may take on this case now, in contract order (the guards of `apply`)."""
+    return [name for name in DECISIONS if refusal(state, name, actor, now, cal) is None]
+
+
+def allowed_for_new_case(reg: ComplaintRegistration, actor: Actor) -> list[str]:
+    """The decisions `actor` may send while the case is still registering (what `precheck_new_case` lets
+    through; the unit is checked once the case is ready)."""
+    out = []
+    for name in DECISIONS:
+        try:
+            _precheck(reg, name, actor)
+        except DecisionRefused:
+            continue
+        out.append(name)
+    return out
 
 
 # ------------------------------------------------------------------------------------- time passing

@@ -422,14 +422,18 @@ class CaseClient:
         payload: BaseModel | Mapping[str, Any] | None = None,
         *,
         actor: Any = None,
+        update_id: str | None = None,
     ) -> CaseSummary:
-        """Send a decision (a Workflow Update) and return the summary after it; refusals raise domain errors."""
+        """Send a decision (a Workflow Update) and return the summary after it; refusals raise domain errors.
+
+        `update_id` makes a resend of the same decision answer the first outcome instead of applying it
+        again (Temporal deduplicates updates by id within the case's run)."""
         d = self.validate_decision(decision, payload, actor=actor)
         name = decision_name(decision)
         handle = self.handle(case_no)
         try:
             return await handle.execute_update(
-                getattr(ComplaintCase, name), d, result_type=CaseSummary, rpc_timeout=self.rpc_timeout
+                getattr(ComplaintCase, name), d, id=update_id, result_type=CaseSummary, rpc_timeout=self.rpc_timeout
             )
         except WorkflowUpdateFailedError as e:
             raise DecisionRefused(_failure_message(e.cause) or f"{name} refused for case {case_no}") from None
@@ -470,6 +474,21 @@ class CaseClient:
             except RPCError as e:
                 raise CaseClientError(f"summary of case {case_no} failed: {e.message}") from e
         raise CaseClientError(f"summary of case {case_no} not available")  # pragma: no cover
+
+    async def allowed_decisions(self, case_no: str, actor: Any) -> list[str]:
+        """The decisions `actor` may take on the case now (query `allowed_decisions`); [] once it is closed."""
+        from cases.models import Actor
+
+        who = actor if isinstance(actor, Actor) else Actor.model_validate(actor)
+        handle = self.handle(case_no)
+        try:
+            return await handle.query("allowed_decisions", who, result_type=list[str], rpc_timeout=self.rpc_timeout)
+        except WorkflowQueryFailedError as e:
+            raise CaseClientError(f"allowed decisions of case {case_no}: {e.message}") from e
+        except RPCError as e:
+            if e.status == RPCStatusCode.NOT_FOUND:
+                raise CaseNotFound(case_no) from None
+            raise CaseClientError(f"allowed decisions of case {case_no} failed: {e.message}") from e
 
     async def exists(self, case_no: str) -> bool:
         """Whether a workflow for this case number exists (running or closed)."""

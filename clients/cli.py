@@ -33,12 +33,17 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
 from activities import bureau_calendar as bc
+from api.auth import create_api_key, list_api_keys, login_token, revoke_api_key
+from api.settings import get_api_settings
 from calendars.cli import app as calendar_app
-from cases.models import CaseKind, CaseSummary, Channel, Role, Satisfaction, Stage
+from cases.models import Actor, CaseKind, CaseSummary, Channel, Role, Satisfaction, Stage
+from cases.org import load_bundled_directory
+from clients import backup as b
 from clients import demo as demo_mod
 from clients.case_client import (
     CaseClient,
@@ -552,13 +557,34 @@ def render_summary(s: CaseSummary, console: Console) -> None:
 
 
 @app.command()
-def show(case_no: str = CASE_ARG, as_json: bool = JSON_OPT) -> None:
-    """Show a case: stage, SLA level, deadlines and the timeline (personal data masked)."""
-    s = _run(lambda cc: cc.summary(case_no))
+def show(
+    case_no: str = CASE_ARG,
+    as_json: bool = JSON_OPT,
+    actor_id: str | None = AS_OPT,
+    role: Role | None = ROLE_OPT,
+    unit: str | None = UNIT_OPT,
+) -> None:
+    """Show a case: stage, SLA level, deadlines and the timeline (personal data masked); with --as/--role/--unit
+    also the decisions that person may take now."""
+    actor = None
+    if actor_id or role or unit:
+        if not (actor_id and role and unit):
+            raise _fail("give all of --as, --role and --unit to see the decisions that person may take")
+        actor = {"id": actor_id, "role": role.value, "unit_id": unit}
+
+    async def go(cc: CaseClient) -> tuple[CaseSummary, list[str] | None]:
+        summary = await cc.summary(case_no)
+        allowed = await cc.allowed_decisions(case_no, actor) if actor is not None and summary.open else None
+        return summary, ([] if actor is not None and allowed is None else allowed)
+
+    s, allowed = _run(go)
     if as_json:
         typer.echo(s.model_dump_json(indent=2))
     else:
         render_summary(s, out)
+    if allowed is not None:
+        may = ", ".join(allowed) if allowed else "nothing now"
+        (err if as_json else out).print(f"{actor_id} ({role.value if role else ''}, {unit}) may: {may}", markup=False)
 
 
 def _parse_dt(value: str | None, name: str) -> datetime | None:
@@ -592,12 +618,8 @@ def list_(
             channel=channel or None, kind=kind or None, due_before=_parse_dt(due_before, "--due-before"),
             due_after=_parse_dt(due_after, "--due-after"), open_only=open_only, task_queue=STATE.queue_scope,
         )
-    except Exception as e:  # pydantic.ValidationError
-        from pydantic import ValidationError
-
-        if isinstance(e, ValidationError):
-            raise _fail(str(InvalidInput.from_validation(e))) from None
-        raise
+    except ValidationError as e:
+        raise _fail(str(InvalidInput.from_validation(e))) from None
     items: list[CaseListItem] = _run(lambda cc: cc.list_cases(filters, limit=limit))
     if as_json:
         for i in items:
@@ -800,11 +822,9 @@ def _human(size: int) -> str:
 
 
 def _backup_call(fn: Callable[[], T]) -> T:
-    from clients.backup import BackupError
-
     try:
         return fn()
-    except BackupError as e:
+    except b.BackupError as e:
         raise _fail(str(e)) from None
 
 
@@ -819,8 +839,6 @@ def db_backup(
     """pg_dump of the read model (custom format), the dev server's SQLite file (embedded), a manifest.
 
     The codec keys are NOT in the backup: keep them apart (docs/operations.md)."""
-    from clients import backup as b
-
     settings = STATE.settings or get_settings()
     manifest = _backup_call(lambda: b.backup(settings, output, temporal_db=_temporal_db(temporal_db, no_temporal_db)))
     for name, entry in manifest["files"].items():
@@ -843,8 +861,6 @@ def db_restore(
     no_temporal_db: bool = typer.Option(False, "--no-temporal-db", help="restore the read model only"),
 ) -> None:
     """Check the backup against its manifest, then restore the read model (and the dev server's file)."""
-    from clients import backup as b
-
     settings = STATE.settings or get_settings()
     report = _backup_call(lambda: b.restore(
         settings, source, replace=replace, temporal_db=_temporal_db(temporal_db, no_temporal_db)
@@ -1017,6 +1033,84 @@ def report_cases(
         registered=_period(start, end, default_this_month=False),
     )
     _write_report(output, chosen, scope, unit, lambda c, ids: reports.load_case_list(c, ids, filters))
+
+
+# ------------------------------------------------------------------------------ the HTTP API's credentials
+
+api_key_app = typer.Typer(help="Intake systems' API keys for the HTTP API: create, list, revoke.", no_args_is_help=True)
+app.add_typer(api_key_app, name="api-key")
+
+
+@app.command()
+def login(
+    actor_id: str = typer.Option(..., "--as", help="person id"),
+    role: Role = typer.Option(..., "--role", help="role"),
+    unit: str = typer.Option(..., "--unit", help="org unit the person acts for, e.g. SX-TY-XD"),
+) -> None:
+    """Print a bearer token for the local API (embedded mode: signed with the stack's key in the data folder)."""
+    api_settings = get_api_settings()
+    if api_settings.jwks_url:
+        raise _fail("login issues local tokens only; in production sign in with the identity provider")
+    try:
+        actor = Actor(id=actor_id, role=role, unit_id=unit)
+    except ValidationError as e:
+        raise _fail(str(InvalidInput.from_validation(e))) from None
+    if not load_bundled_directory().has(unit):
+        raise _fail(f"--unit: unknown unit {unit!r}")
+    settings = STATE.settings or get_settings()
+    typer.echo(login_token(settings.data_dir, actor, api_settings))
+
+
+def _keys(fn: Callable[[Any], Awaitable[T]]) -> T:
+    settings = STATE.settings or get_settings()
+
+    async def go() -> T:
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            return await fn(conn)
+        finally:
+            await conn.close()
+
+    try:
+        return asyncio.run(go())
+    except ValueError as e:
+        raise _fail(str(e)) from None
+    except (OSError, asyncpg.PostgresError) as e:
+        raise _fail(f"database {settings.database_url.split('@')[-1]}: {e}") from None
+
+
+@api_key_app.command("create")
+def api_key_create(
+    name: str = typer.Option(..., "--name", help="the intake system, e.g. 12393 hotline desk"),
+    channel: list[str] = typer.Option(..., "--channel", help="channel it registers for (repeatable)"),
+    jurisdiction: str = typer.Option(..., "--jurisdiction", help="the one jurisdiction it acts in, e.g. CN-SX"),
+    unit: str | None = typer.Option(None, "--unit", help="unit it acts for (default: the provincial centre)"),
+) -> None:
+    """Create a key; it is printed once (only its hash is stored)."""
+    key, row = _keys(lambda c: create_api_key(c, name, channel, jurisdiction, load_bundled_directory(), unit))
+    err.print(f"key {row.key_id} for {row.name}: channels {', '.join(row.channels)}, {row.jurisdiction}, "
+              f"acting for {row.unit_id}. Store it now: it is not shown again.", markup=False)
+    typer.echo(key)
+
+
+@api_key_app.command("list")
+def api_key_list() -> None:
+    """The keys (never their secrets), revoked ones marked."""
+    rows = _keys(list_api_keys)
+    t = Table("key id", "name", "channels", "jurisdiction", "unit", "created", "revoked")
+    for r in rows:
+        t.add_row(r.key_id, r.name, ", ".join(r.channels), r.jurisdiction, r.unit_id,
+                  f"{r.created_at.astimezone(CST):%Y-%m-%d %H:%M}",
+                  f"{r.revoked_at.astimezone(CST):%Y-%m-%d %H:%M}" if r.revoked_at else "")
+    out.print(t)
+
+
+@api_key_app.command("revoke")
+def api_key_revoke(key_id: str = typer.Argument(..., help="key id (from `api-key list`)")) -> None:
+    """Revoke a key: requests with it are refused from now on."""
+    if not _keys(lambda c: revoke_api_key(c, key_id)):
+        raise _fail(f"no active key {key_id}")
+    out.print(f"key {key_id} revoked", markup=False)
 
 
 def main() -> None:

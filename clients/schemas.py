@@ -6,6 +6,7 @@
 * `schemas/updates/<update>.json` - the input of each Workflow Update (`accept`, `reject`, ...);
 * `schemas/CaseSummary.json` - the result of the `summary` query (and of the finished workflow);
 * `schemas/index.json` - names of the workflow, task queue, updates and query with their schema files;
+* `schemas/openapi.json` - the HTTP API (`/v1`, `python -m api`), the same document it serves at /openapi.json;
 * `schemas/examples/*.json` - example payloads (valid GB 11643 ID numbers, valid phones), also used by the
   interop test and the CLI walkthrough. `--check` only compares and exits 1 when the files drift.
 
@@ -158,6 +159,12 @@ def examples() -> dict[str, Any]:
     return out
 
 
+def _openapi() -> dict[str, Any]:
+    from api.app import openapi_document
+
+    return openapi_document()
+
+
 def generate() -> dict[str, str]:
     """Every file under `schemas/` by relative path -> exact text (sorted keys, 2-space indent, newline)."""
     files: dict[str, Any] = {
@@ -181,6 +188,7 @@ def generate() -> dict[str, str]:
     }
     for rel, body in examples().items():
         files[f"examples/{rel}"] = body
+    files["openapi.json"] = _openapi()
     return {rel: json.dumps(body, ensure_ascii=False, indent=2) + "\n" for rel, body in sorted(files.items())}
 
 

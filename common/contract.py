@@ -17,6 +17,7 @@ REVIEW_WORKFLOW_TYPE = "ComplaintReview"
 WORKFLOW_ID_PREFIX = "complaint-"
 
 SUMMARY_QUERY = "summary"
+ALLOWED_DECISIONS_QUERY = "allowed_decisions"
 CALENDAR_UPDATED_SIGNAL = "calendar_updated"
 
 CASE_STAGE = SearchAttributeKey.for_keyword("CaseStage")

@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     embedded_temporal_ui_port: int = 8233
     dashboard_port: int = 8501
     dashboard_address: str = "127.0.0.1"
+    workbench_port: int = 8502
     worker_max_concurrent_activities: int = 100
     worker_max_concurrent_workflow_tasks: int = 100
     # each cached case costs the worker ~0.5 MiB (docs/performance.md); evicted cases replay when they wake

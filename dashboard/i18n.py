@@ -116,6 +116,44 @@ _T: dict[str, tuple[str, str]] = {
     "registered_in_period": ("仅统计期间内登记", "Registered in the period only"),
     "yes": ("是", "yes"),
     "no": ("否", "no"),
+    # the caseworkers' workbench (dashboard/workbench.py)
+    "workbench": ("待办工作台", "Caseworker workbench"),
+    "my_work": ("待办", "My work"),
+    "signed_in_as": ("当前身份", "Signed in as"),
+    "local_identity": ("本地演示身份（仅限本机，未经统一认证）", "Local demo identity (this machine only, no single sign-on)"),
+    "nothing_to_do": ("暂无待办", "Nothing waiting for you"),
+    "open_case": ("办理", "Open"),
+    "allowed_decisions": ("您现在可以办理的事项", "What you may decide now"),
+    "no_decision": ("当前环节您无可办理事项", "Nothing for you to decide at this stage"),
+    "submit": ("提交", "Submit"),
+    "submitted": ("已办理，当前环节", "Done; the case is now at"),
+    "refused": ("未通过校验", "Refused"),
+    "invalid_field": ("填写有误", "Please correct"),
+    "api_unavailable": ("接口不可用，请稍后重试", "The API cannot be reached, please retry later"),
+    "to_accept": ("待受理", "To accept or reject"),
+    "to_assign": ("待分派", "To assign"),
+    "to_investigate": ("调查核实中", "To investigate"),
+    "feedback_due": ("待反馈", "Feedback due"),
+    "return_visit": ("待回访", "Return visits"),
+    "review_decision": ("待复核决定", "Review decisions"),
+    "extension_approval": ("待批延期", "Extensions awaiting approval"),
+    "back_to_list": ("返回待办", "Back to my work"),
+}
+
+DECISION_LABELS: dict[str, tuple[str, str]] = {
+    "accept": ("受理", "Accept"),
+    "reject": ("不予受理", "Reject"),
+    "assign": ("分派", "Assign"),
+    "return_case": ("退单", "Return the case"),
+    "request_extension": ("申请延期", "Request an extension"),
+    "decide_extension": ("审批延期", "Decide the extension"),
+    "complete_investigation": ("办结调查", "Complete the investigation"),
+    "send_feedback": ("答复投诉人", "Send feedback"),
+    "record_return_visit": ("登记回访", "Record the return visit"),
+    "request_review": ("申请复核", "Request a review"),
+    "decide_review": ("复核决定", "Decide the review"),
+    "withdraw": ("撤回", "Withdraw"),
+    "merge_into": ("并单", "Merge into another case"),
 }
 
 LEVEL_LABELS: dict[str, tuple[str, str]] = {
@@ -220,3 +258,22 @@ def vocab(table: dict[str, tuple[str, str]], value: str | None, lang: str = "bot
 def level_label(level: str, lang: str = "both") -> str:
     """SLA level with its colour dot, e.g. "🔴 超期 / Overdue"."""
     return f"{LEVEL_ICONS.get(level, '')} {vocab(LEVEL_LABELS, level, lang)}".strip()
+
+FIELD_LABELS: dict[str, tuple[str, str]] = {
+    "unit_id": ("承办单位", "Handling unit"),
+    "use_catalogue": ("按派单目录分派", "Assign from the dispatch catalogue"),
+    "note": ("备注", "Note"),
+    "reason": ("理由", "Reason"),
+    "redirect_to": ("告知正确渠道", "The right channel"),
+    "overrule": ("驳回退单并强制分派", "Overrule the return"),
+    "approve": ("同意", "Approve"),
+    "findings": ("调查结论", "Findings"),
+    "legal_basis": ("政策依据", "Legal basis"),
+    "institution_at_fault": ("机构有责", "Institution at fault"),
+    "rectification_required": ("需整改", "Rectification required"),
+    "message": ("答复内容", "Message"),
+    "outcome": ("结果", "Outcome"),
+    "request_rehandling": ("申请重办", "Request re-handling"),
+    "reasons": ("理由", "Reasons"),
+    "target_case_no": ("并入工单号", "Target case no."),
+}

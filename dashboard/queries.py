@@ -42,7 +42,7 @@ STAGE_CLOCKS: tuple[str, ...] = ("acceptance", "investigation", "feedback", "ret
 Conn = asyncpg.Connection | asyncpg.Pool
 
 
-def _in_scope(unit_col: str, jur_col: str, param: str = "$1") -> str:
+def scope_predicate(unit_col: str, jur_col: str, param: str = "$1") -> str:
     """SQL predicate: the row's unit (or, with no unit, its jurisdiction's provincial centre) is in scope.
 
     Only column names chosen in this module are substituted here (never values): `param` is a bind
@@ -55,7 +55,7 @@ def _in_scope(unit_col: str, jur_col: str, param: str = "$1") -> str:
 
 
 def _clock_in_scope(param: str = "$1") -> str:
-    """SQL predicate for a row of `sla_clocks k`: the same rule as `_in_scope("k.unit", <its case's
+    """SQL predicate for a row of `sla_clocks k`: the same rule as `scope_predicate("k.unit", <its case's
     jurisdiction>)`, without joining `cases` for every clock. The case is looked up only for a clock with no
     unit (an `EXISTS` on the primary key); every clock has its case (foreign key), so the result equals the
     join's. At 1M cases the join made PostgreSQL hash-join a full scan of `cases` just for this predicate.
@@ -225,7 +225,7 @@ async def open_by_level(conn: Conn, scope_unit_ids: Sequence[str] | None) -> dic
     rows = await conn.fetch(
         f"""
         SELECT c.sla_level, count(*) AS n FROM cases c
-        WHERE c.open AND {_in_scope("c.handling_unit", "c.jurisdiction")}
+        WHERE c.open AND {scope_predicate("c.handling_unit", "c.jurisdiction")}
         GROUP BY c.sla_level
         """,
         _scope_param(scope_unit_ids),
@@ -247,7 +247,7 @@ async def due_today_tomorrow(conn: Conn, scope_unit_ids: Sequence[str] | None, n
                count(*) FILTER (WHERE c.due_at >= $3) AS tomorrow
         FROM cases c
         WHERE c.open AND c.due_at >= $2 AND c.due_at < $4
-          AND {_in_scope("c.handling_unit", "c.jurisdiction")}
+          AND {scope_predicate("c.handling_unit", "c.jurisdiction")}
         """,
         _scope_param(scope_unit_ids),
         t0,
@@ -286,7 +286,7 @@ async def period_metrics(conn: Conn, period: Period, scope_unit_ids: Sequence[st
                    AS reviewed
         FROM cases c
         WHERE c.feedback_sent_at >= $2 AND c.feedback_sent_at < $3
-          AND {_in_scope("c.handling_unit", "c.jurisdiction")}
+          AND {scope_predicate("c.handling_unit", "c.jurisdiction")}
         """,
         scope,
         lo,
@@ -297,7 +297,7 @@ async def period_metrics(conn: Conn, period: Period, scope_unit_ids: Sequence[st
         SELECT count(*) AS n, count(*) FILTER (WHERE e.details->>'outcome' = 'overturn') AS overturned
         FROM case_events e JOIN cases c ON c.case_no = e.case_no
         WHERE e.kind = 'review_decided' AND e.at >= $2 AND e.at < $3
-          AND {_in_scope("c.handling_unit", "c.jurisdiction")}
+          AND {scope_predicate("c.handling_unit", "c.jurisdiction")}
         """,
         scope,
         lo,
@@ -306,7 +306,7 @@ async def period_metrics(conn: Conn, period: Period, scope_unit_ids: Sequence[st
     reg = await conn.fetchval(
         f"""
         SELECT count(*) FROM cases c
-        WHERE c.registered_at >= $2 AND c.registered_at < $3 AND {_in_scope("c.handling_unit", "c.jurisdiction")}
+        WHERE c.registered_at >= $2 AND c.registered_at < $3 AND {scope_predicate("c.handling_unit", "c.jurisdiction")}
         """,
         scope,
         lo,
@@ -421,7 +421,7 @@ def _board_where() -> str:
           AND ($4::text IS NULL OR c.stage = $4)
           AND ($5::text IS NULL OR c.kind = $5)
           AND ($6::text IS NULL OR c.channel = $6)
-          AND {_in_scope("c.handling_unit", "c.jurisdiction")}
+          AND {scope_predicate("c.handling_unit", "c.jurisdiction")}
     """
 
 
@@ -525,7 +525,7 @@ def _case_list_where() -> str:
           AND ($7::boolean IS NULL OR c.open = $7)
           AND ($8::timestamptz IS NULL OR c.registered_at >= $8)
           AND ($9::timestamptz IS NULL OR c.registered_at < $9)
-          AND {_in_scope("c.handling_unit", "c.jurisdiction")}
+          AND {scope_predicate("c.handling_unit", "c.jurisdiction")}
     """
 
 
@@ -576,7 +576,7 @@ async def unit_league(conn: Conn, period: Period, scope_unit_ids: Sequence[str] 
                    count(*) FILTER (WHERE c.sla_level = 'red') AS overdue,
                    count(*) FILTER (WHERE c.extension_status = 'requested') AS extensions_pending
             FROM cases c
-            WHERE c.open AND c.handling_unit IS NOT NULL AND {_in_scope("c.handling_unit", "c.jurisdiction")}
+            WHERE c.open AND c.handling_unit IS NOT NULL AND {scope_predicate("c.handling_unit", "c.jurisdiction")}
             GROUP BY c.handling_unit
         ), clocks AS (
             SELECT k.unit AS unit_id, count(*) AS completed,
@@ -589,13 +589,13 @@ async def unit_league(conn: Conn, period: Period, scope_unit_ids: Sequence[str] 
             SELECT e.details->>'unit' AS unit_id, count(*) AS returns
             FROM case_events e JOIN cases c ON c.case_no = e.case_no
             WHERE e.kind = 'returned' AND e.at >= $2 AND e.at < $3
-              AND {_in_scope("e.details->>'unit'", "c.jurisdiction")}
+              AND {scope_predicate("e.details->>'unit'", "c.jurisdiction")}
             GROUP BY 1
         ), ext AS (
             SELECT c.handling_unit AS unit_id, count(*) AS extensions
             FROM case_events e JOIN cases c ON c.case_no = e.case_no
             WHERE e.kind = 'extension_approved' AND e.at >= $2 AND e.at < $3
-              AND {_in_scope("c.handling_unit", "c.jurisdiction")}
+              AND {scope_predicate("c.handling_unit", "c.jurisdiction")}
             GROUP BY 1
         ), units AS (
             SELECT unit_id FROM open_cases UNION SELECT unit_id FROM clocks
@@ -695,7 +695,7 @@ async def stage_durations(conn: Conn, period: Period, scope_unit_ids: Sequence[s
             LEFT JOIN org_directories od ON od.jurisdiction = k.jurisdiction
             WHERE k.d0 >= cal.first_day AND k.d0 - cal.first_day < cal.n
               AND k.d1 >= cal.first_day AND k.d1 - cal.first_day < cal.n
-              AND {_in_scope("k.unit", "k.jurisdiction")}
+              AND {scope_predicate("k.unit", "k.jurisdiction")}
         )
         SELECT d.unit_id, u.name AS unit_name, d.clock, count(*) AS n,
                percentile_cont(0.5) WITHIN GROUP (ORDER BY d.wd) AS median_wd,
@@ -767,7 +767,7 @@ async def case_detail(conn: Conn, case_no: str, scope_unit_ids: Sequence[str] | 
         f"""
         SELECT {", ".join("c." + col for col in CASE_DETAIL_COLUMNS)}, u.name AS unit_name
         FROM cases c LEFT JOIN org_units u ON u.unit_id = c.handling_unit
-        WHERE c.case_no = $2 AND {_in_scope("c.handling_unit", "c.jurisdiction")}
+        WHERE c.case_no = $2 AND {scope_predicate("c.handling_unit", "c.jurisdiction")}
         """,
         _scope_param(scope_unit_ids),
         case_no,
@@ -809,7 +809,7 @@ async def pending_extensions(conn: Conn, scope_unit_ids: Sequence[str] | None, l
         f"""
         SELECT c.case_no, c.handling_unit, u.name AS unit_name, c.due_at, c.sla_level
         FROM cases c LEFT JOIN org_units u ON u.unit_id = c.handling_unit
-        WHERE c.open AND c.extension_status = 'requested' AND {_in_scope("c.handling_unit", "c.jurisdiction")}
+        WHERE c.open AND c.extension_status = 'requested' AND {scope_predicate("c.handling_unit", "c.jurisdiction")}
         ORDER BY c.due_at NULLS LAST, c.case_no LIMIT $2
         """,
         _scope_param(scope_unit_ids),

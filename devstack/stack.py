@@ -22,6 +22,7 @@ from pathlib import Path
 
 from activities.db import apply_migrations
 from activities.seed import seed_directory
+from api.settings import get_api_settings
 from clients.backup import BackupError, restore, verify
 from common.contract import SEARCH_ATTRIBUTES
 from common.process import run_command
@@ -42,6 +43,7 @@ class Stack:
         self.temporal_port = self.settings.embedded_temporal_port
         self.ui_port = self.settings.embedded_temporal_ui_port
         self.codec_port = self.settings.codec_server_port
+        self.api_port = get_api_settings().port
 
     # -- process bookkeeping ------------------------------------------------------------------------------
     def _pidfile(self, name: str) -> Path:
@@ -161,6 +163,21 @@ class Stack:
         self._spawn("codec", [sys.executable, "-m", "clients.codec_server", "--port", str(self.codec_port)],
                     self._env())
 
+    def start_api(self) -> None:
+        argv = [sys.executable, "-m", "api", "--host", "127.0.0.1", "--port", str(self.api_port)]
+        self._spawn("api", argv, self._env())
+
+    def start_workbench(self) -> None:
+        argv = [
+            sys.executable, "-m", "streamlit", "run", str(Path(__file__).parent.parent / "dashboard" / "workbench.py"),
+            "--server.port", str(self.settings.workbench_port),
+            "--server.address", "127.0.0.1",
+            "--server.headless", "true",
+            "--browser.gatherUsageStats", "false",
+        ]
+        env = {**self._env(), "COMPLAINTS_WORKBENCH_API_URL": f"http://127.0.0.1:{self.api_port}"}
+        self._spawn("workbench", argv, env)
+
     def start_dashboard(self) -> None:
         argv = [
             sys.executable, "-m", "streamlit", "run", str(Path(__file__).parent.parent / "dashboard" / "app.py"),
@@ -181,13 +198,19 @@ class Stack:
         wait_port("127.0.0.1", self.temporal_port, "Temporal frontend", 60)
         self.start_codec_server()
         self.start_worker()
+        self.start_api()
         self.start_dashboard()
+        self.start_workbench()
         _wait_http(f"http://127.0.0.1:{self.ui_port}/", "Temporal Web UI", 60)
         _wait_http(f"http://127.0.0.1:{self.settings.dashboard_port}/_stcore/health", "dashboard", 90)
+        _wait_http(f"http://127.0.0.1:{self.api_port}/readyz", "HTTP API", 60)
+        _wait_http(f"http://127.0.0.1:{self.settings.workbench_port}/_stcore/health", "workbench", 90)
         asyncio.run(_wait_worker_polling(f"127.0.0.1:{self.temporal_port}", self.settings.task_queue, 60))
         print()
         print(f"  Temporal Web UI   http://localhost:{self.ui_port}")
         print(f"  SLA dashboard     http://localhost:{self.settings.dashboard_port}")
+        print(f"  HTTP API          http://127.0.0.1:{self.api_port}/docs  (token: complaints login --as ID --role ROLE --unit UNIT)")
+        print(f"  Workbench 待办    http://localhost:{self.settings.workbench_port}")
         print(f"  Temporal gRPC     127.0.0.1:{self.temporal_port}  (task queue '{self.settings.task_queue}')")
         print(f"  PostgreSQL        {self.postgres.dsn('complaints')}")
         print(f"  Codec server      http://127.0.0.1:{self.codec_port}")
@@ -196,7 +219,7 @@ class Stack:
 
     def down(self) -> None:
         print("Stopping the embedded stack")
-        for name in ("dashboard", "worker", "codec", "temporal"):
+        for name in ("workbench", "dashboard", "api", "worker", "codec", "temporal"):
             self._stop(name)
         print(f"  postgres: {'stopped' if self.postgres.stop() else 'not running'}")
 
@@ -208,7 +231,7 @@ class Stack:
         except BackupError as e:
             raise SystemExit(f"restore refused: {e}") from None
         print(f"Restoring {source} into the embedded stack (data in {self.data})")
-        for name in ("dashboard", "worker", "codec", "temporal"):
+        for name in ("workbench", "dashboard", "api", "worker", "codec", "temporal"):
             self._stop(name)
         self.start_postgres()
         target = self.settings.model_copy(update={"database_url": self.postgres.dsn("complaints")})
@@ -223,7 +246,7 @@ class Stack:
         self.up()
 
     def status(self) -> None:
-        for name in ("temporal", "codec", "worker", "dashboard"):
+        for name in ("temporal", "codec", "worker", "api", "dashboard", "workbench"):
             pid = self.running_pid(name)
             print(f"  {name:10} {f'running (pid {pid})' if pid else 'stopped'}")
         pg = self.postgres.pid()

@@ -62,19 +62,23 @@ with workflow.unsafe.imports_passed_through():
     from cases.notify import notices_for
     from cases.policy import policy_for
     from cases.transitions import (
+        DECISIONS,
         CaseState,
         absorb_duplicate,
+        allowed_for_new_case,
         apply,
         needs_tick,
         next_wakeup,
         precheck_new_case,
         recompute_deadlines,
+        refusal,
         register,
         summarize,
         tick,
         update_external_clock,
     )
     from common.contract import (
+        ALLOWED_DECISIONS_QUERY,
         CALENDAR_UPDATED_SIGNAL,
         SEARCH_ATTRIBUTE_KEYS,
         SUMMARY_QUERY,
@@ -253,6 +257,20 @@ class ComplaintCase:
         if self._state is None:
             raise ApplicationError("the case is still registering")
         return summarize(self._state)
+
+    @workflow.query(name=ALLOWED_DECISIONS_QUERY)
+    def allowed_decisions(self, actor: Actor) -> list[str]:
+        """The decisions `actor` may take now (the validators' own stage/role/unit/deadline rules)."""
+        if self._state is None:
+            return [] if self._registration is None else allowed_for_new_case(self._registration, actor)
+        allowed = []
+        for name in DECISIONS:
+            try:
+                if refusal(self._state, name, actor, workflow.now(), self._cal) is None:
+                    allowed.append(name)
+            except CalendarRangeError:
+                allowed.append(name)  # past the loaded calendar: the update handler loads more and decides
+        return allowed
 
     @workflow.signal(name=CALENDAR_UPDATED_SIGNAL)
     def calendar_updated(self, update: CalendarUpdate) -> None:

@@ -25,6 +25,7 @@ from devstack.pgserver import EmbeddedPostgres
 TABLES = {
     "case_events", "cases", "sla_clocks", "notifications", "case_pii", "org_units", "org_directories",
     "dispatch_catalogue", "schema_migrations", "bureau_calendar_days", "bureau_service_hours",
+    "api_keys", "api_idempotency", "api_registrations",
 }
 
 

@@ -22,11 +22,11 @@ def test_bench_quick_runs_everything(tmp_path: Path) -> None:
     out = proc.stdout
     assert proc.returncode == 0, out[-3000:] + proc.stderr[-3000:]
     assert "machine:" in out
-    for line in ("intake.update_p50:", "intake.cases_per_s:", "year.history_events_per_s:",
+    for line in ("intake.update_p50:", "intake.cases_per_s:", "api.api_accept_p95:", "api.api_registrations_per_s:", "year.history_events_per_s:",
                  "dashboard_queries.province.sla_board_p50:", "footprint.a_delta:", "bench.total_wall:",
                  "bench.budget:", "footprint.note: dev server in memory"):
         assert line in out, line
     assert "(x" in out  # time figures carry their ratio to the same-run baseline
-    for name in ("calendar", "intake", "dashboard_queries", "footprint", "year"):
+    for name in ("calendar", "intake", "api", "dashboard_queries", "footprint", "year"):
         doc = json.loads((RESULTS / f"{name}.json").read_text(encoding="utf-8"))
         assert doc.get("machine"), name

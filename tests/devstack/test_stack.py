@@ -5,6 +5,7 @@ Runs `python -m devstack.stack up|down` in a throwaway data folder on free ports
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -56,6 +57,8 @@ def stack_env(tmp_path: Path) -> dict[str, str]:
         "COMPLAINTS_EMBEDDED_TEMPORAL_UI_PORT": str(_free_port()),
         "COMPLAINTS_CODEC_SERVER_PORT": str(_free_port()),
         "COMPLAINTS_DASHBOARD_PORT": str(_free_port()),
+        "COMPLAINTS_API_PORT": str(_free_port()),
+        "COMPLAINTS_WORKBENCH_PORT": str(_free_port()),
     }
 
 
@@ -110,13 +113,26 @@ def test_make_up_runs_everything_and_down_stops_exactly_it(stack_env: dict[str, 
         assert "worker: polling task queue 'complaints'" in out
         assert _http_status(f"http://127.0.0.1:{stack_env['COMPLAINTS_EMBEDDED_TEMPORAL_UI_PORT']}/") == 200
         assert _http_status(f"http://127.0.0.1:{stack_env['COMPLAINTS_DASHBOARD_PORT']}/") == 200
+        assert _http_status(f"http://127.0.0.1:{stack_env['COMPLAINTS_WORKBENCH_PORT']}/") == 200
         assert (data / "temporal.db").exists()
         stage = _register_and_summarise(stack_env, "SX2026112500901")
         assert stage == "acceptance"
+        # the API answers a token from `complaints login` (the stack's own key in the data folder)
+        login = subprocess.run(
+            [sys.executable, "-m", "clients.cli", "login", "--as", "disp-01", "--role", "dispatcher", "--unit", "SX"],
+            cwd=ROOT, env=stack_env, capture_output=True, text=True, timeout=60,
+        )
+        assert login.returncode == 0, login.stderr
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{stack_env['COMPLAINTS_API_PORT']}/v1/cases/SX2026112500901",
+            headers={"Authorization": f"Bearer {login.stdout.strip()}"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            assert json.loads(resp.read())["allowed_decisions"] == ["accept", "reject", "merge_into"]
     finally:
         pids = {p.stem: int(p.read_text()) for p in (data / "pids").glob("*.pid")}
         _stack("down", stack_env)
-    assert set(pids) == {"temporal", "worker", "dashboard", "codec"}
+    assert set(pids) == {"temporal", "worker", "dashboard", "codec", "api", "workbench"}
     assert not any(_alive(pid) for pid in pids.values()), pids
     assert not list((data / "pids").glob("*.pid"))
 
