@@ -20,7 +20,7 @@ import asyncio
 import json
 import re
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from functools import cached_property
@@ -42,6 +42,7 @@ from temporalio.service import RPCError, RPCStatusCode
 import calendars
 from cases.models import (
     DECISION_MODELS,
+    Actor,
     CaseKind,
     CaseSummary,
     Channel,
@@ -477,16 +478,14 @@ class CaseClient:
 
     async def allowed_decisions(self, case_no: str, actor: Any) -> list[str]:
         """The decisions `actor` may take on the case now (query `allowed_decisions`); [] once it is closed."""
-        from cases.models import Actor
-
         who = actor if isinstance(actor, Actor) else Actor.model_validate(actor)
         handle = self.handle(case_no)
         try:
-            return await handle.query("allowed_decisions", who, result_type=list[str], rpc_timeout=self.rpc_timeout)
+            return await handle.query(ComplaintCase.allowed_decisions, who, rpc_timeout=self.rpc_timeout)
         except WorkflowQueryFailedError as e:
             raise CaseClientError(f"allowed decisions of case {case_no}: {e.message}") from e
         except RPCError as e:
-            if e.status == RPCStatusCode.NOT_FOUND:
+            if _no_such_workflow(e):
                 raise CaseNotFound(case_no) from None
             raise CaseClientError(f"allowed decisions of case {case_no} failed: {e.message}") from e
 
@@ -647,3 +646,17 @@ def _failure_message(cause: BaseException | None) -> str:
                 return msg
         cause = cause.__cause__
     return msg
+
+
+async def gather_limited(coros: Sequence[Callable[[], Awaitable[Any]]], concurrency: int) -> list[Any]:
+    """Run the coroutine factories with at most `concurrency` in flight; results (or exceptions) in order."""
+    sem = asyncio.Semaphore(max(1, concurrency))
+
+    async def run(f: Callable[[], Awaitable[Any]]) -> Any:
+        async with sem:
+            try:
+                return await f()
+            except Exception as e:
+                return e
+
+    return await asyncio.gather(*(run(f) for f in coros))
