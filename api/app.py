@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
 from activities.db import create_pool
 from api import idempotency
@@ -56,6 +56,7 @@ from clients.case_client import (
     DecisionRefused,
     InvalidInput,
     gather_limited,
+    no_such_workflow,
 )
 from common.contract import SEARCH_ATTRIBUTE_KEYS
 from common.settings import Settings, get_settings
@@ -293,7 +294,7 @@ async def _check_scope(svc: Services, p: Principal, case_no: str) -> None:
     except InvalidInput as e:
         raise _client_problem(e) from None
     except RPCError as e:
-        if e.status == RPCStatusCode.NOT_FOUND:
+        if no_such_workflow(e):
             raise _not_found(case_no) from None
         raise ApiProblem(503, f"case {case_no}: {e.message}") from None
     sa = desc.typed_search_attributes

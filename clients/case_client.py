@@ -195,7 +195,7 @@ def build_query(filters: CaseFilters | Mapping[str, Any] | None = None) -> str:
 _NAMESPACE_NOT_FOUND = "temporal.api.errordetails.v1.NamespaceNotFoundFailure"
 
 
-def _no_such_workflow(error: RPCError) -> bool:
+def no_such_workflow(error: RPCError) -> bool:
     """NOT_FOUND about the workflow itself. A server that cannot read its namespace under load also answers
     NOT_FOUND (with a NamespaceNotFoundFailure): that is an outage, never "no such case"."""
     if error.status != RPCStatusCode.NOT_FOUND:
@@ -441,7 +441,7 @@ class CaseClient:
         except WorkflowUpdateRPCTimeoutOrCancelledError as e:
             raise CaseClientError(f"{name} on case {case_no}: no worker answered in time ({e})") from e
         except RPCError as e:
-            if _no_such_workflow(e):
+            if no_such_workflow(e):
                 closed = await self._closed_status(handle)
                 if closed is not None:
                     raise DecisionRefused(
@@ -459,7 +459,7 @@ class CaseClient:
             try:
                 desc = await handle.describe(rpc_timeout=self.rpc_timeout)
             except RPCError as e:
-                if _no_such_workflow(e):
+                if no_such_workflow(e):
                     raise CaseNotFound(case_no) from None
                 raise CaseClientError(f"summary of case {case_no} failed: {e.message}") from e
             try:
@@ -485,7 +485,7 @@ class CaseClient:
         except WorkflowQueryFailedError as e:
             raise CaseClientError(f"allowed decisions of case {case_no}: {e.message}") from e
         except RPCError as e:
-            if _no_such_workflow(e):
+            if no_such_workflow(e):
                 raise CaseNotFound(case_no) from None
             raise CaseClientError(f"allowed decisions of case {case_no} failed: {e.message}") from e
 
@@ -494,7 +494,7 @@ class CaseClient:
         try:
             await self.handle(case_no).describe(rpc_timeout=self.rpc_timeout)
         except RPCError as e:
-            if _no_such_workflow(e):
+            if no_such_workflow(e):
                 return False
             raise CaseClientError(f"describe case {case_no} failed: {e.message}") from e
         return True
@@ -550,7 +550,7 @@ class CaseClient:
                 try:
                     await self.client.get_workflow_handle(workflow_id).signal(ComplaintCase.calendar_updated, update)
                 except RPCError as exc:
-                    if not _no_such_workflow(exc):  # closed since it was listed: nothing to update
+                    if not no_such_workflow(exc):  # closed since it was listed: nothing to update
                         raise
                     return False
                 return True
