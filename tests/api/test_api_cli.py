@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 from helpers.api import DATA_DIR
+from helpers.cli import invoke, runner
 from helpers.client import registration, running_worker, task_queue
 from temporalio.testing import WorkflowEnvironment
-from test_cli import invoke, runner
 
 from api.auth import JWKS_FILE, TokenVerifier, machine
 from api.settings import ApiSettings

@@ -18,9 +18,9 @@ import pytest
 import pytest_asyncio
 import websockets
 from helpers.api import DATA_DIR, DISPATCHER, INTAKE, ROOT, ApiProcess, api_process, eventually, free_port
+from helpers.browser import PAGE_TEXT_JS, Cdp, chromium_page, require_chromium, wait_http
 from helpers.client import registration, running_worker, task_queue
 from temporalio.testing import WorkflowEnvironment
-from test_dashboard_browser import PAGE_TEXT_JS, Cdp, _require_chromium, _wait_http, chromium_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.devserver]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -46,7 +46,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 @pytest_asyncio.fixture(scope="module")
 async def stack(dev_env: WorkflowEnvironment, pg_dsn: str, pg_pool: Any) -> AsyncIterator[tuple[ApiProcess, str]]:
-    _require_chromium()
+    require_chromium()
     q = task_queue()
     async with running_worker(dev_env.client, pg_pool, q), api_process(dev_env, pg_dsn, q) as api:
         port = free_port()
@@ -54,7 +54,7 @@ async def stack(dev_env: WorkflowEnvironment, pg_dsn: str, pg_pool: Any) -> Asyn
                "COMPLAINTS_WORKBENCH_API_URL": api.base_url, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
         proc = _start_workbench(port, env, DATA_DIR / f"workbench-{port}.log")
         try:
-            await asyncio.to_thread(_wait_http, f"http://127.0.0.1:{port}/_stcore/health", 60)
+            await asyncio.to_thread(wait_http, f"http://127.0.0.1:{port}/_stcore/health", 60)
             yield api, f"http://127.0.0.1:{port}"
         finally:
             _stop(proc)
@@ -122,7 +122,7 @@ async def test_dispatcher_accepts_and_assigns_from_the_work_list(stack: tuple[Ap
 
         await eventually(on_the_list)
 
-    with chromium_page(_require_chromium()) as ws_url:
+    with chromium_page(require_chromium()) as ws_url:
         async with websockets.connect(ws_url, max_size=50_000_000) as ws:
             cdp = Cdp(ws)
             await cdp.call("Page.enable")

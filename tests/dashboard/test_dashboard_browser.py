@@ -9,25 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import openpyxl
 import pytest
 import pytest_asyncio
 import websockets
+from helpers.browser import PAGE_TEXT_JS, Cdp, chromium_page, free_port, require_chromium, wait_http
 from helpers.dashboard_seed import NOW, RED_CASES, seed_dashboard
 
 from dashboard import queries as q
@@ -37,35 +32,6 @@ pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
-
-
-def _require_chromium() -> str:
-    if CHROMIUM is None:
-        pytest.fail("Chromium is required (Debian package chromium; `make test` installs it)")
-    return CHROMIUM
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_http(url: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:  # noqa: S310 - localhost only
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{url} did not answer within {timeout}s")
-        time.sleep(0.3)
-
-
 @pytest_asyncio.fixture(scope="module")
 async def seeded_dsn(pg_dsn: str) -> str:
     await seed_dashboard(pg_dsn)
@@ -74,8 +40,8 @@ async def seeded_dsn(pg_dsn: str) -> str:
 
 @pytest.fixture
 def app_url(seeded_dsn: str) -> Iterator[str]:
-    _require_chromium()
-    port = _free_port()
+    require_chromium()
+    port = free_port()
     env = dict(os.environ)
     env.update(
         COMPLAINTS_DATABASE_URL=seeded_dsn,
@@ -87,10 +53,10 @@ def app_url(seeded_dsn: str) -> Iterator[str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"), "--server.address",
          "127.0.0.1", "--server.port", str(port), "--server.headless", "true"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,  # a full unread pipe would block it
     )
     try:
-        _wait_http(f"http://127.0.0.1:{port}/_stcore/health", 60)
+        wait_http(f"http://127.0.0.1:{port}/_stcore/health", 60)
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()
@@ -98,70 +64,6 @@ def app_url(seeded_dsn: str) -> Iterator[str]:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
-
-
-class Cdp:
-    """A minimal Chrome DevTools Protocol client for one page."""
-
-    def __init__(self, ws: Any) -> None:
-        self.ws = ws
-        self.next_id = 0
-
-    async def call(self, method: str, **params: Any) -> dict[str, Any]:
-        self.next_id += 1
-        my_id = self.next_id
-        await self.ws.send(json.dumps({"id": my_id, "method": method, "params": params}))
-        while True:
-            msg = json.loads(await self.ws.recv())
-            if msg.get("id") == my_id:
-                if "error" in msg:
-                    raise RuntimeError(f"{method}: {msg['error']}")
-                return dict(msg.get("result", {}))
-
-    async def eval(self, expr: str) -> Any:
-        r = await self.call("Runtime.evaluate", expression=expr, returnByValue=True, awaitPromise=True)
-        return r.get("result", {}).get("value")
-
-
-# Text of the page including the data grid's accessible table (st.dataframe draws on a canvas).
-PAGE_TEXT_JS = """
-(() => {
-  const parts = [document.body.innerText];
-  document.querySelectorAll('[role=gridcell], td, th').forEach(e => parts.push(e.textContent));
-  return parts.join('\\n');
-})()
-"""
-
-
-@contextlib.contextmanager
-def chromium_page(chromium: str) -> Iterator[str]:
-    """Start headless Chromium with a throw-away profile; yields the DevTools websocket URL of its page."""
-    profile = tempfile.mkdtemp(prefix="dash-chromium-")
-    proc = subprocess.Popen(
-        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
-         "--remote-debugging-port=0", "--window-size=1600,1000", "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        port_file = Path(profile) / "DevToolsActivePort"
-        deadline = time.monotonic() + 30
-        while not port_file.exists() or not port_file.read_text().strip():
-            if time.monotonic() > deadline:
-                raise TimeoutError("Chromium did not open its DevTools port")
-            time.sleep(0.2)
-        port = int(port_file.read_text().split()[0])
-        _wait_http(f"http://127.0.0.1:{port}/json/version", 10)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=5) as r:  # noqa: S310
-            targets = json.loads(r.read())
-        yield next(tg["webSocketDebuggerUrl"] for tg in targets if tg.get("type") == "page")
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 async def _drive(ws_url: str, url: str) -> tuple[str, bytes]:
@@ -184,7 +86,7 @@ async def _drive(ws_url: str, url: str) -> tuple[str, bytes]:
 
 
 def test_sla_board_in_chromium_lists_red_cases(app_url: str) -> None:
-    chromium = _require_chromium()
+    chromium = require_chromium()
     shot = ARTIFACTS / "dashboard-sla-board.png"
     with chromium_page(chromium) as ws_url:
         text, png = asyncio.run(_drive(ws_url, app_url))
@@ -233,7 +135,7 @@ async def _download(ws_url: str, url: str, folder: Path, label: str) -> Path:
 def test_sla_board_download_in_chromium(app_url: str, seeded_dsn: str, tmp_path: Path) -> None:
     """The board's Excel button delivers a workbook (built when pressed) holding the board's rows as the SQL
     returns them, with Chinese headers and the header row frozen."""
-    chromium = _require_chromium()
+    chromium = require_chromium()
     with chromium_page(chromium) as ws_url:
         saved = asyncio.run(_download(ws_url, app_url, tmp_path, "下载 Excel"))
     assert saved.name.startswith("时限督办_20260318_1000") and saved.suffix == ".xlsx"
