@@ -21,6 +21,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+from temporalio.client import Client
+
+from activities.db import apply_migrations
+from activities.seed import seed_directory
+from common.contract import SEARCH_ATTRIBUTES
+from common.converter import make_data_converter
+from common.settings import Settings
+from devstack.binaries import temporal_cli
+from devstack.pgserver import EmbeddedPostgres
+
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
@@ -79,7 +91,6 @@ def percentile(values: Sequence[float], p: float) -> float:
 @dataclass
 class Report:
     """The figures of one benchmark: printed as `name: value unit` lines, then written as JSON."""
-
     name: str
     figures: dict[str, dict[str, Any]] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
@@ -147,22 +158,16 @@ def temp_dir(prefix: str) -> Any:
 
 def settings_for(data_dir: Path, **over: Any) -> Any:
     """Project settings with the dev encryption key (and everything else local) under `data_dir`."""
-    from common.settings import Settings
-
     return Settings(data_dir=data_dir, **over)
 
 
 @asynccontextmanager
 async def postgres(root: Path, *, tuned: dict[str, str] | None = None) -> AsyncIterator[Any]:
     """A real embedded PostgreSQL in `root/pg`; `tuned` settings are applied with ALTER SYSTEM + restart."""
-    from devstack.pgserver import EmbeddedPostgres
-
     server = EmbeddedPostgres(root / "pg")
     await asyncio.to_thread(server.start)
     try:
         if tuned:
-            import asyncpg
-
             conn = await asyncpg.connect(server.dsn("postgres"))
             try:
                 for k, v in tuned.items():
@@ -178,10 +183,6 @@ async def postgres(root: Path, *, tuned: dict[str, str] | None = None) -> AsyncI
 
 async def create_database(server: Any, name: str, *, migrate: bool = True, seed: bool = True) -> str:
     """Create database `name` on `server`, apply the migrations and seed the directory; returns its DSN."""
-    import asyncpg
-
-    from activities.db import apply_migrations
-
     admin = await asyncpg.connect(server.dsn("postgres"))
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
@@ -191,8 +192,6 @@ async def create_database(server: Any, name: str, *, migrate: bool = True, seed:
     if migrate:
         await apply_migrations(dsn)
     if seed:
-        from activities.seed import seed_directory
-
         await seed_directory(dsn)
     return dsn
 
@@ -200,7 +199,6 @@ async def create_database(server: Any, name: str, *, migrate: bool = True, seed:
 @dataclass
 class DevServer:
     """A `temporal server start-dev` subprocess on a SQLite file, with the case search attributes."""
-
     address: str
     proc: subprocess.Popen[bytes]
     db_file: Path
@@ -216,13 +214,9 @@ def _spawn_logged(argv: list[str], logfile: Path) -> tuple[subprocess.Popen[byte
 @asynccontextmanager
 async def dev_server(root: Path, *, in_memory: bool = False) -> AsyncIterator[DevServer]:
     """Start the dev server the way `devstack.stack` does (SQLite file, search attributes, warn logs).
-
     `in_memory=True` leaves out `--db-filename`: the dev server keeps its SQLite database in memory (no
     file, no fsync). Same server, same persistence code; only for benchmarks whose figure is not the
     server's write path (the worker footprint), and every such benchmark says so in its output."""
-    from common.contract import SEARCH_ATTRIBUTES
-    from devstack.binaries import temporal_cli
-
     port = free_port()
     db_file = root / "temporal.db"
     argv = [
@@ -256,10 +250,6 @@ async def dev_server(root: Path, *, in_memory: bool = False) -> AsyncIterator[De
 
 async def connect_client(address: str, settings: Any) -> Any:
     """A Temporal client with the project's converter (retries while the frontend warms up)."""
-    from temporalio.client import Client
-
-    from common.converter import make_data_converter
-
     last: Exception | None = None
     for _ in range(60):
         try:
@@ -272,8 +262,6 @@ async def connect_client(address: str, settings: Any) -> Any:
 
 async def wait_namespace_ready(client: Any) -> None:
     """The dev server accepts connections before its namespace and search attributes are usable."""
-    from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
-
     for _ in range(100):
         try:
             await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace=client.namespace))

@@ -15,6 +15,7 @@ from datetime import date, time
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from calendars.core import DEFAULT_CLOSE_TIME, DEFAULT_SERVICE_HOURS, WorkingCalendar
+from calendars.loader import get_calendar
 
 __all__ = ["CalendarSnapshot", "snapshot"]
 
@@ -108,7 +109,5 @@ def snapshot(
 ) -> CalendarSnapshot:
     """Snapshot of ``get_calendar(code, extra_closures, extra_openings=..., close_time=...)`` over
     ``[start, end]`` (loads data: call from activities)."""
-    from calendars.loader import get_calendar
-
     cal = get_calendar(code, extra_closures, close_time=close_time, extra_openings=extra_openings)
     return CalendarSnapshot.from_calendar(cal, start, end)

@@ -25,6 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from api.app import openapi_document
 from cases.models import DECISION_MODELS, CaseSummary, ComplaintRegistration
 from cases.pii import id_number_check_digit
 from common import contract
@@ -160,8 +161,6 @@ def examples() -> dict[str, Any]:
 
 
 def _openapi() -> dict[str, Any]:
-    from api.app import openapi_document
-
     return openapi_document()
 
 
