@@ -57,6 +57,7 @@ APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
 # ("AST constructor recursion depth mismatch", CPython gh-106905), which would break Streamlit's script compile.
 _APP_WHILE_DOWN = """
 import json, sys
+from streamlit.testing.v1 import AppTest
 at = AppTest.from_file(sys.argv[1], default_timeout=60)
 at.run()
 print(json.dumps({"exception": [str(e.value) for e in at.exception],
