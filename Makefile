@@ -44,8 +44,10 @@ test: install system-deps lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 # the same suite with modules and the tests inside them shuffled: a test that leans on another's leftovers fails here
+# (SEED=N repeats an order; the seed used is printed first)
 test-shuffled: install system-deps
-	$(BIN)/python -m pytest -q -p no:cacheprovider --random-order-bucket=module
+	@seed=$${SEED:-$$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}; echo "make test-shuffled SEED=$$seed"; \
+	$(BIN)/python -m pytest -q -p no:cacheprovider --random-order-bucket=module --random-order-seed=$$seed
 
 bench: install
 	$(BIN)/python -m bench
