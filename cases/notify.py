@@ -53,6 +53,23 @@ def _supervisor(state: CaseState, unit: str | None) -> tuple[str, str] | None:
     return u.unit_id, u.supervisor_id
 
 
+def _tell_supervisor(
+    out: list[Notice], sup: tuple[str, str] | None, template: str, params: dict[str, str], unit_param: str
+) -> None:
+    """An internal notice to the supervisor `sup` = (unit, supervisor id), naming the unit as `unit_param`."""
+    if sup:
+        out.append(
+            Notice(
+                index=len(out),
+                audience="supervisor",
+                channel="internal",
+                recipient_ref=sup[1],
+                template=template,
+                params=params | {unit_param: sup[0]},
+            )
+        )
+
+
 def _pending_extension_turns_urgent(state: CaseState, event: CaseEvent) -> bool:
     """An extension request waits while the investigation is on its last day: the clock turned yellow with the
     request pending, or the request came in on the yellow (or later) day itself."""
@@ -110,32 +127,12 @@ def notices_for(state: CaseState, event: CaseEvent) -> list[Notice]:
             )
         )
     if _pending_extension_turns_urgent(state, event):
-        sup = _supervisor(state, state.handling_unit)
-        if sup:
-            out.append(
-                Notice(
-                    index=len(out),
-                    audience="supervisor",
-                    channel="internal",
-                    recipient_ref=sup[1],
-                    template="extension_pending_reminder",
-                    params=params | {"handling_unit": sup[0]},
-                )
-            )
+        _tell_supervisor(out, _supervisor(state, state.handling_unit), "extension_pending_reminder",
+                         params, "handling_unit")
     unit = event.details.get("unit")
     if event.kind == "sla_level_changed" and event.details.get("level") == "red":
-        sup = _supervisor(state, unit if isinstance(unit, str) else None)
-        if sup:
-            out.append(
-                Notice(
-                    index=len(out),
-                    audience="supervisor",
-                    channel="internal",
-                    recipient_ref=sup[1],
-                    template="sla_overdue_supervise",
-                    params=params | {"supervised_unit": sup[0]},
-                )
-            )
+        _tell_supervisor(out, _supervisor(state, unit if isinstance(unit, str) else None), "sla_overdue_supervise",
+                         params, "supervised_unit")
     if event.kind == "sla_escalated":
         base = (
             unit if isinstance(unit, str) and state.directory.has(unit) else state.directory.provincial_centre
