@@ -282,7 +282,7 @@ async def _visible_summary(svc: Services, p: Principal, case_no: str) -> CaseSum
     return summary
 
 
-# the dashboard's scope rule (dashboard.queries.scope_predicate) has one definition; these are its inputs
+# the search attributes a case's scope is read from, without a workflow task (`_check_scope`)
 _SCOPE_KEYS = {name: SEARCH_ATTRIBUTE_KEYS[name] for name in ("HandlingUnit", "Jurisdiction", "Channel")}
 
 

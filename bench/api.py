@@ -21,6 +21,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
+
+from activities.db import create_pool
+from api.auth import login_token
+from api.settings import ApiSettings
 from bench.common import (
     Report,
     connect_client,
@@ -35,6 +40,9 @@ from bench.common import (
     wait_namespace_ready,
 )
 from bench.intake import DISPATCHER, _pool_run, registrations, unit_of
+from cases.models import Actor
+from clients.case_client import CaseClient
+from workers.main import build_worker
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,19 +63,6 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 async def run(n_cases: int = 100, clients: int = 4) -> Report:
-    import httpx
-    from temporalio.worker import Worker
-
-    from activities import all_activities
-    from activities.db import create_pool
-    from api.auth import login_token
-    from api.settings import ApiSettings
-    from cases.models import Actor
-    from clients.case_client import CaseClient
-    from common.codec import KeyRing
-    from workers.sandbox import workflow_runner
-    from workflows import WORKFLOWS
-
     rep = Report("api")
     rep.params = {"cases_each": n_cases, "clients": clients,
                   "temporal": "dev server (temporal server start-dev) on a SQLite file",
@@ -82,10 +77,7 @@ async def run(n_cases: int = 100, clients: int = 4) -> Report:
             client = await connect_client(ds.address, settings)
             await wait_namespace_ready(client)
             tq = f"bench-api-{uuid.uuid4().hex[:6]}"
-            worker = Worker(client, task_queue=tq, workflows=WORKFLOWS,
-                            activities=all_activities(pool, KeyRing.from_settings(settings)),
-                            workflow_runner=workflow_runner(), max_concurrent_activities=100,
-                            max_concurrent_workflow_tasks=100)
+            worker = build_worker(client, pool, settings, task_queue=tq)
             port = free_port()
             env = {**os.environ, "COMPLAINTS_DATA_DIR": str(data), "COMPLAINTS_TEMPORAL_ADDRESS": ds.address,
                    "COMPLAINTS_TASK_QUEUE": tq, "COMPLAINTS_DATABASE_URL": dsn}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -59,12 +59,14 @@ def build_worker(
     task_queue: str | None = None,
     keyring: KeyRing | None = None,
     extra_workflows: Sequence[type] = (),
+    activity_overrides: Mapping[str, Callable[..., Any]] | None = None,
     **options: Any,
 ) -> Worker:
     """The one recipe for a complaint worker: every workflow and activity, the project's sandbox runner and the
     slot and cache sizes of `settings`. Tests and benchmarks use it too, with their own `task_queue`, and
     `options` (any `Worker` argument) where they need other sizes; `extra_workflows` adds the benchmarks'
-    baselines beside the real ones."""
+    baselines beside the real ones; `activity_overrides` (activity name -> callable) puts a fault-injecting stand-in
+    in place of one activity."""
     s = settings or get_settings()
     arguments: dict[str, Any] = {
         "max_concurrent_activities": s.worker_max_concurrent_activities,
@@ -77,7 +79,11 @@ def build_worker(
         client,
         task_queue=task_queue or s.task_queue,
         workflows=[*WORKFLOWS, *extra_workflows],
-        activities=all_activities(pool, keyring or KeyRing.from_settings(s)),
+        activities=[
+            *(a for a in all_activities(pool, keyring or KeyRing.from_settings(s))
+              if a.__name__ not in (activity_overrides or {})),
+            *(activity_overrides or {}).values(),
+        ],
         workflow_runner=workflow_runner(),
         **arguments,
     )

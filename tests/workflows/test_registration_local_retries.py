@@ -20,12 +20,11 @@ from helpers.reliability import unique_case_numbers
 from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
-from activities import all_activities
 from activities.case_activities import CaseActivities
 from activities.contracts import CaseContextRequest
-from workflows import WORKFLOWS, ComplaintCase
+from workers.main import build_worker
+from workflows import ComplaintCase
 from workflows.client import start_case
 
 
@@ -53,12 +52,11 @@ async def test_failed_registration_load_retries_after_a_timer(
             raise RuntimeError("directory briefly unreachable")
         return await acts.load_case_context(request)
 
-    activities = [a for a in all_activities(pg_pool) if getattr(a, "__name__", "") != "load_case_context"]
     tq = f"la-retry-{uuid.uuid4().hex[:8]}"
     (case_no,) = unique_case_numbers(1)
     reg = registration(case_no=case_no, received_at=datetime.now(CST).isoformat())
-    async with Worker(dev_env.client, task_queue=tq, workflows=WORKFLOWS,
-                      activities=[*activities, first_attempt_fails]):
+    async with build_worker(dev_env.client, pg_pool, task_queue=tq,
+                            activity_overrides={"load_case_context": first_attempt_fails}):
         handle = await start_case(dev_env.client, reg, task_queue=tq)
         for _ in range(300):  # bounded: 30 s
             try:
