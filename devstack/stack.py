@@ -167,26 +167,22 @@ class Stack:
         argv = [sys.executable, "-m", "api", "--host", "127.0.0.1", "--port", str(self.api_port)]
         self._spawn("api", argv, self._env())
 
-    def start_workbench(self) -> None:
+    def _start_streamlit(self, name: str, script: str, port: int, env: dict[str, str]) -> None:
         argv = [
-            sys.executable, "-m", "streamlit", "run", str(Path(__file__).parent.parent / "dashboard" / "workbench.py"),
-            "--server.port", str(self.settings.workbench_port),
+            sys.executable, "-m", "streamlit", "run", str(Path(__file__).parent.parent / "dashboard" / script),
+            "--server.port", str(port),
             "--server.address", "127.0.0.1",
             "--server.headless", "true",
             "--browser.gatherUsageStats", "false",
         ]
+        self._spawn(name, argv, env)
+
+    def start_workbench(self) -> None:
         env = {**self._env(), "COMPLAINTS_WORKBENCH_API_URL": f"http://127.0.0.1:{self.api_port}"}
-        self._spawn("workbench", argv, env)
+        self._start_streamlit("workbench", "workbench.py", self.settings.workbench_port, env)
 
     def start_dashboard(self) -> None:
-        argv = [
-            sys.executable, "-m", "streamlit", "run", str(Path(__file__).parent.parent / "dashboard" / "app.py"),
-            "--server.port", str(self.settings.dashboard_port),
-            "--server.address", "127.0.0.1",
-            "--server.headless", "true",
-            "--browser.gatherUsageStats", "false",
-        ]
-        self._spawn("dashboard", argv, self._env())
+        self._start_streamlit("dashboard", "app.py", self.settings.dashboard_port, self._env())
 
     # -- commands -------------------------------------------------------------------------------------
     def up(self) -> None:
