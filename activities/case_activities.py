@@ -31,7 +31,7 @@ import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, get_args
 
 import asyncpg
 from temporalio import activity
@@ -53,12 +53,13 @@ from activities.contracts import (
     ResolveUnitRequest,
 )
 from cases.pii import id_number_problem, mask_card_number, mask_id_number, mask_name, mask_phone
+from cases.policy import ReplyChannel
 from common.codec import KeyRing
 
 log = logging.getLogger(__name__)
 
 _LEVEL_RANK = {"county": 0, "city": 1, "province": 2, "national": 3}
-_CONTACT_CHANNELS = {"sms", "wechat", "letter"}
+_CONTACT_CHANNELS = set(get_args(ReplyChannel))
 _MOBILE_IN_TEXT = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 _ID_IN_TEXT = re.compile(r"(?<![\dA-Za-z])\d{17}[\dXx](?![\dA-Za-z])")
 
@@ -117,7 +118,7 @@ def mask_contact(channel: str, contact: str | None) -> str | None:
     """The masked form of a recipient contact, per channel (phone, WeChat id, postal address)."""
     if not contact:
         return None
-    if channel == "sms":
+    if channel in ("sms", "callback", "app", "web"):  # a phone, or the phone a platform account is bound to
         return mask_phone(contact)
     if channel == "letter":
         keep = contact.strip()[:6]

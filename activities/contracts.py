@@ -14,10 +14,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from cases.org import DispatchRule, OrgDirectory, OrgUnit
+from cases.policy import ReplyChannel
 
 SlaLevel = Literal["on_track", "blue", "yellow", "red"]
 Audience = Literal["complainant", "supervisor", "higher_supervisor", "handling_unit", "reviewer"]
-DeliveryChannel = Literal["sms", "app", "letter", "wechat", "web", "internal"]
+DeliveryChannel = Literal[ReplyChannel, "internal"]
 
 
 class CaseEventRecord(BaseModel):
@@ -99,7 +100,10 @@ class NotificationRequest(BaseModel):
     case_no: str
     audience: Audience
     channel: DeliveryChannel
-    recipient_ref: str = Field(description="a unit id, a supervisor id, or 'complainant'")
+    recipient_ref: str = Field(
+        description="a unit id, a supervisor id, 'complainant', or 'complainant:<case number>' for the "
+        "complainant of a duplicate merged into the case"
+    )
     recipient_contact: str | None = Field(default=None, description="phone or address; stored encrypted")
     template: str
     params: dict[str, str] = Field(default_factory=dict)

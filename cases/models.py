@@ -108,17 +108,6 @@ class ReviewOutcome(StrEnum):
 SlaLevel = Literal["on_track", "blue", "yellow", "red"]
 SLA_ORDER: dict[str, int] = {"on_track": 0, "blue": 1, "yellow": 2, "red": 3}
 
-# Which delivery channel reaches the complainant for each intake channel.
-REPLY_CHANNEL: dict[Channel, str] = {
-    Channel.hotline_12393: "sms",
-    Channel.national_app: "sms",
-    Channel.national_web: "sms",
-    Channel.provincial_web: "sms",
-    Channel.service_hall: "sms",
-    Channel.wechat: "wechat",
-    Channel.mail: "letter",
-}
-
 CASE_NO_RE = re.compile(r"^(?P<prov>[A-Z]{2})(?P<date>\d{8})(?P<seq>\d{5})$")
 JURISDICTION_RE = re.compile(r"^CN(-[A-Z]{2}(-[A-Z0-9]{1,4})?)?$")
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -213,6 +202,16 @@ class EvidenceRef(BaseModel):
         if not SHA256_RE.match(v):
             raise ValueError("must be 64 hexadecimal characters (a SHA-256 digest)")
         return v
+
+
+class MergedComplainant(BaseModel):
+    """The complainant of a duplicate merged into a case (并单): answered through the case it was merged into,
+    on their own channel. Personal data: travels only inside encrypted payloads."""
+
+    case_no: str
+    kind: CaseKind
+    channel: Channel
+    complainant: Complainant
 
 
 class Actor(BaseModel):
@@ -349,6 +348,11 @@ class RequestReviewDecision(_Decision):
 
     decision: Literal["request_review"] = "request_review"
     reason: str = Field(min_length=2)
+    on_behalf_of: CaseNo | None = Field(
+        default=None,
+        description="the case number of a duplicate merged into this case (并单) whose complainant asks; "
+        "empty: this case's own complainant",
+    )
 
 
 class DecideReviewDecision(_Decision):

@@ -1,16 +1,49 @@
-"""SLA policy as data: the time limits of each case kind, overridable per jurisdiction.
+"""Case policy as data: the time limits of each case kind, how answers reach a complainant and who is warned at
+each SLA level, overridable per jurisdiction (`cases/data/policy_overrides.json`).
 
 A case copies its policy into its state when it registers, so a later change of these defaults never changes
-the deadlines (or the workflow history) of a running case.
+the deadlines, the notices (or the workflow history) of a running case.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
-from cases.models import CaseKind
+from cases.models import CaseKind, Channel
+
+# How an answer reaches the complainant: SMS, a recorded call-back by the hotline desk, a message on the
+# national platform (app / web), a WeChat message, or a letter.
+ReplyChannel = Literal["sms", "callback", "app", "web", "wechat", "letter"]
+# Who is told when a clock reaches a level: the clock's unit, or that unit's supervisor.
+WarningRecipient = Literal["handling_unit", "supervisor"]
+WarnedLevel = Literal["blue", "yellow", "red"]
+
+# The original channel back (seed 001: 通过原受理渠道): platform message for the app and websites, WeChat for
+# WeChat, a call-back plus an SMS for the hotline; the service hall answers by SMS and the mail room by letter.
+ORIGINAL_CHANNEL_REPLIES: dict[Channel, list[ReplyChannel]] = {
+    Channel.hotline_12393: ["callback", "sms"],
+    Channel.national_app: ["app"],
+    Channel.national_web: ["web"],
+    Channel.provincial_web: ["web"],
+    Channel.wechat: ["wechat"],
+    Channel.service_hall: ["sms"],
+    Channel.mail: ["letter"],
+}
+# The replies of cases registered before answers went back through the original channel.
+SMS_REPLIES: dict[Channel, list[ReplyChannel]] = {
+    c: ["wechat"] if c is Channel.wechat else ["letter"] if c is Channel.mail else ["sms"] for c in Channel
+}
+LEVEL_WARNINGS: dict[WarnedLevel, list[WarningRecipient]] = {
+    "blue": ["handling_unit"],
+    "yellow": ["handling_unit"],
+    "red": ["supervisor"],
+}
+# Only 督办 at red, for cases registered before the blue and yellow warnings.
+RED_ONLY_WARNINGS: dict[WarnedLevel, list[WarningRecipient]] = {"red": ["supervisor"]}
 
 
 class SlaPolicy(BaseModel):
@@ -37,6 +70,26 @@ class SlaPolicy(BaseModel):
         description="remind the handling unit's supervisor of a pending extension request once the investigation "
         "clock it would extend is yellow 预警 (False for cases that registered before the reminder existed)",
     )
+    reply_channels: dict[Channel, list[ReplyChannel]] = Field(
+        default_factory=lambda: {c: list(v) for c, v in ORIGINAL_CHANNEL_REPLIES.items()},
+        description="for each intake channel, the channels every notice to the complainant goes out on",
+    )
+    level_warnings: dict[WarnedLevel, list[WarningRecipient]] = Field(
+        default_factory=lambda: {lv: list(v) for lv, v in LEVEL_WARNINGS.items()},
+        description="who is told, once per clock, level and deadline, when a clock reaches the level",
+    )
+    notify_merged_complainants: bool = Field(
+        default=True,
+        description="the complainants of duplicates merged into a case (并单) get its notices and may ask for "
+        "review (False for cases that registered before)",
+    )
+
+    @model_validator(mode="after")
+    def _every_channel_answered(self) -> SlaPolicy:
+        for channel in Channel:
+            if not self.reply_channels.get(channel):
+                raise ValueError(f"reply_channels.{channel.value}: at least one reply channel is required")
+        return self
 
 
 DEFAULT_POLICIES: dict[CaseKind, SlaPolicy] = {
@@ -46,18 +99,50 @@ DEFAULT_POLICIES: dict[CaseKind, SlaPolicy] = {
     CaseKind.misconduct: SlaPolicy(),
 }
 
-# Jurisdiction overrides: {(jurisdiction, kind): {field: value}}; kind None applies to every kind.
-JURISDICTION_OVERRIDES: dict[tuple[str, CaseKind | None], dict[str, Any]] = {}
+Overrides = dict[tuple[str, CaseKind | None], dict[str, Any]]
+
+OVERRIDES_FILE = Path(__file__).with_name("data") / "policy_overrides.json"
 
 
-def policy_for(
-    kind: CaseKind,
-    jurisdiction: str,
-    overrides: dict[tuple[str, CaseKind | None], dict[str, Any]] | None = None,
-) -> SlaPolicy:
-    """The policy of `kind` in `jurisdiction`: defaults, then the jurisdiction-wide and kind overrides."""
+def load_overrides(path: Path = OVERRIDES_FILE) -> Overrides:
+    """Jurisdiction overrides from a data file: `{"<jurisdiction>": {"*" | "<case kind>": {field: value}}}`.
+    Every entry is checked here, so a bad file fails at import with the jurisdiction and field named."""
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    table: Overrides = {}
+    for jurisdiction, by_kind in doc.get("jurisdictions", {}).items():
+        for kind_name, fields in by_kind.items():
+            try:
+                kind = None if kind_name == "*" else CaseKind(kind_name)
+            except ValueError:
+                raise ValueError(f"{path.name}: jurisdictions.{jurisdiction}: unknown case kind {kind_name!r}") from None
+            table[(jurisdiction, kind)] = fields
+    for (jurisdiction, kind), _ in table.items():
+        try:
+            policy_for(kind or CaseKind.complaint, jurisdiction, table)
+        except ValueError as err:
+            raise ValueError(f"{path.name}: jurisdictions.{jurisdiction}: {err}") from None
+    return table
+
+
+def _ancestors(jurisdiction: str) -> list[str]:
+    """`CN-SX-0100` -> [`CN`, `CN-SX`, `CN-SX-0100`]: the most specific code is applied last and wins."""
+    parts = jurisdiction.split("-")
+    return ["-".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def policy_for(kind: CaseKind, jurisdiction: str, overrides: Overrides | None = None) -> SlaPolicy:
+    """The policy of `kind` in `jurisdiction`: the defaults, then for the country, the province and the area
+    (most specific last) the jurisdiction-wide and the kind overrides. A mapping field (`reply_channels`,
+    `level_warnings`) is overridden key by key: an area that changes one channel keeps the others."""
     table = JURISDICTION_OVERRIDES if overrides is None else overrides
-    data = DEFAULT_POLICIES[kind].model_dump()
-    data.update(table.get((jurisdiction, None), {}))
-    data.update(table.get((jurisdiction, kind), {}))
+    data = DEFAULT_POLICIES[kind].model_dump(mode="json")
+    for code in _ancestors(jurisdiction):
+        for layer in (table.get((code, None), {}), table.get((code, kind), {})):
+            for name, value in layer.items():
+                current = data.get(name)
+                data[name] = current | value if isinstance(current, dict) and isinstance(value, dict) else value
     return SlaPolicy.model_validate(data)
+
+
+# Jurisdiction overrides: {(jurisdiction, kind): {field: value}}; kind None applies to every kind.
+JURISDICTION_OVERRIDES: Overrides = load_overrides()

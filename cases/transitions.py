@@ -31,6 +31,7 @@ from cases.models import (
     DecideReviewDecision,
     InvestigationResult,
     MaskedComplainant,
+    MergedComplainant,
     MergeIntoDecision,
     RecordReturnVisitDecision,
     RejectDecision,
@@ -82,6 +83,9 @@ class CaseState(BaseModel):
     review_requested_at: datetime | None = None
     review_outcome: ReviewOutcome | None = None
     merged_into: str | None = None
+    merged_complainants: list[MergedComplainant] = Field(
+        default_factory=list, description="duplicates merged into this case whose complainants it answers"
+    )
     clocks: list[SlaClock] = Field(default_factory=list)
     events: list[CaseEvent] = Field(default_factory=list)
 
@@ -577,6 +581,14 @@ def _may_request_review(s: CaseState, actor: Actor, now: datetime, cal: Calendar
 
 def _request_review(tx: _Tx, d: RequestReviewDecision, actor: Actor, cal: CalendarLike) -> None:
     s = tx.s
+    merged = [m.case_no for m in s.merged_complainants]
+    if d.on_behalf_of is not None and d.on_behalf_of not in merged:
+        raise _refuse(
+            s,
+            "request_review",
+            f"on_behalf_of: {d.on_behalf_of} is not a duplicate merged into this case"
+            + (f" (merged: {', '.join(merged)})" if merged else " (none was)"),
+        )
     assert s.handling_unit is not None
     higher = higher_bureau(s.directory, s.handling_unit)
     assert higher is not None
@@ -588,7 +600,13 @@ def _request_review(tx: _Tx, d: RequestReviewDecision, actor: Actor, cal: Calend
     s.stage = Stage.under_review
     clock = tx.start("review", cal, s.policy.review_decision_wd, higher.unit_id)
     tx.replace(clock.model_copy(update={"external": True}))
-    tx.event("review_requested", review_unit=higher.unit_id, review_no=s.reviews, due_at=_fmt(clock.due_at))
+    tx.event(
+        "review_requested",
+        review_unit=higher.unit_id,
+        review_no=s.reviews,
+        due_at=_fmt(clock.due_at),
+        on_behalf_of=d.on_behalf_of,
+    )
 
 
 def _may_decide_review(s: CaseState, actor: Actor, now: datetime, cal: CalendarLike) -> None:
@@ -841,18 +859,27 @@ def update_external_clock(
 
 
 def absorb_duplicate(
-    state: CaseState, duplicate_case_no: str, actor: Actor | None, now: datetime
+    state: CaseState,
+    duplicate_case_no: str,
+    actor: Actor | None,
+    now: datetime,
+    complainant: MergedComplainant | None = None,
 ) -> tuple[CaseState, list[CaseEvent]]:
     """并单, the receiving side: an open case records that `duplicate_case_no` was merged into it.
 
     One matter is handled once; the duplicate's complainant is answered through this case, so its number
-    belongs on this timeline. Merging into a closed case is refused (the dispatcher must pick an open one).
+    belongs on this timeline, and (when the policy says so and the duplicate sent them) its complainant is
+    kept to receive this case's notices. Merging into a closed case is refused (the dispatcher must pick an
+    open one).
     """
     if not state.is_open:
         raise _refuse(state, "merge_into", f"target case {state.case_no} is closed; merge into an open case")
     if duplicate_case_no == state.case_no:
         raise _refuse(state, "merge_into", "a case cannot be merged into itself")
     tx = _Tx(state, now, actor)
+    known = {m.case_no for m in state.merged_complainants}
+    if complainant is not None and state.policy.notify_merged_complainants and complainant.case_no not in known:
+        tx.s.merged_complainants.append(complainant)
     tx.event("duplicate_merged", duplicate_case_no=duplicate_case_no)
     return tx.done()
 

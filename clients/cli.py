@@ -436,11 +436,14 @@ def request_review(
     role: Role | None = ROLE_OPT,
     unit: str | None = UNIT_OPT,
     reason: str | None = typer.Option(None, "--reason"),
+    on_behalf_of: str | None = typer.Option(
+        None, "--on-behalf-of", help="the number of a duplicate merged into CASE_NO whose complainant asks (并单)"
+    ),
     file: Path | None = FILE_OPT,
     as_json: bool = JSON_OPT,
 ) -> None:
     """复核申请: record the complainant's review request (within the review window)."""
-    _decide("request_review", case_no, actor_id, role, unit, file, as_json, reason=reason)
+    _decide("request_review", case_no, actor_id, role, unit, file, as_json, reason=reason, on_behalf_of=on_behalf_of)
 
 
 class _ReviewOutcome(StrEnum):

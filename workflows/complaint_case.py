@@ -43,11 +43,11 @@ with workflow.unsafe.imports_passed_through():
         CaseEvent,
         CaseKind,
         CaseSummary,
-        Channel,
         ComplaintRegistration,
         CompleteInvestigationDecision,
         DecideExtensionDecision,
         DecideReviewDecision,
+        MergedComplainant,
         MergeIntoDecision,
         RecordReturnVisitDecision,
         RejectDecision,
@@ -59,8 +59,8 @@ with workflow.unsafe.imports_passed_through():
         Stage,
         WithdrawDecision,
     )
-    from cases.notify import notices_for
-    from cases.policy import policy_for
+    from cases.notify import Notice, notices_for
+    from cases.policy import RED_ONLY_WARNINGS, SMS_REPLIES, policy_for
     from cases.transitions import (
         DECISIONS,
         CaseState,
@@ -121,6 +121,15 @@ PATCH_REGISTRATION_LOCAL_LOADS = "registration-loads-as-local-activities"
 # investigation turns yellow. Both travel with the case's policy: cases that registered before keep the old
 # rules (red from the due instant on, no reminder).
 PATCH_BREACH_RULES = "breach-after-due-instant-and-extension-reminder"
+# The clock's unit is warned at blue 临期 and yellow 预警 (policy `level_warnings`); cases that registered
+# before keep 督办 at red only.
+PATCH_LEVEL_WARNINGS = "warn-handling-unit-at-blue-and-yellow"
+# Notices to a complainant go out on the reply channels of the policy (the original channel: platform message,
+# WeChat, hotline call-back plus SMS); cases that registered before keep SMS (WeChat, letter).
+PATCH_ORIGINAL_CHANNEL_REPLIES = "reply-through-the-original-channel"
+# The complainants of merged duplicates (并单) get every notice of the case and may ask for review; cases that
+# registered before answer their own complainant only.
+PATCH_MERGED_COMPLAINANTS = "notify-merged-complainants"
 
 
 class MergedFrom(BaseModel):
@@ -128,6 +137,9 @@ class MergedFrom(BaseModel):
 
     duplicate_case_no: str
     actor: Actor
+    complainant: MergedComplainant | None = Field(
+        default=None, description="who to answer through the target (absent in signals sent before)"
+    )
 
 
 class CalendarUpdate(BaseModel):
@@ -209,6 +221,13 @@ class ComplaintCase:
         policy = policy_for(reg.kind, reg.jurisdiction)
         if not workflow.patched(PATCH_BREACH_RULES):
             policy = policy.model_copy(update={"red_after_due": False, "remind_pending_extension": False})
+        # each choice is stored in the policy, so the case keeps the rules it registered with
+        if not workflow.patched(PATCH_LEVEL_WARNINGS):
+            policy = policy.model_copy(update={"level_warnings": RED_ONLY_WARNINGS})
+        if not workflow.patched(PATCH_ORIGINAL_CHANNEL_REPLIES):
+            policy = policy.model_copy(update={"reply_channels": SMS_REPLIES})
+        if not workflow.patched(PATCH_MERGED_COMPLAINANTS):
+            policy = policy.model_copy(update={"notify_merged_complainants": False})
         async with self._lock:
             state, events = register(reg, directory, policy, workflow.now(), self._cal)
             self._state = state
@@ -283,7 +302,9 @@ class ComplaintCase:
         await self._ready()
         async with self._lock:
             try:
-                new, events = absorb_duplicate(self.state, merged.duplicate_case_no, merged.actor, workflow.now())
+                new, events = absorb_duplicate(
+                    self.state, merged.duplicate_case_no, merged.actor, workflow.now(), merged.complainant
+                )
             except DecisionRefused as refused:
                 workflow.logger.warning("duplicate not absorbed: %s", refused)
                 return
@@ -529,10 +550,17 @@ class ComplaintCase:
                 # The target is told first: a signal to a case that is closed or does not exist fails, and the
                 # duplicate then stays open instead of pointing at a matter nobody handles.
                 target = workflow.get_external_workflow_handle(workflow_id(d.target_case_no))
+                reg = self.state.registration
                 try:
                     await target.signal(
                         ComplaintCase.merged_from,
-                        MergedFrom(duplicate_case_no=self.state.case_no, actor=d.actor),
+                        MergedFrom(
+                            duplicate_case_no=self.state.case_no,
+                            actor=d.actor,
+                            complainant=MergedComplainant(
+                                case_no=reg.case_no, kind=reg.kind, channel=reg.channel, complainant=reg.complainant
+                            ),
+                        ),
                     )
                 except FailureError:
                     raise _as_refusal(
@@ -574,11 +602,17 @@ class ComplaintCase:
             retry_policy=ACTIVITY_RETRY,
         )
 
-    def _contact(self) -> str:
-        reg = self.state.registration
-        if reg.channel is Channel.mail and reg.complainant.address:
-            return reg.complainant.address
-        return reg.complainant.phone
+    def _contact(self, n: Notice) -> str | None:
+        """The complainant's address for a letter, their phone (the platform and WeChat accounts are bound to
+        it) for anything else; the merged duplicate's complainant for their own notices."""
+        if not n.to_complainant:
+            return None
+        person = self.state.registration.complainant
+        if n.merged_case_no is not None:
+            person = next(m.complainant for m in self.state.merged_complainants if m.case_no == n.merged_case_no)
+        if n.channel == "letter" and person.address:
+            return person.address
+        return person.phone
 
     def _event_record(self, ev: CaseEvent) -> CaseEventRecord:
         case_no = self.state.case_no
@@ -605,7 +639,7 @@ class ComplaintCase:
                 audience=n.audience,  # type: ignore[arg-type]
                 channel=n.channel,  # type: ignore[arg-type]
                 recipient_ref=n.recipient_ref,
-                recipient_contact=self._contact() if n.to_complainant else None,
+                recipient_contact=self._contact(n),
                 template=n.template,
                 params=n.params,
                 at=ev.at,

@@ -312,7 +312,7 @@ def test_investigation_15_wd_over_golden_week_and_extension_to_30() -> None:
     assert c.blue_at == cst(2025, 11, 6, 0)  # 6 WD left (20% of 30): 11/6 11/7 11/10..11/13
     assert s.events[-1].kind == "extension_approved"
     notes = notices_for(s, s.events[-1])
-    assert [n.audience for n in notes] == ["complainant"] and notes[0].channel == "sms"
+    assert [(n.audience, n.channel) for n in notes] == [("complainant", "callback"), ("complainant", "sms")]
 
 
 def test_extension_refused_keeps_deadline_and_cannot_be_asked_twice() -> None:
@@ -481,7 +481,7 @@ def test_fraud_report_reporter_confidential_and_notified() -> None:
     blob = summ.model_dump_json()
     assert "张" not in blob and "138" not in blob and "14010519900307" not in blob
     ev = next(e for e in s.events if e.kind == "reporter_notified")
-    assert [n.audience for n in notices_for(s, ev)] == ["complainant"]
+    assert [(n.audience, n.channel) for n in notices_for(s, ev)] == [("complainant", "callback"), ("complainant", "sms")]
     anon = _new(
         kind="fraud_report",
         category="fund_fraud",

@@ -13,6 +13,7 @@ test (`tests/workflows/test_replay.py`) replays them.
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -249,9 +250,10 @@ async def test_rejection_and_refused_decisions_leave_no_history(
         ]
         assert accepted == ["reject"]
         notes = await ctx.pool.fetch(
-            "SELECT template, params FROM notifications WHERE case_no=$1", final.case_no
+            "SELECT template, channel FROM notifications WHERE case_no=$1 ORDER BY key", final.case_no
         )
-        assert [r["template"] for r in notes] == ["case_rejected"]
+        # a hotline complainant is answered through the hotline: a call-back and an SMS
+        assert [tuple(r) for r in notes] == [("case_rejected", "callback"), ("case_rejected", "sms")]
         await record(h, "rejected")
 
 
@@ -343,7 +345,7 @@ async def test_extension_approved_refused_and_too_late(pg_pool: asyncpg.Pool, ti
             "SELECT channel FROM notifications WHERE case_no=$1 AND template='investigation_extended'",
             a.id[10:],
         )
-        assert [r["channel"] for r in notes] == ["sms"]
+        assert sorted(r["channel"] for r in notes) == ["callback", "sms"]
         sa = await summary(a)
         assert sa.sla_level == "on_track"  # extended: 10/23 is no longer the deadline
         sb = await settle(b, lambda s: s.sla_level == "red")
@@ -778,3 +780,110 @@ async def test_starting_the_same_case_twice_returns_the_existing_case(
         h3 = await start_case(ts_env.client, reg, task_queue=tq)  # closed: still the same case, not a new one
         assert (await h3.query(ComplaintCase.summary)).close_reason == "withdrawn"
         assert await pg_pool.fetchval("SELECT count(*) FROM cases WHERE case_no=$1", reg.case_no) == 1
+
+
+async def _warnings(pool: asyncpg.Pool, case_no: str) -> list[tuple[str, str, str, datetime]]:
+    """The SLA notices of a case in the outbox: (audience, recipient, template, queued at, to the minute)."""
+    rows = await pool.fetch(
+        "SELECT audience, recipient_ref, template, requested_at FROM notifications"
+        " WHERE case_no=$1 AND template LIKE 'sla\\_%' ORDER BY requested_at, id",
+        case_no,
+    )
+    return [
+        (r["audience"], r["recipient_ref"], r["template"],
+         r["requested_at"].astimezone(CAL_TZ).replace(second=0, microsecond=0))
+        for r in rows
+    ]
+
+
+async def test_unit_warned_at_blue_and_yellow_across_golden_week(pg_pool: asyncpg.Pool, time_shift_lib: str) -> None:
+    """Accepted Thu 2025-09-11, the investigation is due Thu 10/9 17:00 (15 WD, Sun 9/28 worked, Golden Week
+    10/1-10/8 not): the handling unit is told once at blue (Mon 9/29 00:00, 3 WD left), nothing during the
+    holiday, once at yellow (Thu 10/9 00:00); its supervisor 督办 just after the due instant."""
+    async with scenario(cst(2025, 9, 11, 10), pg_pool, time_shift_lib) as ctx:
+        h = await ctx.start("SX2025091100101")
+        s = await h.execute_update(ComplaintCase.accept, AcceptDecision(actor=DISPATCHER, unit_id=HANDLING_UNIT))
+        assert [c for c in s.clocks if c.clock == "investigation"][0].due_at == cst(2025, 10, 9, 17)
+        await ctx.until(cst(2025, 9, 28, 23, 59))
+        await settle(h, lambda s: s.sla_level == "on_track")
+        assert await _warnings(ctx.pool, s.case_no) == []
+        await ctx.until(cst(2025, 9, 29, 0, 1))
+        await settle(h, lambda s: s.sla_level == "blue")
+        blue = ("handling_unit", HANDLING_UNIT, "sla_due_soon", cst(2025, 9, 29, 0, 0))
+        assert await _warnings(ctx.pool, s.case_no) == [blue]
+        await ctx.until(cst(2025, 10, 8, 23, 59))
+        assert (await summary(h)).sla_level == "blue"
+        assert await _warnings(ctx.pool, s.case_no) == [blue]
+        await ctx.until(cst(2025, 10, 9, 0, 1))
+        await settle(h, lambda s: s.sla_level == "yellow")
+        yellow = ("handling_unit", HANDLING_UNIT, "sla_due_today", cst(2025, 10, 9, 0, 0))
+        assert await _warnings(ctx.pool, s.case_no) == [blue, yellow]
+        await ctx.until(cst(2025, 10, 9, 17, 1))
+        s = await settle(h, lambda s: s.sla_level == "red")
+        assert await _warnings(ctx.pool, s.case_no) == [
+            blue, yellow, ("supervisor", "sup-SX-TY-XD", "sla_overdue_supervise", cst(2025, 10, 9, 17, 0))
+        ]
+        assert level_events(s, "investigation") == [
+            ("blue", cst(2025, 9, 29, 0)), ("yellow", cst(2025, 10, 9, 0)), ("red", cst(2025, 10, 9, 17))
+        ]
+        await h.execute_update(ComplaintCase.withdraw, WithdrawDecision(actor=INTAKE))
+        await record(h, "level_warnings_golden_week")
+
+
+async def test_merged_complainant_answered_through_own_channel(pg_pool: asyncpg.Pool, time_shift_lib: str) -> None:
+    """A WeChat duplicate merged into a hotline case: every notice after the merge reaches both complainants,
+    the hotline's by call-back and SMS, the WeChat one by WeChat at their own phone; the merged complainant asks
+    for review through the target case."""
+    async with scenario(cst(2025, 9, 11, 10), pg_pool, time_shift_lib) as ctx:
+        target = await ctx.start("SX2025091100102")
+        other = registration_data()["complainant"] | {"name": "李四", "phone": "13987654321"}
+        dup = await ctx.start("SX2025091100103", channel="wechat", complainant=other)
+        await target.execute_update(ComplaintCase.accept, AcceptDecision(actor=DISPATCHER, unit_id=HANDLING_UNIT))
+        await dup.execute_update(
+            ComplaintCase.merge_into, MergeIntoDecision(actor=DISPATCHER, target_case_no="SX2025091100102")
+        )
+        await settle(target, lambda s: "duplicate_merged" in kinds(s))
+        await target.execute_update(
+            ComplaintCase.complete_investigation,
+            CompleteInvestigationDecision(actor=CASEWORKER, findings="已核实", legal_basis="条例第十五条"),
+        )
+        s = await target.execute_update(
+            ComplaintCase.send_feedback, SendFeedbackDecision(actor=CASEWORKER, message="处理结果")
+        )
+        rows = await ctx.pool.fetch(
+            "SELECT recipient_ref, channel, recipient_masked, status, params FROM notifications"
+            " WHERE case_no=$1 AND template='case_feedback' ORDER BY key",
+            s.case_no,
+        )
+        assert [(r["recipient_ref"], r["channel"], r["recipient_masked"], r["status"] != "undeliverable")
+                for r in rows] == [
+            ("complainant", "callback", "138****5678", True),
+            ("complainant", "sms", "138****5678", True),
+            ("complainant:SX2025091100103", "wechat", "4321", True),
+        ]
+        ends = s.review_window_ends_at.astimezone(CAL_TZ).isoformat() if s.review_window_ends_at else None
+        params = [r["params"] if isinstance(r["params"], dict) else json.loads(r["params"]) for r in rows]
+        assert [p["review_window_ends_at"] for p in params] == [ends] * 3
+        assert [p.get("own_case_no") for p in params] == [None, None, "SX2025091100103"]
+        await refused(
+            target.execute_update(
+                ComplaintCase.request_review,
+                RequestReviewDecision(actor=INTAKE, reason="不服", on_behalf_of="SX2025091100104"),
+            ),
+            "on_behalf_of: SX2025091100104 is not a duplicate merged into this case",
+        )
+        s = await target.execute_update(
+            ComplaintCase.request_review,
+            RequestReviewDecision(actor=INTAKE, reason="不服处理结果", on_behalf_of="SX2025091100103"),
+        )
+        assert s.stage == "under_review"
+        received = await ctx.pool.fetch(
+            "SELECT recipient_ref, channel FROM notifications WHERE case_no=$1 AND template='review_received'"
+            " ORDER BY key",
+            s.case_no,
+        )
+        assert [tuple(r) for r in received] == [
+            ("complainant", "callback"), ("complainant", "sms"), ("complainant:SX2025091100103", "wechat")
+        ]
+        await target.execute_update(ComplaintCase.withdraw, WithdrawDecision(actor=INTAKE))
+        await record(target, "merged_complainant_answered")

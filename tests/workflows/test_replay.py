@@ -117,3 +117,22 @@ def test_breach_rules_change_is_replayed_on_both_paths() -> None:
     before, after = histories / "sla_golden_week.json", histories / "late_extension_approval.json"
     assert PATCH_BREACH_RULES not in _patch_markers(before)
     assert PATCH_BREACH_RULES in _patch_markers(after)
+
+
+def test_notice_changes_are_replayed_on_both_paths() -> None:
+    """Since the three notice patches a case registers with the warnings at blue and yellow, the replies through
+    the original channel and the merged complainants in its policy: the cases recorded before carry none of the
+    markers (and replay with red-only warnings, SMS replies, no merged complainants), the two recorded after carry
+    them. All replay above."""
+    from workflows.complaint_case import (
+        PATCH_LEVEL_WARNINGS,
+        PATCH_MERGED_COMPLAINANTS,
+        PATCH_ORIGINAL_CHANNEL_REPLIES,
+    )
+
+    patches = {PATCH_LEVEL_WARNINGS, PATCH_ORIGINAL_CHANNEL_REPLIES, PATCH_MERGED_COMPLAINANTS}
+    histories = Path(__file__).with_name("histories")
+    for before in ("late_extension_approval", "merged_into_open_target", "sla_golden_week"):
+        assert not patches & _patch_markers(histories / f"{before}.json")
+    for after in ("level_warnings_golden_week", "merged_complainant_answered"):
+        assert patches <= _patch_markers(histories / f"{after}.json")
