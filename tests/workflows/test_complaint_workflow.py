@@ -859,7 +859,7 @@ async def test_merged_complainant_answered_through_own_channel(pg_pool: asyncpg.
                 for r in rows] == [
             ("complainant", "callback", "138****5678", True),
             ("complainant", "sms", "138****5678", True),
-            ("complainant:SX2025091100103", "wechat", "4321", True),
+            ("complainant:SX2025091100103", "wechat", "*******4321", True),  # their own phone
         ]
         ends = s.review_window_ends_at.astimezone(CAL_TZ).isoformat() if s.review_window_ends_at else None
         params = [r["params"] if isinstance(r["params"], dict) else json.loads(r["params"]) for r in rows]
