@@ -59,6 +59,17 @@ def test_invalid_registration_file_names_the_field_before_any_call(tmp_path: Pat
     assert res.exit_code == 1 and "not valid JSON" in res.stderr
 
 
+def test_request_review_on_behalf_of_a_merged_case_is_checked_before_any_call() -> None:
+    base = ["--address", "127.0.0.1:1", "request-review", "SX2026112000123", "--as", "agent-07",
+            "--role", "intake_agent", "--unit", "SX", "--reason", "不服处理结果"]
+    res = runner.invoke(app, [*base, "--on-behalf-of", "not-a-case"])
+    assert res.exit_code == 1 and "on_behalf_of" in res.stderr, res.output
+    cc = CaseClient.offline()
+    payload = {"actor": {"id": "agent-07", "role": "intake_agent", "unit_id": "SX"}, "reason": "不服处理结果",
+               "on_behalf_of": "SX2026112000124"}
+    assert cc.validate_decision("request_review", payload).on_behalf_of == "SX2026112000124"  # type: ignore[attr-defined]
+
+
 def test_calendar_is_mounted() -> None:
     res = runner.invoke(app, ["calendar", "add-working-days", "2026-09-28", "15"])
     assert res.exit_code == 0, res.output
