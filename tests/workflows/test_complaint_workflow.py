@@ -865,6 +865,11 @@ async def test_merged_complainant_answered_through_own_channel(pg_pool: asyncpg.
         params = [r["params"] if isinstance(r["params"], dict) else json.loads(r["params"]) for r in rows]
         assert [p["review_window_ends_at"] for p in params] == [ends] * 3
         assert [p.get("own_case_no") for p in params] == [None, None, "SX2025091100103"]
+        sealed = await ctx.pool.fetch(
+            "SELECT recipient_contact FROM notifications WHERE case_no=$1 AND recipient_ref LIKE 'complainant%'",
+            s.case_no,
+        )
+        assert sealed and all(b"13987654321" not in bytes(r["recipient_contact"]) for r in sealed)
         await refused(
             target.execute_update(
                 ComplaintCase.request_review,
