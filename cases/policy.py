@@ -47,7 +47,8 @@ RED_ONLY_WARNINGS: dict[WarnedLevel, list[WarningRecipient]] = {"red": ["supervi
 
 
 class SlaPolicy(BaseModel):
-    """Time limits of one case kind (WD = working days on the handling bureau's calendar)."""
+    """Time limits of one case kind (WD = working days on the handling bureau's calendar), the channels that
+    answer its complainants and who is warned at each SLA level."""
 
     acceptance_wd: int = Field(default=2, ge=1, description="accept or reject within this many WD of receipt")
     investigation_wd: int = Field(default=15, ge=1, description="from acceptance")
@@ -116,7 +117,7 @@ def load_overrides(path: Path = OVERRIDES_FILE) -> Overrides:
             except ValueError:
                 raise ValueError(f"{path.name}: jurisdictions.{jurisdiction}: unknown case kind {kind_name!r}") from None
             table[(jurisdiction, kind)] = fields
-    for (jurisdiction, kind), _ in table.items():
+    for jurisdiction, kind in table:
         try:
             policy_for(kind or CaseKind.complaint, jurisdiction, table)
         except ValueError as err:

@@ -863,13 +863,13 @@ def absorb_duplicate(
     duplicate_case_no: str,
     actor: Actor | None,
     now: datetime,
-    complainant: MergedComplainant | None = None,
+    complainants: list[MergedComplainant] | None = None,
 ) -> tuple[CaseState, list[CaseEvent]]:
     """并单, the receiving side: an open case records that `duplicate_case_no` was merged into it.
 
     One matter is handled once; the duplicate's complainant is answered through this case, so its number
-    belongs on this timeline, and (when the policy says so and the duplicate sent them) its complainant is
-    kept to receive this case's notices. Merging into a closed case is refused (the dispatcher must pick an
+    belongs on this timeline, and (when the policy says so and the duplicate sent them) its complainant, and
+    those merged into the duplicate before, are kept to receive this case's notices. Merging into a closed case is refused (the dispatcher must pick an
     open one).
     """
     if not state.is_open:
@@ -877,9 +877,11 @@ def absorb_duplicate(
     if duplicate_case_no == state.case_no:
         raise _refuse(state, "merge_into", "a case cannot be merged into itself")
     tx = _Tx(state, now, actor)
-    known = {m.case_no for m in state.merged_complainants}
-    if complainant is not None and state.policy.notify_merged_complainants and complainant.case_no not in known:
-        tx.s.merged_complainants.append(complainant)
+    if state.policy.notify_merged_complainants:
+        for complainant in complainants or []:
+            known = {m.case_no for m in tx.s.merged_complainants}
+            if complainant.case_no not in known | {state.case_no}:
+                tx.s.merged_complainants.append(complainant)
     tx.event("duplicate_merged", duplicate_case_no=duplicate_case_no)
     return tx.done()
 

@@ -137,8 +137,10 @@ class MergedFrom(BaseModel):
 
     duplicate_case_no: str
     actor: Actor
-    complainant: MergedComplainant | None = Field(
-        default=None, description="who to answer through the target (absent in signals sent before)"
+    complainants: list[MergedComplainant] = Field(
+        default_factory=list,
+        description="who to answer through the target: the duplicate's complainant and those merged into it "
+        "before (absent in signals sent before)",
     )
 
 
@@ -303,7 +305,7 @@ class ComplaintCase:
         async with self._lock:
             try:
                 new, events = absorb_duplicate(
-                    self.state, merged.duplicate_case_no, merged.actor, workflow.now(), merged.complainant
+                    self.state, merged.duplicate_case_no, merged.actor, workflow.now(), merged.complainants
                 )
             except DecisionRefused as refused:
                 workflow.logger.warning("duplicate not absorbed: %s", refused)
@@ -557,9 +559,13 @@ class ComplaintCase:
                         MergedFrom(
                             duplicate_case_no=self.state.case_no,
                             actor=d.actor,
-                            complainant=MergedComplainant(
-                                case_no=reg.case_no, kind=reg.kind, channel=reg.channel, complainant=reg.complainant
-                            ),
+                            complainants=[
+                                MergedComplainant(
+                                    case_no=reg.case_no, kind=reg.kind, channel=reg.channel,
+                                    complainant=reg.complainant,
+                                ),
+                                *self.state.merged_complainants,
+                            ],
                         ),
                     )
                 except FailureError:

@@ -230,9 +230,9 @@ def _merged(case_no: str = "SX2025091100002", channel: Channel = Channel.wechat)
 def test_merged_complainants_get_every_notice_on_their_own_channel_and_may_ask_for_review() -> None:
     s = _new(received_at=ACCEPTED.isoformat(), case_no="SX2025091100001")
     s = _do(s, AcceptDecision(actor=DISPATCHER, unit_id=HANDLING_UNIT), ACCEPTED)
-    s, _ = absorb_duplicate(s, "SX2025091100002", DISPATCHER, cst(2025, 9, 11, 11), _merged())
+    s, _ = absorb_duplicate(s, "SX2025091100002", DISPATCHER, cst(2025, 9, 11, 11), [_merged()])
     s, _ = absorb_duplicate(s, "SX2025091100003", DISPATCHER, cst(2025, 9, 11, 12),
-                            _merged("SX2025091100003", Channel.mail))
+                            [_merged("SX2025091100003", Channel.mail)])
     s = _do(s, CompleteInvestigationDecision(actor=CASEWORKER, findings="已核实", legal_basis="条例第十五条"),
             cst(2025, 9, 15))
     s = _do(s, SendFeedbackDecision(actor=CASEWORKER, message="处理结果"), cst(2025, 9, 16))
@@ -262,17 +262,17 @@ def test_merged_complainants_get_every_notice_on_their_own_channel_and_may_ask_f
 
 def test_merged_complainants_are_kept_only_under_the_policy_and_once() -> None:
     s = _new(received_at=ACCEPTED.isoformat(), case_no="SX2025091100001")
-    s, _ = absorb_duplicate(s, "SX2025091100002", DISPATCHER, ACCEPTED, _merged())
-    s, _ = absorb_duplicate(s, "SX2025091100002", DISPATCHER, ACCEPTED, _merged())
+    s, _ = absorb_duplicate(s, "SX2025091100002", DISPATCHER, ACCEPTED, [_merged()])
+    s, _ = absorb_duplicate(s, "SX2025091100002", DISPATCHER, ACCEPTED, [_merged()])
     assert [m.case_no for m in s.merged_complainants] == ["SX2025091100002"]
     old = _new(SlaPolicy(notify_merged_complainants=False), received_at=ACCEPTED.isoformat(),
                case_no="SX2025091100001")
-    old, events = absorb_duplicate(old, "SX2025091100002", DISPATCHER, ACCEPTED, _merged())
+    old, events = absorb_duplicate(old, "SX2025091100002", DISPATCHER, ACCEPTED, [_merged()])
     assert old.merged_complainants == [] and [e.kind for e in events] == ["duplicate_merged"]
     # an anonymous fraud reporter merged into a case is never written to
     anon = _merged().model_copy(update={"kind": CaseKind.fraud_report})
     anon.complainant.real_name = False
-    s, _ = absorb_duplicate(s, "SX2025091100004", DISPATCHER, ACCEPTED, anon.model_copy(update={"case_no": "SX2025091100004"}))
+    s, _ = absorb_duplicate(s, "SX2025091100004", DISPATCHER, ACCEPTED, [anon.model_copy(update={"case_no": "SX2025091100004"})])
     s = _do(s, AcceptDecision(actor=DISPATCHER, unit_id=HANDLING_UNIT), ACCEPTED)
     assert [ref for ref, _ in _to_complainants(s, "accepted")] == [
         "complainant", "complainant", "complainant:SX2025091100002"

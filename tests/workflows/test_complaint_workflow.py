@@ -831,13 +831,19 @@ async def test_unit_warned_at_blue_and_yellow_across_golden_week(pg_pool: asyncp
 
 
 async def test_merged_complainant_answered_through_own_channel(pg_pool: asyncpg.Pool, time_shift_lib: str) -> None:
-    """A WeChat duplicate merged into a hotline case: every notice after the merge reaches both complainants,
-    the hotline's by call-back and SMS, the WeChat one by WeChat at their own phone; the merged complainant asks
-    for review through the target case."""
+    """A WeChat duplicate, into which a letter had been merged, is merged into a hotline case: every notice after
+    the merge reaches all three complainants, the hotline's by call-back and SMS, the WeChat one by WeChat at
+    their own phone, the letter writer by letter; a merged complainant asks for review through the target."""
     async with scenario(cst(2025, 9, 11, 10), pg_pool, time_shift_lib) as ctx:
         target = await ctx.start("SX2025091100102")
         other = registration_data()["complainant"] | {"name": "李四", "phone": "13987654321"}
         dup = await ctx.start("SX2025091100103", channel="wechat", complainant=other)
+        third = registration_data()["complainant"] | {"name": "王五", "phone": "13700001111", "address": "太原市迎泽区1号"}
+        letter = await ctx.start("SX2025091100105", channel="mail", complainant=third)
+        await letter.execute_update(
+            ComplaintCase.merge_into, MergeIntoDecision(actor=DISPATCHER, target_case_no="SX2025091100103")
+        )
+        await settle(dup, lambda s: "duplicate_merged" in kinds(s))
         await target.execute_update(ComplaintCase.accept, AcceptDecision(actor=DISPATCHER, unit_id=HANDLING_UNIT))
         await dup.execute_update(
             ComplaintCase.merge_into, MergeIntoDecision(actor=DISPATCHER, target_case_no="SX2025091100102")
@@ -860,16 +866,20 @@ async def test_merged_complainant_answered_through_own_channel(pg_pool: asyncpg.
             ("complainant", "callback", "138****5678", True),
             ("complainant", "sms", "138****5678", True),
             ("complainant:SX2025091100103", "wechat", "*******4321", True),  # their own phone
+            ("complainant:SX2025091100105", "letter", "太原市迎泽区****", True),
         ]
         ends = s.review_window_ends_at.astimezone(CAL_TZ).isoformat() if s.review_window_ends_at else None
         params = [r["params"] if isinstance(r["params"], dict) else json.loads(r["params"]) for r in rows]
-        assert [p["review_window_ends_at"] for p in params] == [ends] * 3
-        assert [p.get("own_case_no") for p in params] == [None, None, "SX2025091100103"]
+        assert [p["review_window_ends_at"] for p in params] == [ends] * 4
+        assert [p.get("own_case_no") for p in params] == [None, None, "SX2025091100103", "SX2025091100105"]
         sealed = await ctx.pool.fetch(
             "SELECT recipient_contact FROM notifications WHERE case_no=$1 AND recipient_ref LIKE 'complainant%'",
             s.case_no,
         )
-        assert sealed and all(b"13987654321" not in bytes(r["recipient_contact"]) for r in sealed)
+        assert sealed and all(
+            b"13987654321" not in bytes(r["recipient_contact"]) and "迎泽区".encode() not in bytes(r["recipient_contact"])
+            for r in sealed
+        )
         await refused(
             target.execute_update(
                 ComplaintCase.request_review,
@@ -888,7 +898,8 @@ async def test_merged_complainant_answered_through_own_channel(pg_pool: asyncpg.
             s.case_no,
         )
         assert [tuple(r) for r in received] == [
-            ("complainant", "callback"), ("complainant", "sms"), ("complainant:SX2025091100103", "wechat")
+            ("complainant", "callback"), ("complainant", "sms"), ("complainant:SX2025091100103", "wechat"),
+            ("complainant:SX2025091100105", "letter"),
         ]
         await target.execute_update(ComplaintCase.withdraw, WithdrawDecision(actor=INTAKE))
         await record(target, "merged_complainant_answered")
