@@ -511,6 +511,10 @@ class CaseSummary(BaseModel):
     satisfaction: Satisfaction | None = None
     review_outcome: ReviewOutcome | None = None
     merged_into: str | None = None
+    merged_cases: list[str] = Field(
+        default_factory=list,
+        description="duplicates merged into this case whose complainants it answers (each may ask for review)",
+    )
     investigation: InvestigationResult | None = None
     complainant: MaskedComplainant | None = Field(
         default=None, description="masked; absent for confidential fraud reporters"

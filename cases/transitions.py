@@ -973,6 +973,7 @@ def summarize(state: CaseState) -> CaseSummary:
         satisfaction=state.satisfaction,
         review_outcome=state.review_outcome,
         merged_into=state.merged_into,
+        merged_cases=[m.case_no for m in state.merged_complainants],
         investigation=state.investigation,
         complainant=masked,
         confidential_reporter=state.confidential_reporter,

@@ -45,7 +45,7 @@ from cases.policy import (
     load_overrides,
     policy_for,
 )
-from cases.transitions import CaseState, absorb_duplicate, apply, next_wakeup, register, tick
+from cases.transitions import CaseState, absorb_duplicate, apply, next_wakeup, register, summarize, tick
 
 CAL = get_calendar("CN-SX")
 DIRECTORY = load_bundled_directory()
@@ -265,6 +265,7 @@ def test_merged_complainants_are_kept_only_under_the_policy_and_once() -> None:
     s, _ = absorb_duplicate(s, "SX2025091100002", DISPATCHER, ACCEPTED, [_merged()])
     s, _ = absorb_duplicate(s, "SX2025091100002", DISPATCHER, ACCEPTED, [_merged()])
     assert [m.case_no for m in s.merged_complainants] == ["SX2025091100002"]
+    assert summarize(s).merged_cases == ["SX2025091100002"]
     old = _new(SlaPolicy(notify_merged_complainants=False), received_at=ACCEPTED.isoformat(),
                case_no="SX2025091100001")
     old, events = absorb_duplicate(old, "SX2025091100002", DISPATCHER, ACCEPTED, [_merged()])

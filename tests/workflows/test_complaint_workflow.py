@@ -891,7 +891,7 @@ async def test_merged_complainant_answered_through_own_channel(pg_pool: asyncpg.
             ComplaintCase.request_review,
             RequestReviewDecision(actor=INTAKE, reason="不服处理结果", on_behalf_of="SX2025091100103"),
         )
-        assert s.stage == "under_review"
+        assert s.stage == "under_review" and s.merged_cases == ["SX2025091100103", "SX2025091100105"]
         received = await ctx.pool.fetch(
             "SELECT recipient_ref, channel FROM notifications WHERE case_no=$1 AND template='review_received'"
             " ORDER BY key",
