@@ -106,7 +106,7 @@ OVERRIDES_FILE = Path(__file__).with_name("data") / "policy_overrides.json"
 
 
 def load_overrides(path: Path = OVERRIDES_FILE) -> Overrides:
-    """Jurisdiction overrides from a data file: `{"<jurisdiction>": {"*" | "<case kind>": {field: value}}}`.
+    """Jurisdiction overrides from a data file: `{"jurisdictions": {"<code>": {"*" | "<kind>": {field: value}}}}`.
     Every entry is checked here, so a bad file fails at import with the jurisdiction and field named."""
     doc = json.loads(path.read_text(encoding="utf-8"))
     table: Overrides = {}
