@@ -174,6 +174,18 @@ def page_overview(ctx: Ctx) -> None:
         }
     )
     st.dataframe(table, hide_index=True, width="stretch")
+    undelivered_notifications(ctx)
+
+
+def undelivered_notifications(ctx: Ctx) -> None:
+    """Messages the outbox gave up on: without a person they never reach the complainant or the unit."""
+    lang = ctx.lang
+    total, rows = ctx.run(lambda c: q.undelivered_notifications(c, ctx.scope))
+    st.subheader(f"{t('undelivered', lang)}: {total}", help=t("undelivered_help", lang))
+    if total:
+        st.dataframe(rows, hide_index=True, width="stretch")
+    else:
+        st.caption(t("undelivered_none", lang))
 
 
 def _choice(label: str, options: list[str], table: dict[str, tuple[str, str]] | None, lang: str, key: str,
