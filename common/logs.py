@@ -27,7 +27,8 @@ from common.contract import case_no_of
 from common.settings import Settings, get_settings
 
 # attributes every LogRecord has: not copied into the JSON object as `extra`
-_RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+# (and uvicorn's `color_message`: the message again, with terminal colour codes)
+_RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName", "color_message"}
 _TEMPORAL_CONTEXT = ("temporal_workflow", "temporal_activity")
 # Temporal context keys renamed to the field names used everywhere else in the project
 _CONTEXT_NAMES = {"workflow_run_id": "run_id"}

@@ -79,3 +79,8 @@ def test_level_and_format_are_case_insensitive(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("COMPLAINTS_LOG_FORMAT", "TEXT")
     s = Settings()
     assert (s.log_level, s.log_format) == ("DEBUG", "text")
+
+
+def test_uvicorns_coloured_copy_of_the_message_is_left_out() -> None:
+    line = json.loads(JsonFormatter("api").format(_record(color_message="\x1b[36mhello\x1b[0m")))
+    assert "color_message" not in line and line["message"] == "hello world"
