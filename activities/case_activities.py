@@ -229,6 +229,11 @@ class CaseActivities:
                     result.notifications_queued += await _insert_notification(conn, key, row)
                 if changes.projection is not None:
                     result.projection_applied = await _upsert_projection(conn, changes.projection)
+        activity.logger.info(
+            "persisted %d new event(s), %d new notification(s), projection %s",
+            result.events_written, result.notifications_queued,
+            "applied" if result.projection_applied else "unchanged",
+        )
         return result
 
     # ------------------------------------------------------------------------------- org directory

@@ -227,7 +227,9 @@ async def deliver_pending(
             await transport.send(message)
         except (PermanentDeliveryError, CodecKeyError) as exc:
             await _mark_failed(pool, row["id"], f"{type(exc).__name__}: {exc}", None)
-            log.warning("notification %s failed permanently: %s", row["key"], exc)
+            log.warning(
+                "notification %s failed permanently: %s", row["key"], exc, extra={"case_no": row["case_no"]}
+            )
             continue
         except Exception as exc:  # any transport problem: retry later
             delay = min(MAX_BACKOFF, backoff_base * (2 ** (row["attempts"] - 1)))
@@ -238,6 +240,7 @@ async def deliver_pending(
                 row["attempts"],
                 delay,
                 exc,
+                extra={"case_no": row["case_no"]},
             )
             continue
         await pool.execute(

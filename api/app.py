@@ -31,8 +31,8 @@ from api.auth import (
     Principal,
     TokenVerifier,
     Unauthenticated,
-    ensure_signing_key,
     machine,
+    verifier_for,
 )
 from api.problems import PROBLEM_RESPONSES, ApiProblem, install, problem_body, problem_media_type_only
 from api.settings import ApiSettings, get_api_settings
@@ -691,11 +691,7 @@ def create_app(settings: Settings | None = None, api_settings: ApiSettings | Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         s = settings or get_settings()
         a = api_settings or get_api_settings()
-        jwks_file = None
-        if not a.jwks_url:
-            ensure_signing_key(s.data_dir)
-            jwks_file = s.data_dir / JWKS_FILE
-        verifier = TokenVerifier(a, jwks_file=jwks_file)
+        verifier = verifier_for(a, s.data_dir)
         directory = load_bundled_directory()
         client = await CaseClient.connect(s, directory=directory)
         pool = await create_pool(s.database_url, min_size=1, max_size=s.database_pool_max)

@@ -46,3 +46,11 @@ def workflow_id(case_no: str) -> str:
 def review_workflow_id(case_no: str, review_no: int) -> str:
     """`complaint-<case_no>-review-<n>`: the review of a case at the higher bureau."""
     return f"{workflow_id(case_no)}-review-{review_no}"
+
+
+def case_no_of(workflow_id: str) -> str | None:
+    """The case number in a case's or a review's workflow id; None for any other workflow."""
+    if not workflow_id.startswith(WORKFLOW_ID_PREFIX):
+        return None
+    case_no, _, _ = workflow_id.removeprefix(WORKFLOW_ID_PREFIX).partition("-review-")
+    return case_no or None

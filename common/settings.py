@@ -11,11 +11,21 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from cases.models import Role
 from common.contract import TASK_QUEUE
+
+
+def _upper(value: object) -> object:
+    return value.strip().upper() if isinstance(value, str) else value
+
+
+def _lower(value: object) -> object:
+    return value.strip().lower() if isinstance(value, str) else value
 
 
 class Settings(BaseSettings):
@@ -45,6 +55,13 @@ class Settings(BaseSettings):
     worker_max_concurrent_workflow_tasks: int = 100
     # each cached case costs the worker ~0.5 MiB (docs/performance.md); evicted cases replay when they wake
     worker_max_cached_workflows: int = 1000
+    # -- logs (common.logs) ----------------------------------------------------------------------------
+    log_level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], BeforeValidator(_upper)] = Field(
+        default="INFO", description="lowest level written by every process"
+    )
+    log_format: Annotated[Literal["json", "text"], BeforeValidator(_lower)] = Field(
+        default="json", description="'json' (one object per line, for collectors) or 'text' (for a terminal)"
+    )
     # -- payload / personal-data encryption (common.codec) -------------------------------------------
     codec_keys: dict[str, str] = Field(
         default_factory=dict,
@@ -59,6 +76,18 @@ class Settings(BaseSettings):
     codec_server_cors_origins: list[str] = Field(
         default_factory=lambda: ["http://localhost:8233", "http://127.0.0.1:8233"],
         description="Temporal Web UI origins allowed to call the codec server",
+    )
+    codec_server_auth: bool = Field(
+        default=True,
+        description="require a bearer token the API would accept; off only on a loopback address (the "
+        "embedded dev server's Web UI has no login, so it has no token to forward)",
+    )
+    codec_server_roles: list[Role] = Field(
+        default_factory=lambda: [Role.supervisor],
+        description="roles whose tokens may decode (decoded payloads hold complainants' personal data)",
+    )
+    codec_server_token_audience: str | None = Field(
+        default=None, description="audience of the tokens the Web UI forwards; empty = the API's audience"
     )
     # -- notification outbox (activities.outbox) --------------------------------------------------------
     outbox_transport: str = Field(default="file", description="'file' (embedded) or 'http' (gateway)")

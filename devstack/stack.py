@@ -140,6 +140,7 @@ class Stack:
             "--ip", "127.0.0.1", "--port", str(self.temporal_port), "--ui-port", str(self.ui_port),
             "--ui-codec-endpoint", f"http://127.0.0.1:{self.codec_port}",
             "--log-level", "warn",
+            "--log-format", "json" if self.settings.log_format == "json" else "text",
         ]
         for name, kind in SEARCH_ATTRIBUTES.items():
             argv += ["--search-attribute", f"{name}={kind}"]
@@ -160,8 +161,11 @@ class Stack:
         self._spawn("worker", [sys.executable, "-m", "workers"], self._env())
 
     def start_codec_server(self) -> None:
-        self._spawn("codec", [sys.executable, "-m", "clients.codec_server", "--port", str(self.codec_port)],
-                    self._env())
+        # The dev server's Web UI has no login, so it has no token to forward (and `start-dev` has no flag for
+        # TEMPORAL_CODEC_PASS_ACCESS_TOKEN): on loopback the embedded codec server runs without one.
+        env = {**self._env(), "COMPLAINTS_CODEC_SERVER_AUTH": "false"}
+        argv = [sys.executable, "-m", "clients.codec_server", "--host", "127.0.0.1", "--port", str(self.codec_port)]
+        self._spawn("codec", argv, env)
 
     def start_api(self) -> None:
         argv = [sys.executable, "-m", "api", "--host", "127.0.0.1", "--port", str(self.api_port)]

@@ -26,6 +26,7 @@ from activities.outbox import make_transport, run_outbox_sender
 from activities.seed import seed_directory
 from common.codec import KeyRing
 from common.connect import connect
+from common.logs import configure_logging
 from common.settings import Settings, get_settings
 from workers.sandbox import workflow_runner
 from workflows import WORKFLOWS
@@ -118,7 +119,7 @@ async def run_worker(settings: Settings | None = None, stop: asyncio.Event | Non
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging("worker")
     forward_core_logs()
 
     async def _run() -> None:

@@ -658,6 +658,10 @@ class ComplaintCase:
         PATCH_PUBLISH_IN_ONE_ACTIVITY), then the search attributes. `pii` only on the new path."""
         if not events:
             return
+        # not a command: replay does not see it, and the SDK's logger stays silent while replaying
+        workflow.logger.info(
+            "events %s, now in stage %s", ", ".join(ev.kind for ev in events), self.state.stage.value
+        )
         if workflow.patched(PATCH_PUBLISH_IN_ONE_ACTIVITY):
             await workflow.execute_activity_method(
                 CaseActivities.persist_case_changes,
