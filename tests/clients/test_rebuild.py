@@ -1,0 +1,217 @@
+"""`complaints db rebuild`: the read model re-created from Temporal alone, compared row by row with the original.
+
+Cases are driven through a real worker on the shared dev server (on a task queue of this test's own, which
+also scopes the rebuild's visibility listing) into a database of their own: accepted, rejected, extended,
+withdrawn, merged into another, under review, archived after a review, a confidential fraud report, and one
+received days ago whose passed SLA thresholds are recorded at once. Then the database is dropped and created
+empty (no tables) and rebuilt through the CLI.
+
+Columns that legitimately differ, and are left out of the comparison:
+* `case_events.id` - an identity number handed out in insertion order, and the rebuild inserts case by case;
+* `case_events.recorded_at`, `cases.projected_at`, `sla_clocks.updated_at`, `case_pii.created_at/updated_at`,
+  `notifications.created_at/next_attempt_at` and `notifications.id` - when the row was written, not what
+  happened to the case;
+* `case_pii.ciphertext` and `notifications.recipient_contact` - AES-GCM with a fresh nonce: compared decrypted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import pytest
+from click.testing import Result
+from helpers.client import decision, example, new_case_no, registration, running_worker, task_queue
+from helpers.reliability import fresh_database
+from temporalio.testing import WorkflowEnvironment
+from typer.testing import CliRunner
+
+from activities.case_activities import notification_aad, pii_aad
+from activities.db import create_pool
+from clients.case_client import CaseClient
+from clients.cli import app
+from common.codec import KeyRing
+from devstack.pgserver import EmbeddedPostgres
+
+pytestmark = pytest.mark.timeout(300)
+
+# table -> (columns left out of the comparison, columns holding ciphertext and their associated-data function)
+VOLATILE: dict[str, tuple[set[str], dict[str, Any]]] = {
+    "cases": ({"projected_at"}, {}),
+    "sla_clocks": ({"updated_at"}, {}),
+    "case_events": ({"id", "recorded_at"}, {}),
+    "case_pii": ({"created_at", "updated_at"}, {"ciphertext": lambda r: pii_aad(r["case_no"])}),
+    "notifications": (
+        {"id", "created_at", "next_attempt_at"},
+        {"recipient_contact": lambda r: notification_aad(r["key"])},
+    ),
+}
+ORDER = {"cases": "case_no", "sla_clocks": "case_no, clock, cycle", "case_events": "event_key",
+         "case_pii": "case_no", "notifications": "key"}
+
+
+async def cli(*args: str) -> Result:
+    return await asyncio.to_thread(CliRunner().invoke, app, list(args))
+
+
+async def _tables(dsn: str) -> dict[str, list[dict[str, Any]]]:
+    """The rebuilt tables' rows, in key order, volatile columns dropped and ciphertexts decrypted."""
+    keyring = KeyRing.from_settings()
+    conn = await asyncpg.connect(dsn)
+    try:
+        out: dict[str, list[dict[str, Any]]] = {}
+        for table, (volatile, sealed) in VOLATILE.items():
+            rows = []
+            for r in await conn.fetch(f"SELECT * FROM {table} ORDER BY {ORDER[table]}"):
+                row = {k: v for k, v in dict(r).items() if k not in volatile}
+                for column, aad in sealed.items():
+                    key_column = "contact_key_id" if table == "notifications" else "key_id"
+                    if row[column] is not None:
+                        row[column] = keyring.decrypt(row[key_column], row[column], aad=aad(row)).decode()
+                if "details" in row or "params" in row:
+                    row = {k: json.loads(v) if k in ("details", "params") else v for k, v in row.items()}
+                rows.append(row)
+            out[table] = rows
+        return out
+    finally:
+        await conn.close()
+
+
+async def _caught_up(cc: CaseClient, pool: asyncpg.Pool, case_nos: list[str]) -> dict[str, str]:
+    """{case_no: stage} once every case's projection holds its whole timeline."""
+    stages = {}
+    for no in case_nos:
+        for _ in range(100):  # the late case records its passed thresholds on its first workflow tasks
+            s = await cc.summary(no)
+            if await pool.fetchval("SELECT version FROM cases WHERE case_no = $1", no) == len(s.events):
+                break
+            await asyncio.sleep(0.1)
+        stages[no] = s.stage.value
+    return stages
+
+
+async def _drive(cc: CaseClient) -> dict[str, str]:
+    """Cases along different paths; returns {path: case_no}."""
+    now = datetime.now(UTC).astimezone().isoformat()
+    cases: dict[str, str] = {"late": await cc.register(registration())}  # received 2026-11-20: runs late
+    for path in ("accepted", "rejected", "extended", "withdrawn", "merged", "in_review", "archived"):
+        cases[path] = await cc.register(registration(received_at=now))
+    fraud = example("registration_fraud_report.json")
+    cases["fraud_report"] = await cc.register({**fraud, "case_no": new_case_no(), "received_at": now})
+
+    await cc.decide(cases["accepted"], "accept", decision("accept"))
+    await cc.decide(cases["rejected"], "reject", decision("reject"))
+    for name in ("accept", "request_extension", "decide_extension"):
+        await cc.decide(cases["extended"], name, decision(name))
+    await cc.decide(cases["withdrawn"], "withdraw", decision("withdraw"))
+    await cc.decide(cases["merged"], "merge_into", decision("merge_into", target_case_no=cases["accepted"]))
+    for name in ("accept", "complete_investigation", "send_feedback", "record_return_visit", "request_review"):
+        await cc.decide(cases["in_review"], name, decision(name))
+    for name in ("accept", "request_extension", "decide_extension", "complete_investigation",
+                 "send_feedback", "record_return_visit", "request_review", "decide_review"):
+        await cc.decide(cases["archived"], name, decision(name))
+    return cases
+
+
+async def _recreate_empty(pg_server: EmbeddedPostgres, dsn: str) -> None:
+    """The disaster: the database is gone; an empty one (no tables at all) takes its name."""
+    database = dsn.rsplit("/", 1)[1].split("?")[0]
+    admin = await asyncpg.connect(pg_server.dsn("postgres"))
+    try:
+        await admin.execute(f'DROP DATABASE "{database}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{database}"')
+    finally:
+        await admin.close()
+
+
+async def test_rebuild_from_temporal_gives_back_every_case_clock_event_and_personal_data_row(
+    dev_env: WorkflowEnvironment, pg_server: EmbeddedPostgres
+) -> None:
+    dsn = await fresh_database(pg_server.dsn("postgres"), pg_server.dsn)
+    queue = task_queue()
+    cc = CaseClient(dev_env.client, task_queue=queue)
+    pool = await create_pool(dsn)
+    try:
+        async with running_worker(dev_env.client, pool, queue):
+            cases = await _drive(cc)
+            stages = await _caught_up(cc, pool, sorted(cases.values()))
+    finally:
+        await pool.close()
+    assert {path: stages[no] for path, no in cases.items()} == {
+        "late": "acceptance", "accepted": "investigation", "rejected": "archived", "extended": "investigation",
+        "withdrawn": "archived", "merged": "archived", "in_review": "under_review", "archived": "archived",
+        "fraud_report": "acceptance",
+    }
+    original = await _tables(dsn)
+    # rows worth comparing: every path left its mark
+    assert {r["case_no"] for r in original["cases"]} == set(cases.values())
+    assert {r["close_reason"] for r in original["cases"]} >= {"rejected", "withdrawn", "merged"}
+    assert any(r["sla_level"] == "red" for r in original["cases"])
+    assert any(r["extended"] for r in original["sla_clocks"])
+    assert any(r["clock"] == "review" for r in original["sla_clocks"])
+    assert len(original["case_pii"]) == len(cases) - 1  # the confidential reporter's data is never stored
+    assert any(r["kind"] == "duplicate_merged" for r in original["case_events"])
+    assert len(original["notifications"]) > 0
+
+    await _recreate_empty(pg_server, dsn)
+    address = dev_env.client.service_client.config.target_host
+    scope = ("--address", address, "--task-queue", queue, "--database-url", dsn)
+    rebuilt = await cli(*scope, "db", "rebuild")
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert f"rebuilt {len(cases)} case(s)" in rebuilt.output
+    assert "notification(s) not re-queued" in rebuilt.output
+    for no in cases.values():
+        assert f"] {no} v" in rebuilt.output  # a progress line per case
+
+    after = await _tables(dsn)
+    for table in ("cases", "sla_clocks", "case_events", "case_pii"):
+        assert after[table] == original[table], table
+    # the outbox's delivery state was only in PostgreSQL: nothing is queued (to be sent twice) unless asked
+    assert after["notifications"] == []
+
+    # a database holding cases is refused, and left as it is
+    refused = await cli(*scope, "db", "rebuild")
+    assert refused.exit_code == 1
+    assert "the database is not empty (cases: 9 rows" in refused.output and "--replace" in refused.output
+    assert await _tables(dsn) == after
+
+    # idempotent: rebuilding over itself gives the same rows; with the notifications requested since a
+    # moment before the first case, the outbox comes back too (queued again)
+    again = await cli(*scope, "db", "rebuild", "--replace", "--requeue-notifications-since", "2026-01-01T00:00:00+08:00")
+    assert again.exit_code == 0, again.output
+    assert "not re-queued" not in again.output
+    replaced = await _tables(dsn)
+    assert {t: rows for t, rows in replaced.items() if t != "notifications"} == {
+        t: rows for t, rows in original.items() if t != "notifications"
+    }
+    assert replaced["notifications"] == original["notifications"]
+
+    # the rebuilt read model is the live one: the next decision lands on it
+    pool = await create_pool(dsn)
+    try:
+        async with running_worker(dev_env.client, pool, queue):
+            summary = await cc.decide(cases["accepted"], "complete_investigation", decision("complete_investigation"))
+            await _caught_up(cc, pool, [cases["accepted"]])
+        row = await pool.fetchrow("SELECT version, stage FROM cases WHERE case_no = $1", cases["accepted"])
+        assert (row["version"], row["stage"]) == (len(summary.events), summary.stage.value)
+    finally:
+        await pool.close()
+
+
+async def test_rebuild_refuses_clearly_without_a_database_or_with_a_bad_instant(
+    dev_env: WorkflowEnvironment, pg_server: EmbeddedPostgres
+) -> None:
+    address = dev_env.client.service_client.config.target_host
+    missing = pg_server.dsn("no_such_database_here")
+    unreachable = await cli("--address", address, "--task-queue", task_queue(), "--database-url", missing,
+                            "db", "rebuild")
+    assert unreachable.exit_code == 1
+    assert "database" in unreachable.output and "no_such_database_here" in unreachable.output
+
+    dsn = await fresh_database(pg_server.dsn("postgres"), pg_server.dsn)
+    bad = await cli("--address", address, "--database-url", dsn, "db", "rebuild",
+                    "--requeue-notifications-since", "yesterday")
+    assert bad.exit_code == 1 and "--requeue-notifications-since: 'yesterday'" in bad.output
