@@ -18,7 +18,7 @@ trail is append-only, for the rebuild too; an event already there has the same k
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -27,6 +27,7 @@ from pydantic import BaseModel
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowExecution
+from temporalio.converter import DataConverter
 from temporalio.service import RPCError
 
 from activities.case_activities import CaseActivities
@@ -125,12 +126,20 @@ def fold(writes: Sequence[BaseModel]) -> CaseChanges:
 
 
 async def completed_writes(client: Client, execution: WorkflowExecution) -> tuple[list[BaseModel], int]:
-    """The decoded inputs of the write activities that completed in one run's history, in order, and the
-    number of write activities scheduled but not (yet) completed."""
+    """`writes_in_history` of one run, fetched from Temporal."""
     handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
+    events = [event async for event in handle.fetch_history_events()]
+    return await writes_in_history(events, client.data_converter, execution.id)
+
+
+async def writes_in_history(
+    events: Iterable[HistoryEvent], data_converter: DataConverter, workflow_id: str
+) -> tuple[list[BaseModel], int]:
+    """The decoded inputs of the write activities that completed in a history, in order, and the number of
+    write activities scheduled but not (yet) completed."""
     scheduled: dict[int, HistoryEvent] = {}
     done: list[int] = []
-    async for event in handle.fetch_history_events():
+    for event in events:
         if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             if event.activity_task_scheduled_event_attributes.activity_type.name in WRITE_ACTIVITIES:
                 scheduled[event.event_id] = event
@@ -143,10 +152,10 @@ async def completed_writes(client: Client, execution: WorkflowExecution) -> tupl
         attrs = scheduled[scheduled_id].activity_task_scheduled_event_attributes
         model = WRITE_ACTIVITIES[attrs.activity_type.name]
         try:
-            [value] = await client.data_converter.decode(list(attrs.input.payloads), [model])
+            [value] = await data_converter.decode(list(attrs.input.payloads), [model])
         except CodecKeyError as e:
             raise RebuildError(
-                f"workflow {execution.id}: cannot decrypt the input of {attrs.activity_type.name} "
+                f"workflow {workflow_id}: cannot decrypt the input of {attrs.activity_type.name} "
                 f"(history event {scheduled_id}): {e}; the rebuild needs every codec key the history was "
                 "written with (COMPLAINTS_CODEC_KEYS / the key file, docs/operations.md)"
             ) from None

@@ -19,24 +19,44 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 from click.testing import Result
+from helpers.cases import TEST_CODEC_KEY_ID, fixed_key_data_converter
 from helpers.client import decision, example, new_case_no, registration, running_worker, task_queue
 from helpers.reliability import fresh_database
+from pydantic import BaseModel
+from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
-from activities.case_activities import notification_aad, pii_aad
-from activities.db import create_pool
+from activities.case_activities import CaseActivities, notification_aad, pii_aad
+from activities.contracts import (
+    CaseChanges,
+    CaseEventRecord,
+    CaseProjection,
+    ComplainantPiiRecord,
+    NotificationRequest,
+)
+from activities.db import apply_migrations, create_pool
 from clients.case_client import CaseClient
 from clients.cli import app
+from clients.rebuild import RebuildError, fold, writes_in_history
 from common.codec import KeyRing
+from common.converter import make_data_converter
 from devstack.pgserver import EmbeddedPostgres
 
 pytestmark = pytest.mark.timeout(300)
+
+HISTORIES = Path(__file__).parents[1] / "workflows" / "histories"
+CASE_HISTORIES = sorted(
+    p for p in HISTORIES.glob("*.json")
+    if json.loads(p.read_text())["events"][0]["workflowExecutionStartedEventAttributes"]["workflowType"]["name"]
+    == "ComplaintCase"
+)
 
 # table -> (columns left out of the comparison, columns holding ciphertext and their associated-data function)
 VOLATILE: dict[str, tuple[set[str], dict[str, Any]]] = {
@@ -215,3 +235,59 @@ async def test_rebuild_refuses_clearly_without_a_database_or_with_a_bad_instant(
     bad = await cli("--address", address, "--database-url", dsn, "db", "rebuild",
                     "--requeue-notifications-since", "yesterday")
     assert bad.exit_code == 1 and "--requeue-notifications-since: 'yesterday'" in bad.output
+
+
+def _recorded(path: Path) -> WorkflowHistory:
+    return WorkflowHistory.from_json(f"recorded-{path.stem}", json.loads(path.read_text()))
+
+
+async def test_one_folded_write_leaves_the_rows_the_activities_left_one_by_one(pg_server: EmbeddedPostgres) -> None:
+    """Every recorded case history, on both write paths (one activity per record before
+    PATCH_PUBLISH_IN_ONE_ACTIVITY, one batch per decision after): the rebuild's single folded write per case
+    leaves the same rows as the case's completed activities replayed one after another, as the worker ran them.
+    Histories recorded twice for the same case number (old and new path) go to different database pairs."""
+    groups: list[dict[str, tuple[str, list[BaseModel]]]] = []  # [{case_no: (history, writes)}]
+    for path in CASE_HISTORIES:
+        history = _recorded(path)
+        writes, in_flight = await writes_in_history(history.events, fixed_key_data_converter(), history.workflow_id)
+        assert writes and in_flight == 0, path.stem
+        case_no = fold(writes).events[0].case_no
+        group = next((g for g in groups if case_no not in g), None)
+        if group is None:
+            groups.append(group := {})
+        group[case_no] = (path.stem, writes)
+    assert len(groups) > 1  # both write paths of one case are in the recordings
+
+    for group in groups:
+        dsns = [await fresh_database(pg_server.dsn("postgres"), pg_server.dsn, migrate=False) for _ in range(2)]
+        for dsn in dsns:
+            await apply_migrations(dsn)
+        one_by_one, folded = [await create_pool(dsn, max_size=2) for dsn in dsns]
+        try:
+            acts = CaseActivities(one_by_one)
+            activity_of: dict[type[BaseModel], Any] = {
+                CaseChanges: acts.persist_case_changes,
+                CaseEventRecord: acts.record_case_event,
+                NotificationRequest: acts.enqueue_notification,
+                CaseProjection: acts.project_case,
+                ComplainantPiiRecord: acts.store_complainant_pii,
+            }
+            for _, writes in group.values():
+                for write in writes:
+                    await activity_of[type(write)](write)
+                async with folded.acquire() as conn:
+                    await CaseActivities(folded).write_case_changes(conn, fold(writes))
+        finally:
+            await one_by_one.close()
+            await folded.close()
+        expected, got = await _tables(dsns[0]), await _tables(dsns[1])
+        assert {r["case_no"] for r in expected["cases"]} == set(group)
+        assert got == expected, sorted(name for name, _ in group.values())
+
+
+async def test_a_history_written_with_a_key_the_rebuild_lacks_is_refused_naming_the_key() -> None:
+    history = _recorded(HISTORIES / "happy_path_batched.json")
+    without_the_test_key = make_data_converter()  # this process's own keys only
+    with pytest.raises(RebuildError) as refused:
+        await writes_in_history(history.events, without_the_test_key, history.workflow_id)
+    assert TEST_CODEC_KEY_ID in str(refused.value) and "persist_case_changes" in str(refused.value)
