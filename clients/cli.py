@@ -878,7 +878,8 @@ def db_restore(
 @db_app.command("rebuild")
 def db_rebuild(
     replace: bool = typer.Option(
-        False, "--replace", help="rebuild over case tables that hold rows (each case found in Temporal is replaced)"
+        False, "--replace",
+        help="rebuild into case tables that hold rows (rows there as new or newer stay; nothing is deleted)",
     ),
     requeue_notifications_since: str | None = typer.Option(
         None, "--requeue-notifications-since",

@@ -11,9 +11,14 @@ idempotency - in one transaction per case. Writes still in flight are left to th
 Not rebuilt: the outbox's delivery state lives only in PostgreSQL, so notifications are re-queued only when
 asked (`requeue_since`: those requested at or after that instant; older ones would be sent a second time).
 The org directory, bureau calendar, API keys and registrations are not derived from workflows (seed or
-restore them). Only a database whose case tables are empty is written to, unless `replace`: then each
-rebuilt case's row, clocks and personal data are replaced and its missing audit events added (the audit
-trail is append-only, for the rebuild too; an event already there has the same key and content).
+restore them). Only a database whose case tables are empty is written to, unless `replace`: then the
+rows there meet the activities' own rules, as a retried activity would - an event or notification already
+there (same key) stays, a projection with a newer version stays (a worker that kept running may have
+landed a decision the histories listed earlier did not show yet), everything else is written. Nothing is
+deleted: the audit trail is append-only for the rebuild too.
+
+The case summary (the workflow's query) is not read: it is computed from the same state as the projection
+whose exact copy is in history, and a query would need a worker to replay every case.
 """
 
 from __future__ import annotations
@@ -26,8 +31,9 @@ import asyncpg
 from pydantic import BaseModel
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
-from temporalio.client import Client, WorkflowExecution
+from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 from temporalio.converter import DataConverter
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from activities.case_activities import CaseActivities
@@ -39,7 +45,7 @@ from activities.contracts import (
     NotificationRequest,
     PersistResult,
 )
-from activities.db import apply_migrations, create_pool
+from activities.db import MigrationChecksumError, apply_migrations, create_pool
 from clients.case_client import CaseFilters, build_query
 from common.codec import CodecKeyError, KeyRing
 
@@ -196,7 +202,7 @@ async def rebuild(
     try:
         await apply_migrations(dsn)
         pool = await create_pool(dsn, min_size=1, max_size=2)
-    except (OSError, asyncpg.PostgresError) as e:
+    except (OSError, asyncpg.PostgresError, MigrationChecksumError) as e:
         raise RebuildError(f"database {dsn.split('@')[-1]}: {e}") from None
     try:
         async with pool.acquire() as conn:
@@ -204,14 +210,16 @@ async def rebuild(
         if occupied and not replace:
             rows = ", ".join(f"{t}: {n} rows" for t, n in occupied.items())
             raise RebuildError(
-                f"the database is not empty ({rows}); pass --replace to rebuild over it (each case found in "
-                "Temporal is replaced; the audit trail only gains missing events)"
+                f"the database is not empty ({rows}); pass --replace to rebuild into it (rows already there "
+                "stay where they are as new or newer; nothing is deleted)"
             )
         acts = CaseActivities(pool, keyring)
         report = RebuildReport()
         try:
             async for execution in list_cases(client, task_queues):
                 writes, in_flight = await completed_writes(client, execution)
+                if execution.status != WorkflowExecutionStatus.RUNNING:
+                    in_flight = 0  # a closed case's unfinished activity never runs again
                 if not writes:
                     report.skipped.append(execution.id)
                     continue
@@ -219,10 +227,14 @@ async def rebuild(
                 requeued = [n for n in changes.notifications if requeue_since is not None and n.at >= requeue_since]
                 report.notifications_not_requeued += len(changes.notifications) - len(requeued)
                 changes = changes.model_copy(update={"notifications": requeued})
-                async with pool.acquire() as conn, conn.transaction():
-                    if replace:
-                        await _forget_case(conn, _case_no(changes, execution))
-                    result = await acts.write_case_changes(conn, changes)
+                try:
+                    async with pool.acquire() as conn:
+                        result = await acts.write_case_changes(conn, changes)
+                except ApplicationError as e:
+                    raise RebuildError(
+                        f"workflow {execution.id}: {e} (nothing of this case written; the {len(report.cases)} "
+                        "case(s) before it are: run again with --replace once it is fixed)"
+                    ) from None
                 case = _rebuilt(changes, result, execution, in_flight)
                 report.cases.append(case)
                 if on_case is not None:
@@ -240,12 +252,6 @@ def _case_no(changes: CaseChanges, execution: WorkflowExecution) -> str:
     if changes.events:
         return changes.events[0].case_no
     raise RebuildError(f"workflow {execution.id}: its completed writes name no case")
-
-
-async def _forget_case(conn: asyncpg.Connection, case_no: str) -> None:
-    """The replaceable rows of one case (its clocks go with the case row); events are append-only."""
-    await conn.execute("DELETE FROM cases WHERE case_no = $1", case_no)
-    await conn.execute("DELETE FROM case_pii WHERE case_no = $1", case_no)
 
 
 def _rebuilt(changes: CaseChanges, result: PersistResult, execution: WorkflowExecution, in_flight: int) -> CaseRebuilt:
