@@ -881,6 +881,7 @@ def db_rebuild(
         False, "--replace",
         help="rebuild into case tables that hold rows (rows there as new or newer stay; nothing is deleted)",
     ),
+    concurrency: int = typer.Option(4, "--concurrency", "-c", help="cases read and written at once"),
     requeue_notifications_since: str | None = typer.Option(
         None, "--requeue-notifications-since",
         help="re-queue the notifications requested at or after this instant (ISO 8601 with offset); default: none"
@@ -910,7 +911,7 @@ def db_rebuild(
             raise rb.RebuildError(f"Temporal at {settings.temporal_address}: {e}") from None
         return await rb.rebuild(
             client, settings.database_url, task_queues=STATE.queue_scope, replace=replace, requeue_since=since,
-            on_case=progress,
+            concurrency=concurrency, on_case=progress,
         )
 
     try:

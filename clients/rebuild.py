@@ -23,6 +23,7 @@ whose exact copy is in history, and a query would need a worker to replay every 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -191,17 +192,22 @@ async def rebuild(
     replace: bool = False,
     requeue_since: datetime | None = None,
     keyring: KeyRing | None = None,
+    concurrency: int = 4,
     on_case: Callable[[int, CaseRebuilt], None] | None = None,
 ) -> RebuildReport:
     """Re-create the case tables of the database at `dsn` from the workflows' histories (module docstring).
 
     Migrates the database first (a new, empty one is fine). Refuses, before writing anything, a database
-    whose case tables hold rows unless `replace`. `on_case(n, case)` is called after each case is written."""
+    whose case tables hold rows unless `replace`. Up to `concurrency` cases are read and written at once (each
+    in its own transaction, so the order between cases does not matter). `on_case(n, case)` is called after
+    each case is written."""
+    if concurrency < 1:
+        raise RebuildError(f"--concurrency must be at least 1, got {concurrency}")
     if requeue_since is not None and requeue_since.utcoffset() is None:
         raise RebuildError("--requeue-notifications-since must carry a UTC offset (e.g. 2026-12-01T08:00:00+08:00)")
     try:
         await apply_migrations(dsn)
-        pool = await create_pool(dsn, min_size=1, max_size=2)
+        pool = await create_pool(dsn, min_size=1, max_size=concurrency + 1)
     except (OSError, asyncpg.PostgresError, MigrationChecksumError) as e:
         raise RebuildError(f"database {dsn.split('@')[-1]}: {e}") from None
     try:
@@ -215,32 +221,50 @@ async def rebuild(
             )
         acts = CaseActivities(pool, keyring)
         report = RebuildReport()
+
+        async def one(execution: WorkflowExecution) -> None:
+            writes, in_flight = await completed_writes(client, execution)
+            if execution.status != WorkflowExecutionStatus.RUNNING:
+                in_flight = 0  # a closed case's unfinished activity never runs again
+            if not writes:
+                report.skipped.append(execution.id)
+                return
+            changes = fold(writes)
+            requeued = [n for n in changes.notifications if requeue_since is not None and n.at >= requeue_since]
+            report.notifications_not_requeued += len(changes.notifications) - len(requeued)
+            changes = changes.model_copy(update={"notifications": requeued})
+            try:
+                async with pool.acquire() as conn:
+                    result = await acts.write_case_changes(conn, changes)
+            except ApplicationError as e:
+                raise RebuildError(
+                    f"workflow {execution.id}: {e} (nothing of this case written; the cases written before it "
+                    "stay: run again with --replace once it is fixed)"
+                ) from None
+            case = _rebuilt(changes, result, execution, in_flight)
+            report.cases.append(case)
+            if on_case is not None:
+                on_case(len(report.cases), case)
+
+        slots = asyncio.Semaphore(concurrency)
+
+        async def in_slot(execution: WorkflowExecution) -> None:
+            try:
+                await one(execution)
+            finally:
+                slots.release()
+
         try:
-            async for execution in list_cases(client, task_queues):
-                writes, in_flight = await completed_writes(client, execution)
-                if execution.status != WorkflowExecutionStatus.RUNNING:
-                    in_flight = 0  # a closed case's unfinished activity never runs again
-                if not writes:
-                    report.skipped.append(execution.id)
-                    continue
-                changes = fold(writes)
-                requeued = [n for n in changes.notifications if requeue_since is not None and n.at >= requeue_since]
-                report.notifications_not_requeued += len(changes.notifications) - len(requeued)
-                changes = changes.model_copy(update={"notifications": requeued})
-                try:
-                    async with pool.acquire() as conn:
-                        result = await acts.write_case_changes(conn, changes)
-                except ApplicationError as e:
-                    raise RebuildError(
-                        f"workflow {execution.id}: {e} (nothing of this case written; the {len(report.cases)} "
-                        "case(s) before it are: run again with --replace once it is fixed)"
-                    ) from None
-                case = _rebuilt(changes, result, execution, in_flight)
-                report.cases.append(case)
-                if on_case is not None:
-                    on_case(len(report.cases), case)
-        except RPCError as e:
-            raise RebuildError(f"Temporal: {e}") from None
+            async with asyncio.TaskGroup() as cases:
+                async for execution in list_cases(client, task_queues):
+                    await slots.acquire()
+                    cases.create_task(in_slot(execution))
+        except* RPCError as group:
+            raise RebuildError(f"Temporal: {group.exceptions[0]}") from None
+        except* RebuildError as group:
+            raise group.exceptions[0] from None
+        except* (OSError, asyncpg.PostgresError) as group:
+            raise RebuildError(f"database {dsn.split('@')[-1]}: {group.exceptions[0]}") from None
         return report
     finally:
         await pool.close()
