@@ -12,6 +12,7 @@ One `CaseActivities(pool)` per worker process; register `CaseActivities(pool).<m
 * `persist_case_changes(CaseChanges) -> PersistResult` - the events, notifications and projection of one
   decision (and, at registration, the encrypted personal data) in ONE transaction, same rules and
   idempotency as the single-record activities above (which stay registered for running cases' histories).
+  `write_case_changes(conn, changes)` is the same on a connection the caller holds (`complaints db rebuild`).
 * `resolve_handling_unit(ResolveUnitRequest) -> ResolvedUnit` - dispatch catalogue lookup, falling back
   from the area up the tree to the jurisdiction-wide rule.
 * `load_case_context(CaseContextRequest) -> CaseContext` - the org directory slice of a jurisdiction.

@@ -875,6 +875,8 @@ def db_restore(
         out.print(f"dev server database restored at {report.temporal_db}", markup=False)
     for note in report.notes:
         out.print(f"note: {note}", markup=False)
+
+
 @db_app.command("rebuild")
 def db_rebuild(
     replace: bool = typer.Option(

@@ -221,7 +221,7 @@ async def test_rebuild_from_temporal_gives_back_every_case_clock_event_and_perso
         await pool.close()
 
 
-async def test_rebuild_refuses_clearly_without_a_database_or_with_a_bad_instant(
+async def test_rebuild_refuses_clearly_without_a_database_or_temporal_or_with_a_bad_instant(
     dev_env: WorkflowEnvironment, pg_server: EmbeddedPostgres
 ) -> None:
     address = dev_env.client.service_client.config.target_host
@@ -232,6 +232,9 @@ async def test_rebuild_refuses_clearly_without_a_database_or_with_a_bad_instant(
     assert "database" in unreachable.output and "no_such_database_here" in unreachable.output
 
     dsn = await fresh_database(pg_server.dsn("postgres"), pg_server.dsn)
+    no_temporal = await cli("--address", "127.0.0.1:1", "--database-url", dsn, "db", "rebuild")
+    assert no_temporal.exit_code == 1 and "Temporal at 127.0.0.1:1" in no_temporal.output
+
     bad = await cli("--address", address, "--database-url", dsn, "db", "rebuild",
                     "--requeue-notifications-since", "yesterday")
     assert bad.exit_code == 1 and "--requeue-notifications-since: 'yesterday'" in bad.output
