@@ -4,7 +4,8 @@ Cases are driven through a real worker on the shared dev server (on a task queue
 also scopes the rebuild's visibility listing) into a database of their own: accepted, rejected, extended,
 withdrawn, merged into another, under review, archived after a review, a confidential fraud report, and one
 received days ago whose passed SLA thresholds are recorded at once. Then the database is dropped and created
-empty (no tables) and rebuilt through the CLI.
+empty (no tables) and rebuilt through the CLI; the tables are compared row by row, and the monitor's numbers
+(once the org directory is seeded again, as a worker does at its start).
 
 Columns that legitimately differ, and are left out of the comparison:
 * `case_events.id` - an identity number handed out in insertion order, and the rebuild inserts case by case;
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +43,13 @@ from activities.contracts import (
     NotificationRequest,
 )
 from activities.db import apply_migrations, create_pool
+from activities.seed import prepare_database
 from clients.case_client import CaseClient
 from clients.cli import app
 from clients.rebuild import RebuildError, fold, writes_in_history
 from common.codec import KeyRing
 from common.converter import make_data_converter
+from dashboard import queries as q
 from devstack.pgserver import EmbeddedPostgres
 
 pytestmark = pytest.mark.timeout(300)
@@ -96,6 +99,31 @@ async def _tables(dsn: str) -> dict[str, list[dict[str, Any]]]:
                 rows.append(row)
             out[table] = rows
         return out
+    finally:
+        await conn.close()
+
+
+def _frame(df: Any) -> Any:
+    return df.to_dict(orient="records")
+
+
+async def _dashboard(dsn: str, case_nos: list[str], now: datetime) -> dict[str, Any]:
+    """What the monitor shows of these cases, computed by its own queries at a fixed instant."""
+    today = now.astimezone(q.shanghai_tz()).date()
+    period = q.Period(today - timedelta(days=29), today)
+    conn = await asyncpg.connect(dsn)
+    try:
+        ov = await q.overview(conn, period, None, now)
+        details = [await q.case_detail(conn, no, None) for no in case_nos]
+        return {
+            "overview": (ov.open_by_level, ov.due_today, ov.due_tomorrow, ov.current, ov.previous),
+            "board": _frame(await q.sla_board(conn, None, q.BoardFilters(levels=tuple(q.LEVELS)), now)),
+            "units": _frame(await q.unit_league(conn, period, None)),
+            "stages": _frame(await q.stage_durations(conn, period, None)),
+            "breaches": _frame(await q.breach_trend(conn, None, now)),
+            "extensions": _frame(await q.pending_extensions(conn, None)),
+            "details": [(d.case, _frame(d.clocks), _frame(d.events)) for d in details if d is not None],
+        }
     finally:
         await conn.close()
 
@@ -175,6 +203,9 @@ async def test_rebuild_from_temporal_gives_back_every_case_clock_event_and_perso
     assert len(original["case_pii"]) == len(cases) - 1  # the confidential reporter's data is never stored
     assert any(r["kind"] == "duplicate_merged" for r in original["case_events"])
     assert len(original["notifications"]) > 0
+    now = datetime.now(UTC)
+    board = await _dashboard(dsn, sorted(cases.values()), now)
+    assert len(board["details"]) == len(cases) and board["overview"][0]["red"] >= 1 and len(board["units"]) > 0
 
     await _recreate_empty(pg_server, dsn)
     address = dev_env.client.service_client.config.target_host
@@ -191,6 +222,9 @@ async def test_rebuild_from_temporal_gives_back_every_case_clock_event_and_perso
         assert after[table] == original[table], table
     # the outbox's delivery state was only in PostgreSQL: nothing is queued (to be sent twice) unless asked
     assert after["notifications"] == []
+    # with the org directory seeded again (what a worker does at its start), the monitor shows the same numbers
+    await prepare_database(dsn)
+    assert await _dashboard(dsn, sorted(cases.values()), now) == board
 
     # a database holding cases is refused, and left as it is
     refused = await cli(*scope, "db", "rebuild")
