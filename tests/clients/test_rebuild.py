@@ -322,6 +322,22 @@ async def test_one_folded_write_leaves_the_rows_the_activities_left_one_by_one(p
         assert got == expected, sorted(name for name, _ in group.values())
 
 
+async def test_a_write_not_completed_is_left_to_the_worker_and_counted() -> None:
+    """A history cut just before its last write activity completed: that write is not rebuilt (the worker
+    retrying it will make it), the ones before it are."""
+    history = _recorded(HISTORIES / "happy_path_batched.json")
+    convert = fixed_key_data_converter()
+    complete, in_flight = await writes_in_history(history.events, convert, history.workflow_id)
+    assert in_flight == 0
+    writes_scheduled = {e.event_id for e in history.events
+                        if e.activity_task_scheduled_event_attributes.activity_type.name == "persist_case_changes"}
+    last_done = max(i for i, e in enumerate(history.events)
+                    if e.activity_task_completed_event_attributes.scheduled_event_id in writes_scheduled)
+    cut, in_flight = await writes_in_history(history.events[:last_done], convert, history.workflow_id)
+    assert in_flight == 1 and cut == complete[:-1]
+    assert fold(cut).projection.version < fold(complete).projection.version  # type: ignore[union-attr]
+
+
 async def test_a_history_written_with_a_key_the_rebuild_lacks_is_refused_naming_the_key() -> None:
     history = _recorded(HISTORIES / "happy_path_batched.json")
     without_the_test_key = make_data_converter()  # this process's own keys only
