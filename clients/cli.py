@@ -10,6 +10,7 @@
     complaints bureau-calendar close 2026-12-03 -j CN-SX --note 系统割接闭馆 --as adm-sx
     complaints db backup --output backups/2026-12-01                 # read model (+ dev server file, embedded)
     complaints db restore backups/2026-12-01 --replace
+    complaints db rebuild                                            # read model from Temporal, no backup
     complaints report sla-board --scope SX-TY --format xlsx --output 时限督办.xlsx
 
 Connection settings come from `COMPLAINTS_*` environment variables (see `common.settings`), or
@@ -45,6 +46,7 @@ from cases.models import Actor, CaseKind, CaseSummary, Channel, Role, Satisfacti
 from cases.org import load_bundled_directory
 from clients import backup as b
 from clients import demo as demo_mod
+from clients import rebuild as rb
 from clients.case_client import (
     CaseClient,
     CaseClientError,
@@ -53,6 +55,7 @@ from clients.case_client import (
     InvalidInput,
     LineError,
 )
+from common.connect import connect
 from common.process import run_command
 from common.settings import Settings, get_settings
 from dashboard import queries as dq
@@ -797,7 +800,8 @@ def bureau_publish(jurisdiction: str = JURISDICTION_OPT) -> None:
 # ------------------------------------------------------------------------------------------ backup
 
 db_app = typer.Typer(
-    help="Back up and restore the read-model database (and, embedded, the dev server's SQLite file).",
+    help="Back up and restore the read-model database (and, embedded, the dev server's SQLite file), or rebuild"
+         " it from Temporal.",
     no_args_is_help=True,
 )
 app.add_typer(db_app, name="db")
@@ -874,6 +878,62 @@ def db_restore(
         out.print(f"dev server database restored at {report.temporal_db}", markup=False)
     for note in report.notes:
         out.print(f"note: {note}", markup=False)
+
+
+@db_app.command("rebuild")
+def db_rebuild(
+    replace: bool = typer.Option(
+        False, "--replace",
+        help="rebuild into case tables that hold rows (rows there as new or newer stay; nothing is deleted)",
+    ),
+    concurrency: int = typer.Option(4, "--concurrency", "-c", help="cases read and written at once"),
+    requeue_notifications_since: str | None = typer.Option(
+        None, "--requeue-notifications-since",
+        help="re-queue the notifications requested at or after this instant (ISO 8601 with offset); default: none"
+             " (their delivery state was in the lost database, older ones would be sent twice)",
+    ),
+) -> None:
+    """Re-create cases, SLA clocks, the audit trail and personal data from Temporal (no backup needed).
+
+    Lists the cases on visibility (only the --task-queue's when given), open and closed within retention, and
+    writes what each history's completed activities wrote. Needs the codec keys the histories were written with."""
+    settings = STATE.settings or get_settings()
+    since = _parse_dt(requeue_notifications_since, "--requeue-notifications-since")
+
+    def progress(n: int, case: rb.CaseRebuilt) -> None:
+        extra = f", {case.in_flight} write(s) in flight" if case.in_flight else ""
+        out.print(
+            f"[{n}] {case.case_no} v{case.version}: {case.events} events, {case.clocks} clocks"
+            f"{', personal data' if case.pii else ''}"
+            f"{f', {case.notifications} notifications re-queued' if case.notifications else ''}{extra}",
+            markup=False,
+        )
+
+    async def go() -> rb.RebuildReport:
+        try:
+            client = await connect(settings)
+        except RuntimeError as e:
+            raise rb.RebuildError(f"Temporal at {settings.temporal_address}: {e}") from None
+        return await rb.rebuild(
+            client, settings.database_url, task_queues=STATE.queue_scope, replace=replace, requeue_since=since,
+            concurrency=concurrency, on_case=progress,
+        )
+
+    try:
+        report = asyncio.run(go())
+    except (rb.RebuildError, InvalidInput) as e:
+        raise _fail(str(e)) from None
+    in_flight = sum(c.in_flight for c in report.cases)
+    out.print(
+        f"rebuilt {len(report.cases)} case(s) into {settings.database_url.split('@')[-1]}"
+        + (f"; {len(report.skipped)} workflow(s) had written nothing" if report.skipped else "")
+        + (f"; {in_flight} write(s) still in flight, left to the worker" if in_flight else "")
+        + (f"; {report.notifications_not_requeued} notification(s) not re-queued"
+           if report.notifications_not_requeued else ""),
+        markup=False,
+    )
+
+
 # ------------------------------------------------------------------------------------------ reports
 
 report_app = typer.Typer(
