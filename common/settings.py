@@ -45,6 +45,17 @@ class Settings(BaseSettings):
     worker_max_concurrent_workflow_tasks: int = 100
     # each cached case costs the worker ~0.5 MiB (docs/performance.md); evicted cases replay when they wake
     worker_max_cached_workflows: int = 1000
+    # seconds in-flight activities get to finish on SIGTERM; compose's stop_grace_period must be longer
+    worker_graceful_shutdown_seconds: float = Field(default=10.0, ge=0)
+    # -- metrics and health (workers.ops, api) --------------------------------------------------------
+    metrics_host: str = Field(default="127.0.0.1", description="where metrics and probes listen (compose: 0.0.0.0)")
+    worker_ops_port: int = Field(default=9464, ge=0, le=65535,
+                                 description="worker /metrics (application), /healthz, /readyz; 0 = any free port")
+    worker_sdk_metrics_port: int = Field(default=9465, ge=1, le=65535,
+                                         description="the Temporal SDK's own /metrics (once per process)")
+    metrics_read_model: bool = Field(
+        default=True, description="serve the read-model gauges; exactly one process of a deployment does"
+    )
     # -- payload / personal-data encryption (common.codec) -------------------------------------------
     codec_keys: dict[str, str] = Field(
         default_factory=dict,
