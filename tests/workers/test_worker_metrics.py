@@ -10,7 +10,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import urllib.error
@@ -23,17 +22,12 @@ from typing import Any
 import asyncpg
 import pytest
 from helpers.client import ROOT, decision, registration, task_queue
+from helpers.reliability import free_port
 from prometheus_client.parser import text_string_to_metric_families
 from temporalio.testing import WorkflowEnvironment
 
 from clients.case_client import CaseClient, DecisionRefused
 from devstack.pgserver import EmbeddedPostgres
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _get(url: str) -> tuple[int, str]:
@@ -86,7 +80,7 @@ class WorkerProcess:
 
 @contextmanager
 def _worker_process(tmp_path: Path, dev_env: WorkflowEnvironment, dsn: str, queue: str) -> Iterator[WorkerProcess]:
-    ops_port, sdk_port = _free_port(), _free_port()
+    ops_port, sdk_port = free_port(), free_port()
     env = {
         **os.environ,
         "COMPLAINTS_TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
