@@ -29,6 +29,7 @@ import asyncpg
 
 from activities.case_activities import notification_aad
 from common.codec import CodecKeyError, KeyRing
+from common.metrics import OUTBOX_DELIVERIES
 from common.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -227,6 +228,7 @@ async def deliver_pending(
             await transport.send(message)
         except (PermanentDeliveryError, CodecKeyError) as exc:
             await _mark_failed(pool, row["id"], f"{type(exc).__name__}: {exc}", None)
+            OUTBOX_DELIVERIES.labels(result="permanent").inc()
             log.warning(
                 "notification %s failed permanently: %s", row["key"], exc, extra={"case_no": row["case_no"]}
             )
@@ -234,6 +236,7 @@ async def deliver_pending(
         except Exception as exc:  # any transport problem: retry later
             delay = min(MAX_BACKOFF, backoff_base * (2 ** (row["attempts"] - 1)))
             await _mark_failed(pool, row["id"], f"{type(exc).__name__}: {exc}", delay)
+            OUTBOX_DELIVERIES.labels(result="retry").inc()
             log.warning(
                 "notification %s attempt %d failed, retry in %.0fs: %s",
                 row["key"],
@@ -248,6 +251,7 @@ async def deliver_pending(
             "WHERE id = $1 AND status = 'sending'",
             row["id"],
         )
+        OUTBOX_DELIVERIES.labels(result="sent").inc()
         sent += 1
     return sent
 

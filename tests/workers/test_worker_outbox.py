@@ -42,6 +42,7 @@ async def test_the_worker_sender_waits_the_configured_interval(
     settings = Settings(
         temporal_address=dev_env.client.service_client.config.target_host, task_queue=task_queue(),
         database_url=pg_dsn, data_dir=tmp_path, outbox_transport="file", outbox_interval_seconds=3600,
+        worker_ops_port=0,
     )
     keyring = KeyRing.from_settings(settings)  # the worker reads the same key file under tmp_path
     first = await _queue(pg_pool, keyring)
@@ -86,6 +87,7 @@ async def test_the_worker_closes_the_gateway_session_when_it_stops(
         temporal_address=dev_env.client.service_client.config.target_host, task_queue=task_queue(),
         database_url=pg_dsn, data_dir=tmp_path, outbox_transport="http",
         outbox_gateway_url=f"http://127.0.0.1:{port}/send", outbox_interval_seconds=0.2,
+        worker_ops_port=0,
     )
     keyring = KeyRing.from_settings(settings)
     try:
