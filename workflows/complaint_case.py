@@ -49,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
         DecideExtensionDecision,
         DecideReviewDecision,
         MergeIntoDecision,
+        PriorDecisions,
         RecordReturnVisitDecision,
         RejectDecision,
         RequestExtensionDecision,
@@ -74,6 +75,7 @@ with workflow.unsafe.imports_passed_through():
         refusal,
         register,
         summarize,
+        take_over,
         tick,
         update_external_clock,
     )
@@ -121,6 +123,9 @@ PATCH_REGISTRATION_LOCAL_LOADS = "registration-loads-as-local-activities"
 # investigation turns yellow. Both travel with the case's policy: cases that registered before keep the old
 # rules (red from the due instant on, no reminder).
 PATCH_BREACH_RULES = "breach-after-due-instant-and-extension-reminder"
+# A case taken over from another system starts with its prior decisions applied at their own instants; their
+# notices are not sent again. Only starts that carry prior decisions reach this call.
+PATCH_TAKE_OVER = "take-over-prior-decisions"
 
 
 class MergedFrom(BaseModel):
@@ -166,7 +171,7 @@ class ComplaintCase:
     """One case from registration to archive."""
 
     @workflow.init
-    def __init__(self, registration: RegistrationInput) -> None:
+    def __init__(self, registration: RegistrationInput, prior: PriorDecisions | None = None) -> None:
         # None when the input is invalid: `run` then fails the start with the fields named
         try:
             self._registration: ComplaintRegistration | None = _validated_registration(registration)
@@ -184,7 +189,7 @@ class ComplaintCase:
 
     # ------------------------------------------------------------------------------------------ run
     @workflow.run
-    async def run(self, registration: RegistrationInput) -> CaseSummary:
+    async def run(self, registration: RegistrationInput, prior: PriorDecisions | None = None) -> CaseSummary:
         reg = _validated_registration(registration)
         context_request = CaseContextRequest(
             case_no=reg.case_no, jurisdiction=reg.jurisdiction, category=reg.category.value
@@ -210,10 +215,20 @@ class ComplaintCase:
         if not workflow.patched(PATCH_BREACH_RULES):
             policy = policy.model_copy(update={"red_after_due": False, "remind_pending_extension": False})
         async with self._lock:
-            state, events = register(reg, directory, policy, workflow.now(), self._cal)
+            notify = True
+            if prior is not None and workflow.patched(PATCH_TAKE_OVER):
+                try:
+                    state, events = take_over(reg, prior, directory, policy, workflow.now(), self._cal)
+                except DecisionRefused as e:
+                    raise ApplicationError(
+                        f"prior decisions refused, no case opened: {e}", type="InvalidInput", non_retryable=True
+                    ) from None
+                notify = False  # the system that took them sent their notices
+            else:
+                state, events = register(reg, directory, policy, workflow.now(), self._cal)
             self._state = state
             if workflow.patched(PATCH_PUBLISH_IN_ONE_ACTIVITY):
-                await self._publish(events, pii=self._pii_record(reg))
+                await self._publish(events, pii=self._pii_record(reg), notify=notify)
             else:
                 await self._store_pii(reg)
                 await self._publish(events)
@@ -613,9 +628,12 @@ class ComplaintCase:
             for n in notices_for(state, ev)
         ]
 
-    async def _publish(self, events: list[CaseEvent], pii: ComplainantPiiRecord | None = None) -> None:
-        """Audit trail + outbox for each event, one projection (one activity since
-        PATCH_PUBLISH_IN_ONE_ACTIVITY), then the search attributes. `pii` only on the new path."""
+    async def _publish(
+        self, events: list[CaseEvent], pii: ComplainantPiiRecord | None = None, notify: bool = True
+    ) -> None:
+        """Audit trail + outbox for each event (no outbox when `notify` is False), one projection (one activity
+        since PATCH_PUBLISH_IN_ONE_ACTIVITY), then the search attributes. `pii` and `notify` only on the new
+        path."""
         if not events:
             return
         if workflow.patched(PATCH_PUBLISH_IN_ONE_ACTIVITY):
@@ -623,7 +641,7 @@ class ComplaintCase:
                 CaseActivities.persist_case_changes,
                 CaseChanges(
                     events=[self._event_record(ev) for ev in events],
-                    notifications=[n for ev in events for n in self._notifications(ev)],
+                    notifications=[n for ev in events for n in self._notifications(ev)] if notify else [],
                     projection=self._projection(),
                     pii=pii,
                 ),
