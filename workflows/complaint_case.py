@@ -177,6 +177,7 @@ class ComplaintCase:
             self._registration: ComplaintRegistration | None = _validated_registration(registration)
         except ApplicationError:
             self._registration = None
+        self._taking_over = prior is not None
         self._state: CaseState | None = None
         self._snap: CalendarSnapshot | None = None
         self._cal: Any = None
@@ -342,6 +343,8 @@ class ComplaintCase:
             if self._registration is None:
                 raise ApplicationError("the case was not opened: its registration is invalid",
                                        type="DecisionRefused", non_retryable=True)
+            if self._taking_over:
+                return  # its stage comes from the prior decisions: the handler waits for them and decides
             try:
                 precheck_new_case(self._registration, decision, decision.actor)
             except DecisionRefused as e:
