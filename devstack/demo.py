@@ -175,6 +175,9 @@ async def run(n: int, *, start: date | None, seed: int | None, concurrency: int,
               settings: Settings | None = None) -> tuple[HistoryReport, demo.DemoReport]:
     """The whole demo: plan, simulate the closed past, register the open cases live."""
     settings = settings or get_settings()
+    if settings.outbox_transport != "file":
+        raise DemoError("the demo's made-up complainants would get real messages: it runs only with the local "
+                        "outbox (COMPLAINTS_OUTBOX_TRANSPORT=file)")
     now = datetime.now(UTC)
     plans = demo.generate(n, start=start, seed=seed, now=now)
     history, live = demo.split(plans, now)
