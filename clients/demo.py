@@ -173,6 +173,10 @@ def _received_at(rng: random.Random, start: date, now: datetime) -> datetime:
     return min(at, now.astimezone(CST) - timedelta(minutes=1))
 
 
+# A case whose life ends this close to `now` is still open when the demo reaches the live server.
+_HISTORY_MARGIN = timedelta(minutes=10)
+
+
 class _Clock:
     """Moments of a case's life in working days of the province's calendar (a decision taken `wd` working
     days after `t` happens during that day's service hours; `wd` 0 means later the same day)."""
@@ -250,7 +254,7 @@ def _feedback_and_visit(rng: random.Random, clock: _Clock, t: datetime, cw: dict
 
 
 def _life(rng: random.Random, clock: _Clock, directory: OrgDirectory, kind: str, received: datetime,
-          unit: str) -> tuple[list[Step], str, datetime | None]:
+          unit: str, now: datetime) -> tuple[list[Step], str, datetime | None]:
     """The planned decisions of one case, its profile and when the plan closes it."""
     if kind == "consultation":
         return [], "answered_on_spot", received
@@ -297,9 +301,13 @@ def _life(rng: random.Random, clock: _Clock, directory: OrgDirectory, kind: str,
         sent, visited = _feedback_and_visit(rng, clock, done, cw, steps, rehandling=False)
     if rng.random() < 0.08:
         asked = max(visited, sent + timedelta(days=rng.randint(3, 20))) + timedelta(hours=1)
-        steps.append(Step(asked, "request_review", {"actor": INTAKE, "reason": "对处理结果不服，申请复核"}))
         decided = clock.after(asked, rng.randint(4, 12))
         uphold = rng.random() < 0.75
+        window_end = clock.review_window_end(sent)
+        if asked <= now and window_end < now and not (uphold and decided < now - _HISTORY_MARGIN):
+            # still open at now, so the request would be sent now, after its window: this complainant let it go
+            return steps, "+".join(tags) or "on_time", window_end
+        steps.append(Step(asked, "request_review", {"actor": INTAKE, "reason": "对处理结果不服，申请复核"}))
         steps.append(Step(decided, "decide_review", {
             "actor": rev, "outcome": "uphold" if uphold else "overturn",
             "reasons": "原处理事实清楚" if uphold else "原处理认定事实不清，发回重办"}))
@@ -386,13 +394,9 @@ def generate(
             reg["on_the_spot_answer"] = "已当场告知办理流程及所需材料。"
             reg["demand"] = ""
         registration = ComplaintRegistration.model_validate(reg)
-        steps, profile, closes_at = _life(rng, clock, directory, kind, received, area)
+        steps, profile, closes_at = _life(rng, clock, directory, kind, received, area, now)
         plans.append(CasePlan(registration, steps, profile, closes_at))
     return plans
-
-
-# A case whose life ends this close to `now` is still open when the demo reaches the live server.
-_HISTORY_MARGIN = timedelta(minutes=10)
 
 
 def split(plans: list[CasePlan], now: datetime) -> tuple[list[CasePlan], list[CasePlan]]:

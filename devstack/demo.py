@@ -42,7 +42,7 @@ from common.converter import make_data_converter
 from common.process import exit_now
 from common.settings import Settings, get_settings
 from devstack.timeshift import build_time_shift_lib, start_time_skipping_at
-from workers.main import build_worker
+from workers.main import build_worker, forward_core_logs
 from workflows import ComplaintCase
 from workflows.client import start_case
 
@@ -195,6 +195,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--concurrency", type=int, default=20)
     args = ap.parse_args(argv)
+    forward_core_logs()  # the SDK core's warnings go to stderr with Python logging, not into the report
     try:
         past, present = asyncio.run(run(args.cases, start=args.start, seed=args.seed, concurrency=args.concurrency))
     except (DemoError, ValueError) as e:
