@@ -32,12 +32,14 @@ from zoneinfo import ZoneInfo
 from calendars import get_calendar
 from cases.models import (
     PRIOR_DECISION_NAMES,
+    CaseKind,
     ComplaintRegistration,
     PriorDecision,
     PriorDecisions,
 )
 from cases.org import OrgDirectory, higher_bureau, load_bundled_directory
 from cases.pii import id_number_check_digit
+from cases.policy import policy_for
 from clients.case_client import CaseClient, CaseClientError, DecisionRefused
 
 CST = ZoneInfo("Asia/Shanghai")
@@ -184,6 +186,7 @@ class _Clock:
     def __init__(self, rng: random.Random, cal: Any) -> None:
         self.rng = rng
         self.cal = cal
+        self.review_window_days = policy_for(CaseKind.complaint, JURISDICTION).review_window_days
 
     def after(self, t: datetime, wd: int) -> datetime:
         if wd <= 0:
@@ -194,7 +197,8 @@ class _Clock:
 
     def review_window_end(self, feedback_at: datetime) -> datetime:
         """When the workflow closes the review window (the rule of `cases.transitions._send_feedback`)."""
-        return self.cal.end_of_day(self.cal.natural_deadline(feedback_at.astimezone(CST).date(), 30))
+        return self.cal.end_of_day(
+            self.cal.natural_deadline(feedback_at.astimezone(CST).date(), self.review_window_days))
 
 
 def _actors(rng: random.Random, directory: OrgDirectory, unit: str) -> dict[str, dict[str, str]]:
