@@ -117,3 +117,26 @@ async def test_a_taken_over_case_continues_where_its_record_left_it(
         for table in ("cases", "case_events", "notifications"):
             assert await pg_pool.fetchval(f"SELECT count(*) FROM {table} WHERE case_no = $1", bad.case_no) == 0
 
+
+
+async def test_a_decision_sent_while_a_take_over_registers_waits_for_its_prior_decisions(
+    dev_env: WorkflowEnvironment, pg_pool: asyncpg.Pool
+) -> None:
+    """Right after the start the case has no state yet; a new case would be in acceptance, but a taken-over
+    one is where its record left it, so the decision is judged once the prior decisions are applied."""
+    queue = f"take-over-{uuid.uuid4().hex[:8]}"
+    today = datetime.now(CST)
+    received = _working_day_at(today, -6, 10)
+    accepted = _working_day_at(received, 1, 15)
+    asked = _working_day_at(accepted, 3, 9)
+    reg = registration(case_no=new_case_no(), received_at=received.isoformat())
+    prior = PriorDecisions(source="旧12393系统", decisions=[
+        PriorDecision(at=accepted, decision=AcceptDecision(actor=DISPATCHER, unit_id=HANDLING_UNIT)),
+        PriorDecision(at=asked, decision=RequestExtensionDecision(actor=CASEWORKER, reason="需调取多家机构结算数据")),
+    ])
+    async with running_worker(dev_env.client, pg_pool, queue):
+        handle = await start_case(dev_env.client, reg, task_queue=queue, prior=prior)
+        after = await handle.execute_update(
+            ComplaintCase.decide_extension, DecideExtensionDecision(actor=SUPERVISOR, approve=True, note="")
+        )
+        assert after.extension_status == "approved" and after.accepted_at == accepted
