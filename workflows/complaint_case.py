@@ -278,7 +278,9 @@ class ComplaintCase:
     def allowed_decisions(self, actor: Actor) -> list[str]:
         """The decisions `actor` may take now (the validators' own stage/role/unit/deadline rules)."""
         if self._state is None:
-            return [] if self._registration is None else allowed_for_new_case(self._registration, actor)
+            if self._registration is None or self._taking_over:
+                return []  # a take-over's stage comes from its prior decisions, applied in a moment
+            return allowed_for_new_case(self._registration, actor)
         allowed = []
         for name in DECISIONS:
             try:
