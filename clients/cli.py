@@ -20,6 +20,7 @@ message on stderr names the field or the reason), 2 usage error.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import os
 import subprocess
@@ -664,6 +665,8 @@ def demo(
             typer.echo(p.registration.model_dump_json())
         return
     # the past runs a worker on a time-skipping server: development tooling, in its own process
+    if importlib.util.find_spec("devstack") is None:
+        raise _fail("demo: needs the development stack (the source tree's devstack package); --jsonl does not")
     settings = STATE.settings or get_settings()
     env = {**os.environ, "COMPLAINTS_TEMPORAL_ADDRESS": settings.temporal_address,
            "COMPLAINTS_TEMPORAL_NAMESPACE": settings.temporal_namespace, "COMPLAINTS_TASK_QUEUE": settings.task_queue,
@@ -671,12 +674,12 @@ def demo(
     argv = [sys.executable, "-m", "devstack.demo", "--cases", str(cases), "--concurrency", str(concurrency)]
     argv += ["--start", start_day.isoformat()] if start_day else []
     argv += ["--seed", str(seed)] if seed is not None else []
+    err.print(f"demo: {cases} cases; the closed past runs on a simulated clock, then the open cases start live",
+              markup=False)
     try:
         done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
     except OSError as e:
         raise _fail(f"demo: cannot start the development stack's demo ({e})") from None
-    if "No module named devstack" in done.stderr:
-        raise _fail("demo: needs the development stack (the devstack package of the source tree)")
     out.print(done.stdout.rstrip(), markup=False)
     if done.returncode != 0:
         err.print(done.stderr.rstrip(), markup=False)
