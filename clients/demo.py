@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -429,8 +428,7 @@ def take_over(plan: CasePlan, now: datetime) -> tuple[PriorDecisions | None, lis
 
 
 async def run_live(
-    cc: CaseClient, plans: list[CasePlan], *, now: datetime | None = None, concurrency: int = 20,
-    on_case: Callable[[], None] | None = None,
+    cc: CaseClient, plans: list[CasePlan], *, now: datetime | None = None, concurrency: int = 20
 ) -> DemoReport:
     """Register the cases open at `now` as take-overs of their past, then send the past steps a take-over
     cannot carry (cases in parallel, bounded)."""
@@ -466,8 +464,6 @@ async def run_live(
                 rep.failed.append(f"{p.case_no}: summary: {e}")
                 return
             rep.stages[summary.stage.value] += 1
-            if on_case is not None:
-                on_case()
 
     await asyncio.gather(*(one(p) for p in plans))
     rep.seconds = loop.time() - t0
