@@ -15,7 +15,8 @@ age, not from a target stage.
 * live: cases still open at `now`. `run_live` registers them on the real server as cases taken over with
   their prior decisions (`PriorDecisions`: applied by the same rules at their own past instants, no notices
   sent again); a decision the take-over cannot carry (a review request and its decision) is sent as an
-  ordinary decision now. Their later steps are left to the people using the monitor and the workbench.
+  ordinary decision now, so the plan keeps such a request only while its window is still open at `now`.
+  Their later steps are left to the people using the monitor and the workbench.
 """
 
 from __future__ import annotations
