@@ -414,6 +414,49 @@ DECISION_MODELS: dict[str, type[BaseModel]] = {
 }
 
 
+# Decisions a case may bring with it when it is taken over from another system (存量迁移). The ones left out
+# talk to other workflows (a review child, a merge target) or close the case, so they are sent as decisions.
+PRIOR_DECISION_NAMES: tuple[str, ...] = (
+    "accept",
+    "assign",
+    "return_case",
+    "request_extension",
+    "decide_extension",
+    "complete_investigation",
+    "send_feedback",
+    "record_return_visit",
+)
+
+
+class PriorDecision(BaseModel):
+    """One decision taken before the case came to this system, at the instant it was taken."""
+
+    at: AwareDatetime
+    decision: Decision
+
+
+class PriorDecisions(BaseModel):
+    """What a case taken over from another system had already been through: its decisions, oldest first.
+
+    The rules check each one at its own instant, exactly as if it had been sent then; the timeline marks them
+    with `source`. Notices for them are not sent again (they went out from the system that took them)."""
+
+    source: str = Field(min_length=1, max_length=64, description="where the record comes from, e.g. 旧12393系统")
+    decisions: list[PriorDecision] = Field(min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def _in_order(self) -> PriorDecisions:
+        for i, step in enumerate(self.decisions):
+            name = step.decision.decision
+            if name not in PRIOR_DECISION_NAMES:
+                raise ValueError(
+                    f"decisions.{i}.decision: {name} cannot be taken over (send it as a decision once the case runs)"
+                )
+            if i and step.at < self.decisions[i - 1].at:
+                raise ValueError(f"decisions.{i}.at: {step.at.isoformat()} is before the decision above it")
+        return self
+
+
 # ---------------------------------------------------------------- state pieces and the summary
 
 

@@ -33,6 +33,7 @@ from cases.models import (
     MaskedComplainant,
     MergedComplainant,
     MergeIntoDecision,
+    PriorDecisions,
     RecordReturnVisitDecision,
     RejectDecision,
     RequestExtensionDecision,
@@ -768,6 +769,53 @@ def allowed_for_new_case(reg: ComplaintRegistration, actor: Actor) -> list[str]:
             continue
         out.append(name)
     return out
+
+
+# ------------------------------------------------------------------------------------------ take-over
+
+
+def take_over(
+    reg: ComplaintRegistration,
+    prior: PriorDecisions,
+    directory: OrgDirectory,
+    policy: SlaPolicy,
+    now: datetime,
+    cal: CalendarLike,
+) -> tuple[CaseState, list[CaseEvent]]:
+    """A case taken over from another system (存量迁移): registered at its receipt, then its prior decisions,
+    each applied at its own instant by the same rules, with the SLA thresholds that passed in between recorded
+    at their instants; finally brought up to `now`. Lateness in the record stays lateness here. Raises
+    `DecisionRefused` naming the step that does not fit."""
+    state, _ = register(reg, directory, policy, reg.received_at, cal)
+    for i, step in enumerate(prior.decisions):
+        if step.at < reg.received_at:
+            raise DecisionRefused(f"decisions.{i}.at: {step.at.isoformat()} is before the case was received")
+        if step.at > now:
+            raise DecisionRefused(f"decisions.{i}.at: {step.at.isoformat()} is in the future")
+        state = _tick_through(state, step.at)
+        decision = step.decision
+        try:
+            state, _ = apply(state, decision, decision.actor, step.at, cal)
+        except DecisionRefused as e:
+            raise DecisionRefused(f"decisions.{i}: {e.reason}") from None
+    state = _tick_through(state, now)
+    # every event of the new state came from this take-over (each step deep-copies the state, so mark the
+    # final copies)
+    for ev in state.events:
+        ev.details["taken_over_from"] = prior.source
+    return state, list(state.events)
+
+
+def _tick_through(state: CaseState, until: datetime) -> CaseState:
+    """`state` with every SLA threshold up to `until` recorded, each at its own instant."""
+    at = state.events[-1].at
+    while state.is_open:
+        wake = next_wakeup(state, at)
+        if wake is None or wake > until or wake <= at:
+            break
+        state, _ = tick(state, wake)
+        at = wake
+    return state
 
 
 # ------------------------------------------------------------------------------------- time passing

@@ -21,8 +21,10 @@ message on stderr names the field or the reason), 2 usage error.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import os
+import subprocess
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -654,7 +656,8 @@ def demo(
     concurrency: int = typer.Option(20, "--concurrency", "-c", min=1, max=500),
     jsonl: bool = typer.Option(False, "--jsonl", help="only print the registrations as JSON Lines (no server)"),
 ) -> None:
-    """Generate realistic cases (channels, categories, Shanxi units) and drive them through decisions."""
+    """A bureau's past months (closed cases, simulated on a shifted clock into the read model) and its open
+    cases, live on the server with their past decisions taken over. Needs the development stack."""
     try:
         start_day = datetime.strptime(start, "%Y-%m-%d").date() if start else None
     except ValueError:
@@ -667,10 +670,26 @@ def demo(
         for p in plans:
             typer.echo(p.registration.model_dump_json())
         return
-    rep = _run(lambda cc: demo_mod.run(cc, plans, concurrency=concurrency))
-    out.print(rep.describe(), markup=False)
-    if rep.failed:
-        raise typer.Exit(1)
+    # the past runs a worker on a time-skipping server: development tooling, in its own process
+    if importlib.util.find_spec("devstack") is None:
+        raise _fail("demo: needs the development stack (the source tree's devstack package); --jsonl does not")
+    settings = STATE.settings or get_settings()
+    env = {**os.environ, "COMPLAINTS_TEMPORAL_ADDRESS": settings.temporal_address,
+           "COMPLAINTS_TEMPORAL_NAMESPACE": settings.temporal_namespace, "COMPLAINTS_TASK_QUEUE": settings.task_queue,
+           "COMPLAINTS_DATABASE_URL": settings.database_url, "COMPLAINTS_DATA_DIR": str(settings.data_dir)}
+    argv = [sys.executable, "-m", "devstack.demo", "--cases", str(cases), "--concurrency", str(concurrency)]
+    argv += ["--start", start_day.isoformat()] if start_day else []
+    argv += ["--seed", str(seed)] if seed is not None else []
+    err.print(f"demo: {cases} cases; the closed past runs on a simulated clock, then the open cases start live",
+              markup=False)
+    try:
+        done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    except OSError as e:
+        raise _fail(f"demo: cannot start the development stack's demo ({e})") from None
+    out.print(done.stdout.rstrip(), markup=False)
+    if done.returncode != 0:
+        err.print(done.stderr.rstrip(), markup=False)
+        raise _fail("demo failed (its messages are above)")
 
 
 # ------------------------------------------------------------------------------------ bureau calendar

@@ -49,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
         DecideReviewDecision,
         MergedComplainant,
         MergeIntoDecision,
+        PriorDecisions,
         RecordReturnVisitDecision,
         RejectDecision,
         RequestExtensionDecision,
@@ -74,6 +75,7 @@ with workflow.unsafe.imports_passed_through():
         refusal,
         register,
         summarize,
+        take_over,
         tick,
         update_external_clock,
     )
@@ -130,6 +132,9 @@ PATCH_ORIGINAL_CHANNEL_REPLIES = "reply-through-the-original-channel"
 # The complainants of merged duplicates (并单) get every notice of the case and may ask for review; cases that
 # registered before answer their own complainant only.
 PATCH_MERGED_COMPLAINANTS = "notify-merged-complainants"
+# A case taken over from another system starts with its prior decisions applied at their own instants; their
+# notices are not sent again. Only starts that carry prior decisions reach this call.
+PATCH_TAKE_OVER = "take-over-prior-decisions"
 
 
 class MergedFrom(BaseModel):
@@ -180,12 +185,13 @@ class ComplaintCase:
     """One case from registration to archive."""
 
     @workflow.init
-    def __init__(self, registration: RegistrationInput) -> None:
+    def __init__(self, registration: RegistrationInput, prior: PriorDecisions | None = None) -> None:
         # None when the input is invalid: `run` then fails the start with the fields named
         try:
             self._registration: ComplaintRegistration | None = _validated_registration(registration)
         except ApplicationError:
             self._registration = None
+        self._taking_over = prior is not None
         self._state: CaseState | None = None
         self._snap: CalendarSnapshot | None = None
         self._cal: Any = None
@@ -198,7 +204,7 @@ class ComplaintCase:
 
     # ------------------------------------------------------------------------------------------ run
     @workflow.run
-    async def run(self, registration: RegistrationInput) -> CaseSummary:
+    async def run(self, registration: RegistrationInput, prior: PriorDecisions | None = None) -> CaseSummary:
         reg = _validated_registration(registration)
         context_request = CaseContextRequest(
             case_no=reg.case_no, jurisdiction=reg.jurisdiction, category=reg.category.value
@@ -231,10 +237,20 @@ class ComplaintCase:
         if not workflow.patched(PATCH_MERGED_COMPLAINANTS):
             policy = policy.model_copy(update={"notify_merged_complainants": False})
         async with self._lock:
-            state, events = register(reg, directory, policy, workflow.now(), self._cal)
+            notify = True
+            if prior is not None and workflow.patched(PATCH_TAKE_OVER):
+                try:
+                    state, events = take_over(reg, prior, directory, policy, workflow.now(), self._cal)
+                except DecisionRefused as e:
+                    raise ApplicationError(
+                        f"prior decisions refused, no case opened: {e}", type="InvalidInput", non_retryable=True
+                    ) from None
+                notify = False  # the system that took them sent their notices
+            else:
+                state, events = register(reg, directory, policy, workflow.now(), self._cal)
             self._state = state
             if workflow.patched(PATCH_PUBLISH_IN_ONE_ACTIVITY):
-                await self._publish(events, pii=self._pii_record(reg))
+                await self._publish(events, pii=self._pii_record(reg), notify=notify)
             else:
                 await self._store_pii(reg)
                 await self._publish(events)
@@ -283,7 +299,9 @@ class ComplaintCase:
     def allowed_decisions(self, actor: Actor) -> list[str]:
         """The decisions `actor` may take now (the validators' own stage/role/unit/deadline rules)."""
         if self._state is None:
-            return [] if self._registration is None else allowed_for_new_case(self._registration, actor)
+            if self._registration is None or self._taking_over:
+                return []  # a take-over's stage comes from its prior decisions, applied in a moment
+            return allowed_for_new_case(self._registration, actor)
         allowed = []
         for name in DECISIONS:
             try:
@@ -350,6 +368,8 @@ class ComplaintCase:
             if self._registration is None:
                 raise ApplicationError("the case was not opened: its registration is invalid",
                                        type="DecisionRefused", non_retryable=True)
+            if self._taking_over:
+                return  # its stage comes from the prior decisions: the handler waits for them and decides
             try:
                 precheck_new_case(self._registration, decision, decision.actor)
             except DecisionRefused as e:
@@ -653,9 +673,12 @@ class ComplaintCase:
             for n in notices_for(state, ev)
         ]
 
-    async def _publish(self, events: list[CaseEvent], pii: ComplainantPiiRecord | None = None) -> None:
-        """Audit trail + outbox for each event, one projection (one activity since
-        PATCH_PUBLISH_IN_ONE_ACTIVITY), then the search attributes. `pii` only on the new path."""
+    async def _publish(
+        self, events: list[CaseEvent], pii: ComplainantPiiRecord | None = None, notify: bool = True
+    ) -> None:
+        """Audit trail + outbox for each event (no outbox when `notify` is False), one projection (one activity
+        since PATCH_PUBLISH_IN_ONE_ACTIVITY), then the search attributes. `pii` and `notify` only on the new
+        path."""
         if not events:
             return
         # not a command: replay does not see it, and the SDK's logger stays silent while replaying
@@ -667,7 +690,7 @@ class ComplaintCase:
                 CaseActivities.persist_case_changes,
                 CaseChanges(
                     events=[self._event_record(ev) for ev in events],
-                    notifications=[n for ev in events for n in self._notifications(ev)],
+                    notifications=[n for ev in events for n in self._notifications(ev)] if notify else [],
                     projection=self._projection(),
                     pii=pii,
                 ),

@@ -65,6 +65,16 @@ def test_merge_change_is_replayed_on_both_paths() -> None:
     assert PATCH_MERGE_CONFIRMS_TARGET in after
 
 
+def test_take_over_is_replayed_with_its_marker() -> None:
+    """Only a start that carries prior decisions reaches PATCH_TAKE_OVER: the take-over history has the marker
+    (new path, replayed above); histories without prior decisions never call it."""
+    from workflows.complaint_case import PATCH_TAKE_OVER
+
+    histories = Path(__file__).with_name("histories")
+    assert PATCH_TAKE_OVER in _patch_markers(histories / "taken_over.json")
+    assert PATCH_TAKE_OVER not in _patch_markers(histories / "happy_path_batched.json")
+
+
 def test_publish_change_is_replayed_on_both_paths() -> None:
     """`_publish` writes a decision with one `persist_case_changes` activity since PATCH_PUBLISH_IN_ONE_ACTIVITY:
     the happy path recorded before the change has no marker and one activity per record (old path), the one
