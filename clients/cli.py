@@ -429,6 +429,21 @@ def record_return_visit(
     )
 
 
+@app.command("record-receipt")
+def record_receipt(
+    case_no: str = CASE_ARG,
+    actor_id: str | None = AS_OPT,
+    role: Role | None = ROLE_OPT,
+    unit: str | None = UNIT_OPT,
+    received_on: str | None = typer.Option(None, "--received-on", help="date on the postal receipt, YYYY-MM-DD"),
+    note: str | None = typer.Option(None, "--note"),
+    file: Path | None = FILE_OPT,
+    as_json: bool = JSON_OPT,
+) -> None:
+    """回执: the day the feedback letter reached the complainant (the review window counts from the day after)."""
+    _decide("record_receipt", case_no, actor_id, role, unit, file, as_json, received_on=received_on, note=note)
+
+
 @app.command("request-review")
 def request_review(
     case_no: str = CASE_ARG,

@@ -30,8 +30,10 @@ with workflow.unsafe.imports_passed_through():
         CaseProjection,
         ComplainantPiiRecord,
         MaskedPerson,
+        NoticeDelivered,
         NotificationRequest,
         SlaClockRecord,
+        notification_key,
     )
     from calendars import CalendarRangeError, CalendarSnapshot
     from cases import sla
@@ -49,6 +51,7 @@ with workflow.unsafe.imports_passed_through():
         DecideExtensionDecision,
         DecideReviewDecision,
         MergeIntoDecision,
+        RecordReceiptDecision,
         RecordReturnVisitDecision,
         RejectDecision,
         RequestExtensionDecision,
@@ -67,6 +70,7 @@ with workflow.unsafe.imports_passed_through():
         absorb_duplicate,
         allowed_for_new_case,
         apply,
+        feedback_delivered,
         needs_tick,
         next_wakeup,
         precheck_new_case,
@@ -80,6 +84,7 @@ with workflow.unsafe.imports_passed_through():
     from common.contract import (
         ALLOWED_DECISIONS_QUERY,
         CALENDAR_UPDATED_SIGNAL,
+        NOTICE_DELIVERED_SIGNAL,
         SEARCH_ATTRIBUTE_KEYS,
         SUMMARY_QUERY,
         WORKFLOW_TYPE,
@@ -121,6 +126,13 @@ PATCH_REGISTRATION_LOCAL_LOADS = "registration-loads-as-local-activities"
 # investigation turns yellow. Both travel with the case's policy: cases that registered before keep the old
 # rules (red from the due instant on, no reminder).
 PATCH_BREACH_RULES = "breach-after-due-instant-and-extension-reminder"
+# The review window counts from the day the complainant received the result (the outbox's delivery report, a
+# letter's recorded receipt, else a presumed day) and ends at 24:00 of its last day. Stored in the case's
+# policy at registration like the breach rules: cases that registered before keep the sending-day window.
+PATCH_REVIEW_WINDOW_FROM_RECEIPT = "review-window-from-receipt"
+# New calendar data that moves no deadline leaves the timeline (and the read model) alone; the case still
+# records the calendar version it counts on.
+PATCH_QUIET_CALENDAR_RELOAD = "calendar-reload-records-only-moved-deadlines"
 
 
 class MergedFrom(BaseModel):
@@ -209,6 +221,8 @@ class ComplaintCase:
         policy = policy_for(reg.kind, reg.jurisdiction)
         if not workflow.patched(PATCH_BREACH_RULES):
             policy = policy.model_copy(update={"red_after_due": False, "remind_pending_extension": False})
+        if not workflow.patched(PATCH_REVIEW_WINDOW_FROM_RECEIPT):
+            policy = policy.model_copy(update={"review_window_from_receipt": False})
         async with self._lock:
             state, events = register(reg, directory, policy, workflow.now(), self._cal)
             self._state = state
@@ -291,6 +305,30 @@ class ComplaintCase:
             await self._publish(events)
             self._changed = True
 
+    @workflow.signal(name=NOTICE_DELIVERED_SIGNAL)
+    async def notice_delivered(self, delivery: NoticeDelivered) -> None:
+        """The outbox delivered a complainant notice: a feedback notice starts the review window's count."""
+        feedback_seq = delivery.event_seq()
+        if feedback_seq is None:
+            workflow.logger.warning("delivery report with a foreign key ignored: %s", delivery.key)
+            return
+        await self._ready()
+        async with self._lock:
+            try:
+                new, events = feedback_delivered(
+                    self.state, feedback_seq, delivery.delivered_at, workflow.now(), self._cal
+                )
+            except CalendarRangeError:
+                reg = self.state.registration
+                await self._set_calendar(await load_snapshot(reg.jurisdiction, reg.received_at, workflow.now()))
+                new, events = feedback_delivered(
+                    self.state, feedback_seq, delivery.delivered_at, workflow.now(), self._cal
+                )
+            if events:
+                self._state = new
+                await self._publish(events)
+                self._changed = True
+
     @workflow.signal(name="review_clock")
     def review_clock(self, clock: SlaClock) -> None:
         """The review child reports its clock (start, level changes, escalation)."""
@@ -315,7 +353,12 @@ class ComplaintCase:
                     snap = await load_snapshot(reg.jurisdiction, reg.received_at, workflow.now())
                 await self._set_calendar(snap)
                 if self.state.is_open:
-                    new, events = recompute_deadlines(self.state, self._cal, workflow.now())
+                    new, events = recompute_deadlines(
+                        self.state,
+                        self._cal,
+                        workflow.now(),
+                        report_unmoved=not workflow.patched(PATCH_QUIET_CALENDAR_RELOAD),
+                    )
                     self._state = new
                     await self._publish(events)
 
@@ -445,6 +488,15 @@ class ComplaintCase:
 
     @record_return_visit.validator
     def _v_record_return_visit(self, d: RecordReturnVisitDecision) -> None:
+        self._validate(d)
+
+    @workflow.update
+    async def record_receipt(self, d: RecordReceiptDecision) -> CaseSummary:
+        """回执: the day the feedback letter arrived; the review window counts from the day after."""
+        return await self._simple(d)
+
+    @record_receipt.validator
+    def _v_record_receipt(self, d: RecordReceiptDecision) -> None:
         self._validate(d)
 
     @workflow.update
@@ -600,7 +652,7 @@ class ComplaintCase:
         case_no = state.case_no
         return [
             NotificationRequest(
-                key=f"{case_no}:{ev.seq}:n{n.index}:{n.audience}",
+                key=notification_key(case_no, ev.seq, n.index, n.audience),
                 case_no=case_no,
                 audience=n.audience,  # type: ignore[arg-type]
                 channel=n.channel,  # type: ignore[arg-type]
