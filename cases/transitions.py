@@ -1046,7 +1046,6 @@ def _known_receipt(state: CaseState) -> date | None:
     return received[0] if received is not None and not received[1] else None
 
 
-
 def summarize(state: CaseState) -> CaseSummary:
     """The outward view of a case: masked personal data, no reporter identity for fraud reports."""
     reg = state.registration

@@ -319,11 +319,16 @@ class ComplaintCase:
                     self.state, feedback_seq, delivery.delivered_at, workflow.now(), self._cal
                 )
             except CalendarRangeError:
+                # the window's end lies beyond the loaded calendar: reload up to two years from now, as decisions do
                 reg = self.state.registration
                 await self._set_calendar(await load_snapshot(reg.jurisdiction, reg.received_at, workflow.now()))
-                new, events = feedback_delivered(
-                    self.state, feedback_seq, delivery.delivered_at, workflow.now(), self._cal
-                )
+                try:
+                    new, events = feedback_delivered(
+                        self.state, feedback_seq, delivery.delivered_at, workflow.now(), self._cal
+                    )
+                except CalendarRangeError as beyond:
+                    workflow.logger.warning("delivery of %s not applied: %s", delivery.key, beyond)
+                    return
             if events:
                 self._state = new
                 await self._publish(events)
