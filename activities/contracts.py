@@ -110,6 +110,26 @@ class NotificationRequest(BaseModel):
     at: datetime
 
 
+def notification_key(case_no: str, event_seq: int, index: int, audience: str) -> str:
+    """The outbox key of the `index`-th notice caused by timeline event `event_seq` of a case."""
+    return f"{case_no}:{event_seq}:n{index}:{audience}"
+
+
+class NoticeDelivered(BaseModel):
+    """`notice_delivered` signal: the outbox delivered the notification `key` at `delivered_at`."""
+
+    key: str
+    template: str
+    delivered_at: datetime
+
+    def event_seq(self) -> int | None:
+        """The timeline event that caused the notice (from its `notification_key`), None for another key."""
+        parts = self.key.split(":")
+        if len(parts) != 4 or not parts[1].isdigit():
+            return None
+        return int(parts[1])
+
+
 class ResolveUnitRequest(BaseModel):
     jurisdiction: str = Field(description="the case's jurisdiction (e.g. CN-SX) or the unit id of the area")
     category: str

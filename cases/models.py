@@ -363,6 +363,14 @@ class DecideReviewDecision(_Decision):
     reasons: str = Field(min_length=2)
 
 
+class RecordReceiptDecision(_Decision):
+    """回执: the day a feedback letter reached the complainant (the review window counts from the day after)."""
+
+    decision: Literal["record_receipt"] = "record_receipt"
+    received_on: date = Field(description="the date on the postal receipt 回执 (Asia/Shanghai)")
+    note: str = Field(default="", max_length=500)
+
+
 class WithdrawDecision(_Decision):
     """撤回 by the complainant, recorded by intake; any open stage."""
 
@@ -390,7 +398,8 @@ Decision = Annotated[
     | RequestReviewDecision
     | DecideReviewDecision
     | WithdrawDecision
-    | MergeIntoDecision,
+    | MergeIntoDecision
+    | RecordReceiptDecision,
     Field(discriminator="decision"),
 ]
 
@@ -410,6 +419,7 @@ DECISION_MODELS: dict[str, type[BaseModel]] = {
         DecideReviewDecision,
         WithdrawDecision,
         MergeIntoDecision,
+        RecordReceiptDecision,
     )
 }
 
@@ -544,6 +554,14 @@ class CaseSummary(BaseModel):
     closed_at: datetime | None = None
     clocks: list[SlaClock]
     review_window_ends_at: datetime | None = None
+    review_window_provisional: bool = Field(
+        default=False,
+        description="the window's end is presumed: receipt not yet known (a letter not yet recorded, an electronic "
+        "notice not yet delivered) or its last day in a year of provisional calendar data",
+    )
+    feedback_received_on: date | None = Field(
+        default=None, description="the day the complainant received the result, when known"
+    )
     sla_level: SlaLevel
     next_due_at: datetime | None = None
     any_provisional: bool

@@ -434,6 +434,21 @@ def record_return_visit(
     )
 
 
+@app.command("record-receipt")
+def record_receipt(
+    case_no: str = CASE_ARG,
+    actor_id: str | None = AS_OPT,
+    role: Role | None = ROLE_OPT,
+    unit: str | None = UNIT_OPT,
+    received_on: str | None = typer.Option(None, "--received-on", help="date on the postal receipt, YYYY-MM-DD"),
+    note: str | None = typer.Option(None, "--note"),
+    file: Path | None = FILE_OPT,
+    as_json: bool = JSON_OPT,
+) -> None:
+    """回执: the day the feedback letter reached the complainant (the review window counts from the day after)."""
+    _decide("record_receipt", case_no, actor_id, role, unit, file, as_json, received_on=received_on, note=note)
+
+
 @app.command("request-review")
 def request_review(
     case_no: str = CASE_ARG,
@@ -516,14 +531,19 @@ def render_summary(s: CaseSummary, console: Console) -> None:
         ("jurisdiction", s.jurisdiction),
         ("stage", s.stage.value + ("" if s.open else f" (closed: {s.close_reason.value if s.close_reason else '-'})")),
         ("handling unit", f"{s.handling_unit or '-'}{' ' + s.handling_unit_name if s.handling_unit_name else ''}"),
-        ("SLA level", s.sla_level + (" (provisional calendar)" if s.any_provisional else "")),
+        ("SLA level", s.sla_level + (" (provisional deadlines)" if s.any_provisional else "")),
         ("next due", _fmt(s.next_due_at)),
         ("received / accepted / closed", f"{_fmt(s.received_at)} / {_fmt(s.accepted_at)} / {_fmt(s.closed_at)}"),
     ]
     if s.extension_status:
         rows.append(("extension", s.extension_status))
     if s.review_window_ends_at:
-        rows.append(("review window ends", _fmt(s.review_window_ends_at)))
+        window = _fmt(s.review_window_ends_at)
+        if s.feedback_received_on:
+            window += f" (result received {s.feedback_received_on.isoformat()})"
+        if s.review_window_provisional:
+            window += " (provisional: receipt not yet known, or provisional calendar data)"
+        rows.append(("review window ends", window))
     if s.returns or s.rehandlings or s.reviews:
         rows.append(("returns / re-handlings / reviews", f"{s.returns} / {s.rehandlings} / {s.reviews}"))
     if s.satisfaction:

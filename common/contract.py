@@ -19,6 +19,10 @@ WORKFLOW_ID_PREFIX = "complaint-"
 SUMMARY_QUERY = "summary"
 ALLOWED_DECISIONS_QUERY = "allowed_decisions"
 CALENDAR_UPDATED_SIGNAL = "calendar_updated"
+# The outbox sender tells a case when a complainant notice of one of these templates was delivered: the review
+# window counts from the day the complainant received the result.
+NOTICE_DELIVERED_SIGNAL = "notice_delivered"
+DELIVERY_REPORTED_TEMPLATES: tuple[str, ...] = ("case_feedback",)
 
 CASE_STAGE = SearchAttributeKey.for_keyword("CaseStage")
 SLA_LEVEL = SearchAttributeKey.for_keyword("SlaLevel")

@@ -160,6 +160,7 @@ DECISION_LABELS: dict[str, tuple[str, str]] = {
     "decide_review": ("复核决定", "Decide the review"),
     "withdraw": ("撤回", "Withdraw"),
     "merge_into": ("并单", "Merge into another case"),
+    "record_receipt": ("登记回执", "Record the letter's receipt"),
 }
 
 LEVEL_LABELS: dict[str, tuple[str, str]] = {

@@ -119,7 +119,12 @@ async def run_worker(settings: Settings | None = None, stop: asyncio.Event | Non
     transport = make_transport(s)
     sender = asyncio.create_task(
         run_outbox_sender(
-            pool, transport, interval=s.outbox_interval_seconds, stop_event=stop, keyring=KeyRing.from_settings(s)
+            pool,
+            transport,
+            interval=s.outbox_interval_seconds,
+            stop_event=stop,
+            keyring=KeyRing.from_settings(s),
+            client=client,
         )
     )
     log.info("worker polling task queue %r on %s", s.task_queue, s.temporal_address)

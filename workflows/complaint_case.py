@@ -30,8 +30,10 @@ with workflow.unsafe.imports_passed_through():
         CaseProjection,
         ComplainantPiiRecord,
         MaskedPerson,
+        NoticeDelivered,
         NotificationRequest,
         SlaClockRecord,
+        notification_key,
     )
     from calendars import CalendarRangeError, CalendarSnapshot
     from cases import sla
@@ -50,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
         MergedComplainant,
         MergeIntoDecision,
         PriorDecisions,
+        RecordReceiptDecision,
         RecordReturnVisitDecision,
         RejectDecision,
         RequestExtensionDecision,
@@ -68,6 +71,7 @@ with workflow.unsafe.imports_passed_through():
         absorb_duplicate,
         allowed_for_new_case,
         apply,
+        feedback_delivered,
         needs_tick,
         next_wakeup,
         precheck_new_case,
@@ -82,6 +86,7 @@ with workflow.unsafe.imports_passed_through():
     from common.contract import (
         ALLOWED_DECISIONS_QUERY,
         CALENDAR_UPDATED_SIGNAL,
+        NOTICE_DELIVERED_SIGNAL,
         SEARCH_ATTRIBUTE_KEYS,
         SUMMARY_QUERY,
         WORKFLOW_TYPE,
@@ -135,6 +140,13 @@ PATCH_MERGED_COMPLAINANTS = "notify-merged-complainants"
 # A case taken over from another system starts with its prior decisions applied at their own instants; their
 # notices are not sent again. Only starts that carry prior decisions reach this call.
 PATCH_TAKE_OVER = "take-over-prior-decisions"
+# The review window counts from the day the complainant received the result (the outbox's delivery report, a
+# letter's recorded receipt, else a presumed day) and ends at 24:00 of its last day. Stored in the case's
+# policy at registration like the breach rules: cases that registered before keep the sending-day window.
+PATCH_REVIEW_WINDOW_FROM_RECEIPT = "review-window-from-receipt"
+# New calendar data that moves no deadline leaves the timeline (and the read model) alone; the case still
+# records the calendar version it counts on.
+PATCH_QUIET_CALENDAR_RELOAD = "calendar-reload-records-only-moved-deadlines"
 
 
 class MergedFrom(BaseModel):
@@ -236,6 +248,8 @@ class ComplaintCase:
             policy = policy.model_copy(update={"reply_channels": SMS_REPLIES})
         if not workflow.patched(PATCH_MERGED_COMPLAINANTS):
             policy = policy.model_copy(update={"notify_merged_complainants": False})
+        if not workflow.patched(PATCH_REVIEW_WINDOW_FROM_RECEIPT):
+            policy = policy.model_copy(update={"review_window_from_receipt": False})
         async with self._lock:
             notify = True
             if prior is not None and workflow.patched(PATCH_TAKE_OVER):
@@ -332,6 +346,35 @@ class ComplaintCase:
             await self._publish(events)
             self._changed = True
 
+    @workflow.signal(name=NOTICE_DELIVERED_SIGNAL)
+    async def notice_delivered(self, delivery: NoticeDelivered) -> None:
+        """The outbox delivered a complainant notice: a feedback notice starts the review window's count."""
+        feedback_seq = delivery.event_seq()
+        if feedback_seq is None:
+            workflow.logger.warning("delivery report with a foreign key ignored: %s", delivery.key)
+            return
+        await self._ready()
+        async with self._lock:
+            try:
+                new, events = feedback_delivered(
+                    self.state, feedback_seq, delivery.delivered_at, workflow.now(), self._cal
+                )
+            except CalendarRangeError:
+                # the window's end lies beyond the loaded calendar: reload up to two years from now, as decisions do
+                reg = self.state.registration
+                await self._set_calendar(await load_snapshot(reg.jurisdiction, reg.received_at, workflow.now()))
+                try:
+                    new, events = feedback_delivered(
+                        self.state, feedback_seq, delivery.delivered_at, workflow.now(), self._cal
+                    )
+                except CalendarRangeError as beyond:
+                    workflow.logger.warning("delivery of %s not applied: %s", delivery.key, beyond)
+                    return
+            if events:
+                self._state = new
+                await self._publish(events)
+                self._changed = True
+
     @workflow.signal(name="review_clock")
     def review_clock(self, clock: SlaClock) -> None:
         """The review child reports its clock (start, level changes, escalation)."""
@@ -356,7 +399,12 @@ class ComplaintCase:
                     snap = await load_snapshot(reg.jurisdiction, reg.received_at, workflow.now())
                 await self._set_calendar(snap)
                 if self.state.is_open:
-                    new, events = recompute_deadlines(self.state, self._cal, workflow.now())
+                    new, events = recompute_deadlines(
+                        self.state,
+                        self._cal,
+                        workflow.now(),
+                        report_unmoved=not workflow.patched(PATCH_QUIET_CALENDAR_RELOAD),
+                    )
                     self._state = new
                     await self._publish(events)
 
@@ -488,6 +536,15 @@ class ComplaintCase:
 
     @record_return_visit.validator
     def _v_record_return_visit(self, d: RecordReturnVisitDecision) -> None:
+        self._validate(d)
+
+    @workflow.update
+    async def record_receipt(self, d: RecordReceiptDecision) -> CaseSummary:
+        """回执: the day the feedback letter arrived; the review window counts from the day after."""
+        return await self._simple(d)
+
+    @record_receipt.validator
+    def _v_record_receipt(self, d: RecordReceiptDecision) -> None:
         self._validate(d)
 
     @workflow.update
@@ -660,7 +717,7 @@ class ComplaintCase:
         case_no = state.case_no
         return [
             NotificationRequest(
-                key=f"{case_no}:{ev.seq}:n{n.index}:{n.audience}",
+                key=notification_key(case_no, ev.seq, n.index, n.audience),
                 case_no=case_no,
                 audience=n.audience,  # type: ignore[arg-type]
                 channel=n.channel,  # type: ignore[arg-type]

@@ -285,6 +285,7 @@ async def test_bureau_calendar_commands_move_open_deadlines(
             (["close", first_wd.isoformat(), "-j", "CN-ZZ", "--note", "x", "--as", "a"], "jurisdiction"),
             (["open", first_wd.isoformat(), "-j", "CN-SX", "--note", " ", "--as", "a"], "note"),
             (["close-time", "25:00", "-j", "CN-SX", "--note", "x", "--as", "a"], "close_time"),
+            (["close-time", "03:00", "-j", "CN-SX", "--note", "x", "--as", "a"], "close_time"),
         ]:
             res = await invoke(dev_env, q, *db, "bureau-calendar", *args)
             assert res.exit_code == 1 and f"error: {field}:" in res.stderr, (args, res.output)

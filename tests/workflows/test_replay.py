@@ -146,3 +146,44 @@ def test_notice_changes_are_replayed_on_both_paths() -> None:
         assert not patches & _patch_markers(histories / f"{before}.json")
     for after in ("level_warnings_golden_week", "merged_complainant_answered"):
         assert patches <= _patch_markers(histories / f"{after}.json")
+
+
+def _signals(path: Path) -> set[str]:
+    doc = json.loads(path.read_text())
+    return {
+        attrs["signalName"]
+        for event in doc["events"]
+        if (attrs := event.get("workflowExecutionSignaledEventAttributes"))
+    }
+
+
+def test_review_window_change_is_replayed_on_both_paths() -> None:
+    """Since PATCH_REVIEW_WINDOW_FROM_RECEIPT the review window counts from the complainant's receipt (the outbox's
+    `notice_delivered` signal, a letter's `record_receipt`) and ends at 24:00: the happy path recorded before
+    counts from the sending day, the two recorded after have the marker and the receipt. All replay above."""
+    from workflows.complaint_case import PATCH_REVIEW_WINDOW_FROM_RECEIPT
+
+    histories = Path(__file__).with_name("histories")
+    before = histories / "happy_path_local_loads.json"
+    delivered, letter = histories / "review_window_from_delivery.json", histories / "review_window_letter_receipt.json"
+    assert PATCH_REVIEW_WINDOW_FROM_RECEIPT not in _patch_markers(before)
+    assert PATCH_REVIEW_WINDOW_FROM_RECEIPT in _patch_markers(delivered) & _patch_markers(letter)
+    assert "notice_delivered" in _signals(delivered)
+    updates = json.loads(letter.read_text())["events"]
+    assert any(
+        e.get("workflowExecutionUpdateAcceptedEventAttributes", {}).get("acceptedRequest", {}).get("input", {}).get(
+            "name"
+        )
+        == "record_receipt"
+        for e in updates
+    )
+
+
+def test_quiet_calendar_reload_is_replayed_on_both_paths() -> None:
+    """Since PATCH_QUIET_CALENDAR_RELOAD a reload that moves no deadline writes nothing: the calendar update
+    recorded before has no marker, the unmoved reload recorded after has it. Both replay above."""
+    from workflows.complaint_case import PATCH_QUIET_CALENDAR_RELOAD
+
+    histories = Path(__file__).with_name("histories")
+    assert PATCH_QUIET_CALENDAR_RELOAD not in _patch_markers(histories / "calendar_update.json")
+    assert PATCH_QUIET_CALENDAR_RELOAD in _patch_markers(histories / "calendar_reload_unmoved.json")
