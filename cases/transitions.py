@@ -18,7 +18,6 @@ from cases import sla
 from cases.errors import DecisionRefused, UnknownUnit
 from cases.models import (
     OPEN_STAGES,
-    REPLY_CHANNEL,
     AcceptDecision,
     Actor,
     AssignDecision,
@@ -107,7 +106,12 @@ class CaseState(BaseModel):
     @property
     def feedback_by_letter(self) -> bool:
         """The result goes back by post: its receipt is recorded by a caseworker, not by the outbox."""
-        return REPLY_CHANNEL[self.registration.channel] == "letter"
+        return "letter" in self.reply_channels
+
+    @property
+    def reply_channels(self) -> list[str]:
+        """How the complainant is answered: the policy's channels for the channel the case came in by."""
+        return [str(c) for c in self.policy.reply_channels[self.registration.channel]]
 
     @property
     def confidential_reporter(self) -> bool:
@@ -631,7 +635,7 @@ def _may_record_receipt(s: CaseState, actor: Actor, now: datetime, cal: Calendar
         raise _refuse(
             s,
             "record_receipt",
-            f"the result went by {REPLY_CHANNEL[s.registration.channel]}, not by letter: the outbox records its delivery",
+            f"the result went by {' and '.join(s.reply_channels)}, not by letter: the outbox records its delivery",
         )
     if s.feedback_receipt_recorded_on is not None:
         raise _refuse(
