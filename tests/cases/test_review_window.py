@@ -139,7 +139,7 @@ def test_who_may_record_a_receipt() -> None:
     with pytest.raises(DecisionRefused, match="already recorded"):
         apply(recorded, RecordReceiptDecision(actor=CASEWORKER, received_on=date(2025, 11, 6)), CASEWORKER, now, CAL)
     sms = _sent(cst(2025, 11, 3, 10))
-    with pytest.raises(DecisionRefused, match="went by sms, not by letter"):
+    with pytest.raises(DecisionRefused, match="went by callback and sms, not by letter"):
         apply(sms, RecordReceiptDecision(actor=CASEWORKER, received_on=date(2025, 11, 4)), CASEWORKER, now, CAL)
 
 
