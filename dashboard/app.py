@@ -23,13 +23,13 @@ import streamlit as st
 from calendars import get_calendar, known_jurisdictions, shanghai_tz
 from cases.models import CASE_NO_RE, CaseKind, Channel, Stage
 from clients.case_client import CaseClientError
+from common.exports import MIME
 from common.settings import Settings
 from dashboard import queries as q
 from dashboard import reports
 from dashboard.access import Access, embedded_access, resolve_access
 from dashboard.actions import decide_extension, extension_decision
 from dashboard.db import DataSourceUnavailable, run_queries
-from dashboard.exports import MIME
 from dashboard.i18n import (
     CATEGORY_LABELS,
     CHANNEL_LABELS,

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+# the vocabularies the worker's reports print too live in common; re-exported here for the pages
+from common.labels import CATEGORY_LABELS as CATEGORY_LABELS
+from common.labels import CHANNEL_LABELS as CHANNEL_LABELS
+from common.labels import STAGE_LABELS as STAGE_LABELS
+
 LANGS: dict[str, str] = {"both": "中文 / English", "zh": "中文", "en": "English"}
 
 _T: dict[str, tuple[str, str]] = {
@@ -165,41 +170,11 @@ LEVEL_LABELS: dict[str, tuple[str, str]] = {
 LEVEL_COLOURS: dict[str, str] = {"on_track": "#d9f2d9", "blue": "#cfe2ff", "yellow": "#fff3bf", "red": "#ffc9c9"}
 LEVEL_ICONS: dict[str, str] = {"on_track": "🟢", "blue": "🔵", "yellow": "🟡", "red": "🔴"}
 
-STAGE_LABELS: dict[str, tuple[str, str]] = {
-    "acceptance": ("受理", "Acceptance"),
-    "dispatch": ("转办", "Dispatch"),
-    "investigation": ("调查核实", "Investigation"),
-    "feedback": ("处理反馈", "Feedback"),
-    "return_visit": ("回访", "Return visit"),
-    "review_window": ("复核期", "Review window"),
-    "under_review": ("复核中", "Under review"),
-    "archived": ("归档", "Archived"),
-    "review": ("复核", "Review"),
-    "reporter_notice": ("告知举报人", "Reporter notice"),
-}
 KIND_LABELS: dict[str, tuple[str, str]] = {
     "complaint": ("投诉", "Complaint"),
     "consultation": ("咨询", "Consultation"),
     "fraud_report": ("欺诈骗保举报", "Fraud report"),
     "misconduct": ("作风问题", "Staff misconduct"),
-}
-CHANNEL_LABELS: dict[str, tuple[str, str]] = {
-    "hotline_12393": ("12393热线", "12393 hotline"),
-    "national_app": ("国家医保APP", "National app"),
-    "national_web": ("国家医保网站", "National web"),
-    "provincial_web": ("省局网站", "Provincial web"),
-    "wechat": ("微信", "WeChat"),
-    "service_hall": ("服务大厅", "Service hall"),
-    "mail": ("信件", "Mail"),
-}
-CATEGORY_LABELS: dict[str, tuple[str, str]] = {
-    "reimbursement": ("医保报销", "Reimbursement"),
-    "designated_institution": ("定点医疗机构", "Designated institution"),
-    "pharmacy": ("定点药店", "Pharmacy"),
-    "fund_fraud": ("欺诈骗保", "Fund fraud"),
-    "staff_conduct": ("工作人员作风", "Staff conduct"),
-    "enrolment": ("参保登记", "Enrolment"),
-    "other": ("其他", "Other"),
 }
 EXTENSION_LABELS: dict[str, tuple[str, str]] = {
     "requested": ("待审批", "Requested"),

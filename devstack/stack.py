@@ -24,6 +24,7 @@ from activities.db import apply_migrations
 from activities.seed import seed_directory
 from api.settings import get_api_settings
 from clients.backup import BackupError, restore, verify
+from clients.report_schedules import ensure_report_schedules
 from common.contract import SEARCH_ATTRIBUTES
 from common.process import run_command
 from common.settings import Settings
@@ -174,6 +175,7 @@ class Stack:
             "--server.address", "127.0.0.1",
             "--server.headless", "true",
             "--browser.gatherUsageStats", "false",
+            "--client.toolbarMode", "viewer",  # no "Deploy" menu for supervisors
         ]
         self._spawn(name, argv, env)
 
@@ -183,6 +185,13 @@ class Stack:
 
     def start_dashboard(self) -> None:
         self._start_streamlit("dashboard", "app.py", self.settings.dashboard_port, self._env())
+
+    def ensure_report_schedules(self) -> None:
+        settings = self.settings.model_copy(update={
+            "database_url": self.postgres.dsn("complaints"), "temporal_address": f"127.0.0.1:{self.temporal_port}",
+        })
+        for code, what in asyncio.run(ensure_report_schedules(settings)):
+            print(f"  reports: schedule of {code} {what} (08:30 Asia/Shanghai, working days)")
 
     # -- commands -------------------------------------------------------------------------------------
     def up(self) -> None:
@@ -202,6 +211,7 @@ class Stack:
         _wait_http(f"http://127.0.0.1:{self.api_port}/readyz", "HTTP API", 60)
         _wait_http(f"http://127.0.0.1:{self.settings.workbench_port}/_stcore/health", "workbench", 90)
         asyncio.run(_wait_worker_polling(f"127.0.0.1:{self.temporal_port}", self.settings.task_queue, 60))
+        self.ensure_report_schedules()
         print()
         print(f"  Temporal Web UI   http://localhost:{self.ui_port}")
         print(f"  SLA dashboard     http://localhost:{self.settings.dashboard_port}")
