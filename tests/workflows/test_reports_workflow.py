@@ -2,20 +2,26 @@
 or a holiday, publishes the daily report on a makeup Saturday (调休), and adds the monthly report on a month's
 first working day, each decided from the bureau's calendar snapshot. On the dev server: the real Schedule, whose
 missed runs are started by a backfill (what the server does for runs missed while it was down): each run
-reports on its scheduled day, skips the weekend, and a day caught up twice is stored and announced once."""
+reports on its scheduled day, skips the weekend, and a day caught up twice is stored and announced once.
+
+`COMPLAINTS_RECORD_HISTORIES=1` writes the first-working-day run to `tests/workflows/histories/` for the replay
+test (encrypted with the fixed test key of `helpers.cases`)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 
 import asyncpg
 import pytest_asyncio
+from helpers.cases import fixed_key_data_converter
 from helpers.client import running_worker, task_queue
 from helpers.dashboard_seed import seed_dashboard
-from temporalio.client import ScheduleBackfill, ScheduleOverlapPolicy
+from temporalio.client import Client, ScheduleBackfill, ScheduleOverlapPolicy
 from temporalio.testing import WorkflowEnvironment
 
 from common.contract import reports_schedule_id
@@ -23,6 +29,8 @@ from workflows.reports import BureauReports, ReportsInput, ReportsResult
 from workflows.schedules import CATCHUP_WINDOW, ensure_report_schedule
 
 BUREAU = "CN-SX"
+HISTORIES = Path(__file__).with_name("histories")
+RECORD = os.environ.get("COMPLAINTS_RECORD_HISTORIES") == "1"
 
 
 @pytest_asyncio.fixture(scope="module")
@@ -31,13 +39,20 @@ async def seeded(pg_dsn: str, pg_pool: asyncpg.Pool) -> asyncpg.Pool:
     return pg_pool
 
 
-async def run_day(env: WorkflowEnvironment, pool: asyncpg.Pool, day: date) -> ReportsResult:
+async def run_day(env: WorkflowEnvironment, pool: asyncpg.Pool, day: date, history: str | None = None) -> ReportsResult:
+    """Run the reports of `day`; with `history`, on the fixed test key, and record it when asked to."""
     queue = task_queue()
-    async with running_worker(env.client, pool, queue):
-        return await env.client.execute_workflow(
+    client = env.client if history is None else Client(**{**env.client.config(),
+                                                          "data_converter": fixed_key_data_converter()})
+    async with running_worker(client, pool, queue):
+        handle = await client.start_workflow(
             BureauReports.run, ReportsInput(jurisdiction=BUREAU, day=day), id=f"reports-test-{uuid.uuid4()}",
             task_queue=queue, result_type=ReportsResult,
         )
+        result = await handle.result()
+    if history is not None and RECORD:
+        (HISTORIES / f"{history}.json").write_text((await handle.fetch_history()).to_json())
+    return result
 
 
 async def stored(pool: asyncpg.Pool, day: date) -> list[str]:
@@ -66,7 +81,7 @@ async def test_makeup_saturday_publishes_the_daily_report(ts_env: WorkflowEnviro
 async def test_first_working_day_of_the_month_adds_the_monthly_report(
     ts_env: WorkflowEnvironment, seeded: asyncpg.Pool
 ) -> None:
-    result = await run_day(ts_env, seeded, date(2026, 3, 2))
+    result = await run_day(ts_env, seeded, date(2026, 3, 2), history="reports_first_working_day")
     assert [r.report_id for r in result.reports] == ["daily-CN-SX-2026-03-02", "monthly-CN-SX-2026-03-02"]
     assert all(r.stored for r in result.reports)
     assert await stored(seeded, date(2026, 3, 2)) == ["daily", "monthly"]
