@@ -1,4 +1,5 @@
-"""The supervisor dashboard (Streamlit entry point): overview, SLA board, case list, units, case detail, calendar.
+"""The supervisor dashboard (Streamlit entry point): overview, SLA board, case list, units, case detail, calendar,
+the daily and monthly reports.
 
 Run: `streamlit run dashboard/app.py --server.address 127.0.0.1 --server.port 8501` with
 `COMPLAINTS_DATABASE_URL` set. Read-only over the PostgreSQL read model (masked data only; `case_pii` is never
@@ -43,7 +44,7 @@ from dashboard.i18n import (
     vocab,
 )
 
-PAGES = ("overview", "board", "cases", "units", "case", "calendar")
+PAGES = ("overview", "board", "cases", "units", "case", "calendar", "reports")
 PERIODS = ("this_month", "last_7", "last_30", "last_month", "this_quarter", "custom")
 
 
@@ -528,6 +529,47 @@ def page_calendar(ctx: Ctx) -> None:
     st.dataframe(pd.DataFrame(special, columns=["date", "kind", "name"]), hide_index=True, width="stretch")
 
 
+def page_reports(ctx: Ctx) -> None:
+    """The daily and monthly reports the worker published (newest first), each as Excel and chart downloads; the
+    newest chart shown. The files are read from PostgreSQL when a button is pressed."""
+    lang = ctx.lang
+    listing: pd.DataFrame = ctx.run(lambda c: q.report_list(c, ctx.scope))
+    st.subheader(t("reports", lang))
+    st.caption(t("reports_scope", lang))
+    if listing.empty:
+        st.info(t("no_reports", lang))
+        return
+
+    def fetch(report_id: str, file: str) -> bytes:
+        return ctx.run(lambda c: q.report_file(c, report_id, file, ctx.scope)) or b""
+
+    newest = listing.iloc[0]
+    chart = fetch(str(newest["report_id"]), "png")
+    if chart:
+        st.image(chart, caption=f"{t('report_' + str(newest['kind']), lang)} {newest['jurisdiction']} "
+                                f"{newest['published_on']:%Y-%m-%d}")
+    heads = st.columns([2, 2, 2, 3, 3, 2, 2])
+    for col, key in zip(heads, ("published_on", "kind", "jurisdiction", "report_period", "report_previous"),
+                        strict=False):
+        col.markdown(f"**{t(key, lang)}**")
+    for r in listing.itertuples(index=False):
+        cols = st.columns([2, 2, 2, 3, 3, 2, 2])
+        cols[0].write(f"{r.published_on:%Y-%m-%d}")
+        cols[1].write(t(f"report_{r.kind}", lang))
+        cols[2].write(str(r.jurisdiction))
+        cols[3].write(f"{r.period_start:%Y-%m-%d} ~ {r.period_end:%Y-%m-%d}")
+        cols[4].write(f"{r.previous_start:%Y-%m-%d} ~ {r.previous_end:%Y-%m-%d}")
+        title = f"{t('report_' + str(r.kind), 'zh')}_{r.jurisdiction}_{r.published_on:%Y%m%d}"
+        cols[5].download_button(
+            t("download_xlsx", lang), data=lambda rid=r.report_id: fetch(rid, "xlsx"), file_name=f"{title}.xlsx",
+            mime=MIME["xlsx"], key=f"report_xlsx_{r.report_id}", on_click="ignore",
+        )
+        cols[6].download_button(
+            t("download_chart", lang), data=lambda rid=r.report_id: fetch(rid, "png"), file_name=f"{title}.png",
+            mime="image/png", key=f"report_png_{r.report_id}", on_click="ignore",
+        )
+
+
 RENDERERS: dict[str, Callable[[Ctx], None]] = {
     "overview": page_overview,
     "board": page_board,
@@ -535,6 +577,7 @@ RENDERERS: dict[str, Callable[[Ctx], None]] = {
     "units": page_units,
     "case": page_case,
     "calendar": page_calendar,
+    "reports": page_reports,
 }
 
 

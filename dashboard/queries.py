@@ -818,3 +818,48 @@ async def pending_extensions(conn: Conn, scope_unit_ids: Sequence[str] | None, l
     return pd.DataFrame(
         [dict(r) for r in rows], columns=["case_no", "handling_unit", "unit_name", "due_at", "sla_level"]
     )
+
+
+# ------------------------------------------------------------------------------------------ daily and monthly reports
+
+REPORT_LIST_COLUMNS = ["report_id", "kind", "jurisdiction", "published_on", "period_start", "period_end",
+                       "previous_start", "previous_end", "created_at"]
+REPORT_FILES: dict[str, str] = {"xlsx": "xlsx", "png": "chart_png"}  # file kind -> column of `reports`
+
+
+async def report_bureaus(conn: Conn, scope_unit_ids: Sequence[str] | None) -> list[str]:
+    """The bureaus whose reports the scope may read: a report covers every unit of its bureau, so it is for
+    whoever sees the whole bureau (the provincial centre is in scope, or no restriction)."""
+    rows = await conn.fetch(
+        "SELECT jurisdiction FROM org_directories WHERE $1::text[] IS NULL OR provincial_centre = ANY($1::text[])"
+        " ORDER BY jurisdiction",
+        _scope_param(scope_unit_ids),
+    )
+    return [r["jurisdiction"] for r in rows]
+
+
+async def report_list(conn: Conn, scope_unit_ids: Sequence[str] | None, limit: int = 200) -> pd.DataFrame:
+    """The published daily and monthly reports the scope may read, newest first (without their files)."""
+    rows = await conn.fetch(
+        f"""
+        SELECT {", ".join(REPORT_LIST_COLUMNS)} FROM reports
+        WHERE jurisdiction = ANY($1::text[])
+        ORDER BY published_on DESC, jurisdiction, kind DESC
+        LIMIT $2
+        """,
+        await report_bureaus(conn, scope_unit_ids),
+        limit,
+    )
+    return pd.DataFrame([dict(r) for r in rows], columns=REPORT_LIST_COLUMNS)
+
+
+async def report_file(conn: Conn, report_id: str, file: str, scope_unit_ids: Sequence[str] | None) -> bytes | None:
+    """A report's workbook (`xlsx`) or chart (`png`), None when it does not exist or is out of scope."""
+    if file not in REPORT_FILES:
+        raise ValueError(f"file: {file!r} is not one of {', '.join(REPORT_FILES)}")
+    data = await conn.fetchval(
+        f"SELECT {REPORT_FILES[file]} FROM reports WHERE report_id = $1 AND jurisdiction = ANY($2::text[])",
+        report_id,
+        await report_bureaus(conn, scope_unit_ids),
+    )
+    return None if data is None else bytes(data)
