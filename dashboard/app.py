@@ -38,6 +38,7 @@ from dashboard.i18n import (
     KIND_LABELS,
     LANGS,
     LEVEL_COLOURS,
+    LEVEL_LABELS,
     STAGE_LABELS,
     level_label,
     t,
@@ -125,6 +126,78 @@ class Ctx:
         return str(hit.iloc[0]["name"]) if len(hit) else unit_id
 
 
+# ---------------------------------------------------------------------------------------------- charts
+
+
+def labelled(df: pd.DataFrame, keys: dict[str, str], lang: str) -> tuple[pd.DataFrame, dict[str, str]]:
+    """`df`'s columns renamed to their labels (column -> i18n key), so that axes, legends and tooltips show
+    translated names; returns the frame and column -> label."""
+    names = {col: t(key, lang) for col, key in keys.items()}
+    return df[list(keys)].rename(columns=names), names
+
+
+def chart_or_dash(df: pd.DataFrame, build: Callable[[], alt.Chart]) -> None:
+    if df.empty:
+        st.info("—")
+    else:
+        st.altair_chart(build(), width="stretch")
+
+
+def overview_charts(ctx: Ctx) -> None:
+    """Intake per day by channel, open cases by level over time (the period), on-time rates per month."""
+    lang = ctx.lang
+
+    async def load(c: Any) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        return (
+            await q.intake_per_day(c, ctx.period, ctx.scope),
+            await q.open_by_level_per_day(c, ctx.period, ctx.scope, ctx.now),
+            await q.on_time_per_month(c, ctx.scope, ctx.now),
+        )
+
+    intake, levels, monthly = ctx.run(load)
+    left, right = st.columns(2)
+    with left:
+        st.markdown(f"**{t('intake_per_day', lang)}**")
+        df, n = labelled(intake.assign(channel=[vocab(CHANNEL_LABELS, v, lang) for v in intake["channel"]]),
+                         {"day": "day", "channel": "channel", "registered": "registered"}, lang)
+        chart_or_dash(df, lambda: alt.Chart(df).mark_bar().encode(
+            x=alt.X(field=n["day"], type="temporal", timeUnit="yearmonthdate", title=n["day"]),
+            y=alt.Y(field=n["registered"], type="quantitative", aggregate="sum", title=n["registered"]),
+            color=alt.Color(field=n["channel"], type="nominal", title=n["channel"]),
+            tooltip=[alt.Tooltip(field=n[k], type=ty) for k, ty in
+                     (("day", "temporal"), ("channel", "nominal"), ("registered", "quantitative"))],
+        ))
+    with right:
+        st.markdown(f"**{t('open_by_level_trend', lang)}**")
+        order = ["red", "yellow", "blue", "on_track"]
+        df, n = labelled(levels.assign(sla_level=[vocab(LEVEL_LABELS, v, lang) for v in levels["sla_level"]]),
+                         {"day": "day", "sla_level": "level", "cases": "open_cases"}, lang)
+        chart_or_dash(df, lambda: alt.Chart(df).mark_area().encode(
+            x=alt.X(field=n["day"], type="temporal", timeUnit="yearmonthdate", title=n["day"]),
+            y=alt.Y(field=n["cases"], type="quantitative", stack="zero", title=n["cases"]),
+            color=alt.Color(field=n["sla_level"], type="nominal", title=n["sla_level"],
+                            sort=[vocab(LEVEL_LABELS, v, lang) for v in order],
+                            scale=alt.Scale(domain=[vocab(LEVEL_LABELS, v, lang) for v in order],
+                                            range=["#e03131", "#f08c00", "#1c7ed6", "#94d82d"])),
+            tooltip=[alt.Tooltip(field=n[k], type=ty) for k, ty in
+                     (("day", "temporal"), ("sla_level", "nominal"), ("cases", "quantitative"))],
+        ))
+    st.markdown(f"**{t('on_time_per_month', lang)}**")
+    rate_names = {"acceptance": t("on_time_acceptance", lang), "investigation": t("on_time_completion", lang)}
+    df, n = labelled(monthly.assign(clock=[rate_names.get(v, v) for v in monthly["clock"]]),
+                     {"month": "month", "clock": "rate_kind", "on_time_pct": "on_time_rate", "clocks": "clock_count"},
+                     lang)
+    chart_or_dash(df, lambda: alt.Chart(df).mark_line(point=True).encode(
+        x=alt.X(field=n["month"], type="temporal", timeUnit="yearmonth", title=n["month"]),
+        y=alt.Y(field=n["on_time_pct"], type="quantitative", scale=alt.Scale(domain=[0, 100]),
+                title=n["on_time_pct"]),
+        color=alt.Color(field=n["clock"], type="nominal", title=n["clock"]),
+        tooltip=[alt.Tooltip(field=n[k], type=ty) for k, ty in
+                 (("month", "temporal"), ("clock", "nominal"), ("on_time_pct", "quantitative"),
+                  ("clocks", "quantitative"))],
+    ))
+
+
 # ---------------------------------------------------------------------------------------------- pages
 
 
@@ -170,6 +243,7 @@ def page_overview(ctx: Ctx) -> None:
         }
     )
     st.dataframe(table, hide_index=True, width="stretch")
+    overview_charts(ctx)
 
 
 def _choice(label: str, options: list[str], table: dict[str, tuple[str, str]] | None, lang: str, key: str,
@@ -322,17 +396,19 @@ def page_cases(ctx: Ctx) -> None:
 
 
 def page_units(ctx: Ctx) -> None:
-    """League table per handling unit, stage durations (median / p90 working days) and weekly breaches."""
+    """League table per handling unit, stage durations (median / p90 working days), what is overdue now by unit
+    and stage, and weekly breaches."""
     lang = ctx.lang
 
-    async def load(c: Any) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    async def load(c: Any) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         return (
             await q.unit_league(c, ctx.period, ctx.scope),
             await q.stage_durations(c, ctx.period, ctx.scope),
             await q.breach_trend(c, ctx.scope, ctx.now),
+            await q.overdue_by_unit_and_stage(c, ctx.scope),
         )
 
-    league, durations, trend = ctx.run(load)
+    league, durations, trend, overdue = ctx.run(load)
     st.subheader(t("league", lang))
     st.dataframe(
         league[["unit_id", "unit_name", "open", "overdue", "on_time_pct", "completed", "returns", "extensions",
@@ -368,24 +444,29 @@ def page_units(ctx: Ctx) -> None:
                          "p90_wd": st.column_config.NumberColumn(t("p90_wd", lang), format="%.1f"),
                      })
         downloads(ctx, "stages", lambda: reports.durations_report(durations))
+    st.subheader(t("overdue_by_unit_stage", lang))
+    df, n = labelled(overdue.assign(clock=[vocab(STAGE_LABELS, v, lang) for v in overdue["clock"]],
+                                    unit_name=[name or unit for name, unit in
+                                               zip(overdue["unit_name"], overdue["unit_id"], strict=True)]),
+                     {"unit_name": "unit", "clock": "stage", "overdue": "overdue"}, lang)
+    chart_or_dash(df, lambda: alt.Chart(df).mark_bar().encode(
+        y=alt.Y(field=n["unit_name"], type="nominal", title=n["unit_name"], sort="-x"),
+        x=alt.X(field=n["overdue"], type="quantitative", aggregate="sum", title=n["overdue"]),
+        color=alt.Color(field=n["clock"], type="nominal", title=n["clock"]),
+        tooltip=[alt.Tooltip(field=n[k], type=ty) for k, ty in
+                 (("unit_name", "nominal"), ("clock", "nominal"), ("overdue", "quantitative"))],
+    ))
     st.subheader(t("trend", lang))
-    if trend.empty:
-        st.info("—")
-    else:
-        chart_df = trend.assign(
-            week=pd.to_datetime(trend["week"]), stage=[vocab(STAGE_LABELS, v, lang) for v in trend["clock"]]
-        )
-        chart = (
-            alt.Chart(chart_df)
-            .mark_bar()
-            .encode(
-                x=alt.X("yearmonthdate(week):T", title="week"),
-                y=alt.Y("sum(breaches):Q", title=t("trend", lang)),
-                color=alt.Color("stage:N", title=t("stage", lang)),
-                tooltip=["week:T", "stage:N", "breaches:Q"],
-            )
-        )
-        st.altair_chart(chart, width="stretch")
+    df, n = labelled(trend.assign(week=pd.to_datetime(trend["week"]),
+                                  clock=[vocab(STAGE_LABELS, v, lang) for v in trend["clock"]]),
+                     {"week": "week", "clock": "stage", "breaches": "breaches"}, lang)
+    chart_or_dash(df, lambda: alt.Chart(df).mark_bar().encode(
+        x=alt.X(field=n["week"], type="temporal", timeUnit="yearmonthdate", title=n["week"]),
+        y=alt.Y(field=n["breaches"], type="quantitative", aggregate="sum", title=n["breaches"]),
+        color=alt.Color(field=n["clock"], type="nominal", title=n["clock"]),
+        tooltip=[alt.Tooltip(field=n[k], type=ty) for k, ty in
+                 (("week", "temporal"), ("clock", "nominal"), ("breaches", "quantitative"))],
+    ))
 
 
 def page_case(ctx: Ctx) -> None:

@@ -740,6 +740,118 @@ async def breach_trend(
     return pd.DataFrame([dict(r) for r in rows], columns=["week", "clock", "breaches"])
 
 
+# ------------------------------------------------------------------------------------------ charts
+
+
+async def intake_per_day(conn: Conn, period: Period, scope_unit_ids: Sequence[str] | None) -> pd.DataFrame:
+    """Cases registered per local day and intake channel in the period (days and channels with none left out)."""
+    lo, hi = period.bounds()
+    rows = await conn.fetch(
+        f"""
+        SELECT (c.registered_at AT TIME ZONE 'Asia/Shanghai')::date AS day, c.channel, count(*) AS registered
+        FROM cases c
+        WHERE c.registered_at >= $2 AND c.registered_at < $3 AND {scope_predicate("c.handling_unit", "c.jurisdiction")}
+        GROUP BY 1, 2 ORDER BY 1, 2
+        """,
+        _scope_param(scope_unit_ids),
+        lo,
+        hi,
+    )
+    return pd.DataFrame([dict(r) for r in rows], columns=["day", "channel", "registered"])
+
+
+async def open_by_level_per_day(
+    conn: Conn, period: Period, scope_unit_ids: Sequence[str] | None, now: datetime
+) -> pd.DataFrame:
+    """Open cases per SLA level at the end of each day of the period (at `now` for today; days after today are
+    left out). A case open then takes the worst level of its clocks running then, each clock's level being the
+    last `sla_level_changed` event of that clock and cycle up to that instant (on track before any); a case with
+    no clock running is on track. Every level of every day is present, zeros included."""
+    last = min(period.end, now.astimezone(shanghai_tz()).date())
+    if last < period.start:
+        return pd.DataFrame(columns=["day", "sla_level", "cases"])
+    rows = await conn.fetch(
+        f"""
+        WITH days AS (
+            SELECT g::date AS day, LEAST(((g::date + 1)::timestamp AT TIME ZONE 'Asia/Shanghai'), $4) AS t
+            FROM generate_series($2::date, $3::date, interval '1 day') g
+        ), open_cases AS (
+            SELECT d.day, d.t, c.case_no FROM days d
+            JOIN cases c ON c.registered_at < d.t AND (c.closed_at IS NULL OR c.closed_at >= d.t)
+            WHERE {scope_predicate("c.handling_unit", "c.jurisdiction")}
+        ), ranked AS (
+            SELECT o.day, o.case_no, max(CASE ev.level WHEN 'red' THEN 3 WHEN 'yellow' THEN 2 WHEN 'blue' THEN 1
+                                          ELSE 0 END) AS rank
+            FROM open_cases o
+            LEFT JOIN sla_clocks k ON k.case_no = o.case_no AND k.started_at < o.t
+                                  AND (k.stopped_at IS NULL OR k.stopped_at >= o.t)
+            LEFT JOIN LATERAL (
+                SELECT e.details->>'level' AS level FROM case_events e
+                WHERE e.case_no = k.case_no AND e.kind = 'sla_level_changed' AND e.details->>'clock' = k.clock
+                  AND COALESCE((e.details->>'cycle')::int, 1) = k.cycle AND e.at <= o.t
+                ORDER BY e.seq DESC LIMIT 1
+            ) ev ON true
+            GROUP BY o.day, o.case_no
+        )
+        SELECT day, rank, count(*) AS cases FROM ranked GROUP BY 1, 2
+        """,
+        _scope_param(scope_unit_ids),
+        period.start,
+        last,
+        now,
+    )
+    counts = {(r["day"], LEVELS[r["rank"]]): r["cases"] for r in rows}
+    days = [period.start + timedelta(days=i) for i in range((last - period.start).days + 1)]
+    return pd.DataFrame(
+        [(d, level, counts.get((d, level), 0)) for d in days for level in LEVELS],
+        columns=["day", "sla_level", "cases"],
+    )
+
+
+async def on_time_per_month(
+    conn: Conn, scope_unit_ids: Sequence[str] | None, now: datetime, months: int = 12
+) -> pd.DataFrame:
+    """On-time acceptance % and on-time completion % (限时办结率) per local month of the clocks' stop, over the
+    last `months` months up to `now` (the definitions of `period_metrics`); months without clocks left out."""
+    today = now.astimezone(shanghai_tz()).date()
+    first = today.replace(day=1)
+    for _ in range(months - 1):
+        first = (first - timedelta(days=1)).replace(day=1)
+    lo, _ = Period(first, today).bounds()
+    rows = await conn.fetch(
+        f"""
+        SELECT date_trunc('month', k.stopped_at AT TIME ZONE 'Asia/Shanghai')::date AS month, k.clock,
+               count(*) AS clocks, count(*) FILTER (WHERE NOT k.breached) AS on_time
+        FROM sla_clocks k
+        WHERE k.clock IN ('acceptance', 'investigation') AND k.stopped_at >= $2 AND k.stopped_at < $3
+          AND {_clock_in_scope()}
+        GROUP BY 1, 2 ORDER BY 1, 2
+        """,
+        _scope_param(scope_unit_ids),
+        lo,
+        now,
+    )
+    df = pd.DataFrame([dict(r) for r in rows], columns=["month", "clock", "clocks", "on_time"])
+    df["on_time_pct"] = [round(100.0 * ok / n, 1) for ok, n in zip(df["on_time"], df["clocks"], strict=True)]
+    return df
+
+
+async def overdue_by_unit_and_stage(conn: Conn, scope_unit_ids: Sequence[str] | None) -> pd.DataFrame:
+    """Running clocks at red now, per unit (the clock's, else the provincial centre) and clock."""
+    rows = await conn.fetch(
+        f"""
+        SELECT COALESCE(k.unit, od.provincial_centre) AS unit_id, u.name AS unit_name, k.clock, count(*) AS overdue
+        FROM sla_clocks k JOIN cases c ON c.case_no = k.case_no
+        LEFT JOIN org_directories od ON od.jurisdiction = c.jurisdiction
+        LEFT JOIN org_units u ON u.unit_id = COALESCE(k.unit, od.provincial_centre)
+        WHERE k.stopped_at IS NULL AND k.level = 'red' AND {_clock_in_scope()}
+        GROUP BY 1, 2, 3 ORDER BY 1, 3
+        """,
+        _scope_param(scope_unit_ids),
+    )
+    return pd.DataFrame([dict(r) for r in rows], columns=["unit_id", "unit_name", "clock", "overdue"])
+
+
 # ------------------------------------------------------------------------------------------ case detail
 
 

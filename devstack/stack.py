@@ -169,15 +169,7 @@ class Stack:
         self._spawn("api", argv, self._env())
 
     def _start_streamlit(self, name: str, script: str, port: int, env: dict[str, str]) -> None:
-        argv = [
-            sys.executable, "-m", "streamlit", "run", str(Path(__file__).parent.parent / "dashboard" / script),
-            "--server.port", str(port),
-            "--server.address", "127.0.0.1",
-            "--server.headless", "true",
-            "--browser.gatherUsageStats", "false",
-            "--client.toolbarMode", "viewer",  # no "Deploy" menu for supervisors
-        ]
-        self._spawn(name, argv, env)
+        self._spawn(name, streamlit_argv(script, port), env)
 
     def start_workbench(self) -> None:
         env = {**self._env(), "COMPLAINTS_WORKBENCH_API_URL": f"http://127.0.0.1:{self.api_port}"}
@@ -257,6 +249,18 @@ class Stack:
             print(f"  {name:10} {f'running (pid {pid})' if pid else 'stopped'}")
         pg = self.postgres.pid()
         print(f"  {'postgres':10} {f'running (pid {pg})' if pg else 'stopped'}")
+
+
+def streamlit_argv(script: str, port: int) -> list[str]:
+    """The command line of a Streamlit page of `dashboard/` (the monitor, the workbench) on localhost."""
+    return [
+        sys.executable, "-m", "streamlit", "run", str(Path(__file__).parent.parent / "dashboard" / script),
+        "--server.port", str(port),
+        "--server.address", "127.0.0.1",
+        "--server.headless", "true",
+        "--browser.gatherUsageStats", "false",
+        "--client.toolbarMode", "viewer",  # no "Deploy" menu for supervisors and caseworkers
+    ]
 
 
 def wait_port(host: str, port: int, what: str, timeout: float) -> None:

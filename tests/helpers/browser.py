@@ -114,11 +114,12 @@ def chromium_page(chromium: str) -> Iterator[str]:
 
 @contextlib.contextmanager
 def streamlit_app(script: Path, env: dict[str, str]) -> Iterator[str]:
-    """`streamlit run script` on a free localhost port with `env` added to the environment; yields its URL."""
+    """`streamlit run script` on a free localhost port with `env` added to the environment, the toolbar as
+    `make up` and docker-compose set it; yields its URL."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(script), "--server.address", "127.0.0.1",
-         "--server.port", str(port), "--server.headless", "true"],
+         "--server.port", str(port), "--server.headless", "true", "--client.toolbarMode", "viewer"],
         cwd=script.parents[1], env={**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false", **env},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,  # a full unread pipe would block it
     )
