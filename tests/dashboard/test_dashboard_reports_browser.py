@@ -1,6 +1,7 @@
 """Browser test of the monitor's 报表 / Reports page: a report published by the real activity
 (`activities.reports.publish_report`) into the seeded database is listed, its chart is shown, and its Excel
-download in headless Chromium saves exactly the workbook stored in PostgreSQL, which opens with openpyxl."""
+download in headless Chromium saves exactly the workbook stored in PostgreSQL, which opens with openpyxl. The
+page shows no "Deploy" menu."""
 
 from __future__ import annotations
 
@@ -83,6 +84,7 @@ def test_reports_page_lists_the_report_and_downloads_its_workbook(
     assert "2026-03-16 ~ 2026-03-16" in text  # the previous period beside it
     assert images >= 1  # the newest report's chart
     assert "Traceback" not in text and "数据源不可用" not in text
+    assert "Deploy" not in text  # the viewer toolbar, as `make up` starts the monitor
     assert saved.name == "日报_CN-SX_20260318.xlsx"
 
     async def stored() -> bytes:
