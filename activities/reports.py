@@ -203,11 +203,13 @@ def _label(table: dict[str, tuple[str, str]], code: Any) -> str:
 
 
 def measure_table(
-    current: pd.DataFrame, previous: pd.DataFrame, names: dict[str, str], key_header: str
+    current: pd.DataFrame, previous: pd.DataFrame, names: dict[str, str], key_header: str,
+    every: Sequence[str] = (),
 ) -> tuple[pd.DataFrame, dict[str, str]]:
-    """One row per group of either period (its code, its name): the counts, then each rate for this period beside
-    the previous one."""
-    both = current.merge(previous, on="key", how="outer", suffixes=("", "_prev")).fillna(0)
+    """One row per group of either period and per key of `every` (its code, its name): the counts, then each rate
+    for this period beside the previous one."""
+    both = current.merge(previous, on="key", how="outer", suffixes=("", "_prev"))
+    both = both.merge(pd.DataFrame({"key": list(every)}, dtype=object), on="key", how="outer").fillna(0)
     both = both.sort_values("key", kind="stable").reset_index(drop=True)
     frame = pd.DataFrame({"code": both["key"], "key": [names.get(k, k) for k in both["key"]]})
     headers = {"code": "代码", "key": key_header}
@@ -229,9 +231,11 @@ def build_tables(
     intake: pd.DataFrame,
     overdue: tuple[pd.DataFrame, pd.DataFrame],
     unit_names: dict[str, str],
+    bureau_units: Sequence[str],
 ) -> ReportTables:
     """The report's sheets and chart from its figures (pure). `counts` maps "total" and each of `GROUPINGS` to
-    (this period, previous period) as `period_counts` returns them."""
+    (this period, previous period) as `period_counts` returns them; every unit of `bureau_units` has its row,
+    with or without figures."""
     names = {
         "total": {req.jurisdiction: TOTAL},
         "unit": unit_names,
@@ -255,8 +259,11 @@ def build_tables(
     for grouping in GROUPINGS:
         cur, prev = counts[grouping]
         key_header = {"unit": "单位", "channel": "渠道", "category": "类别"}[grouping]
-        frame, headers = measure_table(cur, prev, names[grouping], key_header)
+        frame, headers = measure_table(cur, prev, names[grouping], key_header,
+                                       bureau_units if grouping == "unit" else ())
         sheets.append((GROUPING_TITLES[grouping], frame, headers))
+        if grouping == "unit":
+            chart = report_chart(frame, req)
     day_frame = intake.assign(channel=[_label(CHANNEL_LABELS, c) for c in intake["channel"]])
     sheets.append(("各渠道每日登记", day_frame, {"day": "日期", "channel": "渠道", "registered": "登记量"}))
     over_cur, over_prev = overdue
@@ -279,7 +286,7 @@ def build_tables(
         "previous": previous,
         "measures": {m: {"current": c, "previous": p} for m, c, p in summary_rows},
     }
-    return ReportTables(sheets, summary, report_chart(sheets[1][1], req))
+    return ReportTables(sheets, summary, chart)
 
 
 def report_chart(units: pd.DataFrame, req: ReportRequest) -> alt.TopLevelMixin:
@@ -329,8 +336,10 @@ async def gather(conn: Any, req: ReportRequest) -> ReportTables:
     overdue = (await overdue_by_unit_and_stage(conn, req.jurisdiction, _bounds(req.period_start, req.period_end)[1]),
                await overdue_by_unit_and_stage(conn, req.jurisdiction,
                                                _bounds(req.previous_start, req.previous_end)[1]))
-    names = {r["unit_id"]: r["name"] for r in await conn.fetch("SELECT unit_id, name FROM org_units")}
-    return build_tables(req, counts, intake, overdue, names)
+    units = await conn.fetch("SELECT unit_id, name, jurisdiction FROM org_units ORDER BY unit_id")
+    names = {r["unit_id"]: r["name"] for r in units}
+    return build_tables(req, counts, intake, overdue, names,
+                        [r["unit_id"] for r in units if r["jurisdiction"] == req.jurisdiction])
 
 
 def check_request(req: ReportRequest) -> None:
