@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 # Workers pass asyncpg (and this package) through the workflow sandbox: see workers.sandbox.workflow_runner.
 from activities.calendar_activities import CalendarActivities
 from activities.case_activities import CaseActivities
-from activities.reports import ReportActivities
+from activities.report_activities import ReportActivities
 
 if TYPE_CHECKING:
     import asyncpg

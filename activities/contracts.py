@@ -185,7 +185,7 @@ class PersistResult(BaseModel):
     )
 
 
-# The daily and monthly reports (`activities.reports`, workflow `BureauReports`)
+# The daily and monthly reports (`activities.report_activities`, workflow `BureauReports`)
 class ReportRequest(BaseModel):
     """One report to publish: the bureau (a jurisdiction of the org directory), the day and the two periods."""
 

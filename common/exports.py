@@ -1,6 +1,6 @@
 """A table as a file: `.xlsx` for Excel and CSV that a Chinese Excel opens correctly. Pure: a DataFrame and a
 column -> header mapping in, bytes out; no database, no Streamlit. Shared by the monitor's downloads,
-`complaints report` and the worker's daily and monthly reports (`activities.reports`), hence in `common`.
+`complaints report` and the worker's daily and monthly reports (`activities.report_book`), hence in `common`.
 
 Instants are written in Asia/Shanghai as real Excel dates (Excel has no time zone: an aware instant becomes the
 local wall-clock time the bureau reads); the CSV writes them as `YYYY-MM-DD HH:MM:SS` local time. The CSV is

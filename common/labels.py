@@ -1,5 +1,5 @@
 """Chinese and English labels of the case vocabularies that both the monitor (`dashboard.i18n`) and the worker's
-daily and monthly reports (`activities.reports`) print: stages and clocks, intake channels, categories."""
+daily and monthly reports (`activities.report_book`) print: stages and clocks, intake channels, categories."""
 
 from __future__ import annotations
 

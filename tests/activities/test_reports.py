@@ -1,4 +1,4 @@
-"""The daily and monthly reports' activity (`activities.reports.publish_report`) on the hand-countable dashboard
+"""The daily and monthly reports' activity (`activities.report_activities.publish_report`) on the hand-countable dashboard
 seed (tests/helpers/dashboard_seed.py) in a real PostgreSQL: the workbook opens with openpyxl, its numbers equal
 the monitor's own SQL (`dashboard.queries`) for every unit and the read model's rows for every channel and
 category, the chart is a PNG, the report and its notices are written once, and a bad request writes nothing."""
@@ -17,7 +17,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.contracts import ReportRequest
-from activities.reports import RATES, ReportActivities
+from activities.report_activities import ReportActivities
+from activities.report_book import RATES
 from dashboard import queries as dq
 
 JURISDICTION = "CN-SX"

@@ -1,5 +1,5 @@
 """Browser test of the monitor's 报表 / Reports page: a report published by the real activity
-(`activities.reports.publish_report`) into the seeded database is listed, its chart is shown, and its Excel
+(`activities.report_activities.publish_report`) into the seeded database is listed, its chart is shown, and its Excel
 download in headless Chromium saves exactly the workbook stored in PostgreSQL, which opens with openpyxl. The
 page shows no "Deploy" menu."""
 
@@ -22,7 +22,7 @@ from helpers.dashboard_seed import NOW, seed_dashboard
 from temporalio.testing import ActivityEnvironment
 
 from activities.contracts import ReportRequest
-from activities.reports import ReportActivities
+from activities.report_activities import ReportActivities
 
 pytestmark = pytest.mark.browser
 

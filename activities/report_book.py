@@ -1,11 +1,6 @@
-"""The daily and monthly reports (日报 / 月报) of a bureau: figures from the read model, an `.xlsx` and a chart.
-
-`ReportActivities.publish_report` computes the figures of one report (`ReportRequest`: a bureau, the day it is
-published, the period and the period beside it, from `calendars.reporting`), writes the workbook (Chinese headers,
-`common.exports`) and a PNG chart (Altair, rendered in-process by vl-convert), and in ONE transaction stores the
-report (`reports`, keyed by `calendars.reporting.report_id`) and queues one internal notice per supervisor of
-the bureau's units. A second call for the same id writes nothing and queues nothing: the report is made once
-per bureau and day however often the Schedule's action or the activity runs.
+"""The figures, workbook and chart of one daily or monthly report (日报 / 月报), for `publish_report`
+(`activities.report_activities`, which imports this module on its first report: pandas, Altair and openpyxl stay
+out of a worker's start and memory until a report is made).
 
 The measures (docs/spec.md §4, seed 001) follow `dashboard.queries`' definitions, grouped by unit, channel and
 category over the cases of one jurisdiction; a clock or case with no unit belongs to the provincial centre:
@@ -20,27 +15,19 @@ category over the cases of one jurisdiction; a clock or case with no unit belong
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import altair as alt
 import pandas as pd
-from temporalio import activity
 
-from activities.case_activities import bad_data
-from activities.contracts import ReportOutcome, ReportRequest
+from activities.contracts import ReportRequest
 from calendars import shanghai_tz
-from calendars.reporting import REPORT_KINDS, report_id
 from common.exports import to_xlsx_sheets
 from common.labels import CATEGORY_LABELS, CHANNEL_LABELS, STAGE_LABELS
 
-if TYPE_CHECKING:
-    import asyncpg
-
-REPORT_NOTICE_TEMPLATE = "report_published"
 KIND_TITLES: dict[str, str] = {"daily": "日报", "monthly": "月报"}
 GROUPINGS: tuple[str, ...] = ("unit", "channel", "category")
 GROUPING_TITLES: dict[str, str] = {"unit": "按单位", "channel": "按渠道", "category": "按类别"}
@@ -317,9 +304,14 @@ def report_chart(units: pd.DataFrame, req: ReportRequest) -> alt.TopLevelMixin:
 
 def render_png(chart: alt.TopLevelMixin) -> bytes:
     """The chart as PNG, rendered in this process (vl-convert's bundled engine; no browser, no network)."""
-    import vl_convert  # a large native module: imported where it is used, not by every activity import
+    import vl_convert  # a large native module, needed only here
 
     return bytes(vl_convert.vegalite_to_png(chart.to_dict(), scale=1.5))
+
+
+def workbook(tables: ReportTables) -> bytes:
+    """The report's `.xlsx`: one sheet per table, Chinese headers, the header row frozen."""
+    return to_xlsx_sheets(tables.sheets)
 
 
 # ------------------------------------------------------------------------------------------ the activity
@@ -340,83 +332,3 @@ async def gather(conn: Any, req: ReportRequest) -> ReportTables:
     names = {r["unit_id"]: r["name"] for r in units}
     return build_tables(req, counts, intake, overdue, names,
                         [r["unit_id"] for r in units if r["jurisdiction"] == req.jurisdiction])
-
-
-def check_request(req: ReportRequest) -> None:
-    """A request that cannot describe a report fails naming its field (non-retryable)."""
-    if req.kind not in REPORT_KINDS:
-        raise bad_data(f"report kind: {req.kind!r} is not one of {', '.join(REPORT_KINDS)}", "BadReportRequest")
-    if req.period_end < req.period_start:
-        raise bad_data(f"report period_end: {req.period_end} is before period_start {req.period_start}",
-                       "BadReportRequest")
-    if req.previous_end < req.previous_start:
-        raise bad_data(f"report previous_end: {req.previous_end} is before previous_start {req.previous_start}",
-                       "BadReportRequest")
-    if req.requested_at.tzinfo is None:
-        raise bad_data("report requested_at: must carry a time zone", "BadReportRequest")
-
-
-class ReportActivities:
-    """The report activity, bound to the worker's asyncpg pool."""
-
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self.pool = pool
-
-    @activity.defn(name="publish_report")
-    async def publish_report(self, req: ReportRequest) -> ReportOutcome:
-        """Build, store and announce one report, once per `report_id` (see the module docstring)."""
-        check_request(req)
-        rid = report_id(req.jurisdiction, req.published_on, req.kind)
-        async with self.pool.acquire() as conn:
-            if await conn.fetchval("SELECT 1 FROM reports WHERE report_id = $1", rid):
-                return ReportOutcome(report_id=rid, stored=False)
-            if not await conn.fetchval("SELECT 1 FROM org_directories WHERE jurisdiction = $1", req.jurisdiction):
-                raise bad_data(f"report jurisdiction: {req.jurisdiction!r} has no org directory", "BadReportRequest")
-            tables = await gather(conn, req)
-        xlsx = to_xlsx_sheets(tables.sheets)
-        png = render_png(tables.chart)
-        supervisors = await self._supervisors(req.jurisdiction)
-        async with self.pool.acquire() as conn, conn.transaction():
-            stored = await conn.fetchval(
-                """
-                INSERT INTO reports (report_id, kind, jurisdiction, published_on, period_start, period_end,
-                                     previous_start, previous_end, xlsx, chart_png, summary)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb)
-                ON CONFLICT (report_id) DO NOTHING RETURNING 1
-                """,
-                rid, req.kind, req.jurisdiction, req.published_on, req.period_start, req.period_end,
-                req.previous_start, req.previous_end, xlsx, png, json.dumps(tables.summary, ensure_ascii=False),
-            )
-            if not stored:  # another run stored it between the check and here: its notices are queued too
-                return ReportOutcome(report_id=rid, stored=False)
-            queued = 0
-            for supervisor_id in supervisors:
-                queued += await _queue_notice(conn, rid, supervisor_id, req, tables.summary["title"])
-        return ReportOutcome(report_id=rid, stored=True, notices_queued=queued)
-
-    async def _supervisors(self, jurisdiction: str) -> Sequence[str]:
-        rows = await self.pool.fetch(
-            "SELECT DISTINCT supervisor_id FROM org_units WHERE jurisdiction = $1 ORDER BY supervisor_id",
-            jurisdiction,
-        )
-        return [r["supervisor_id"] for r in rows]
-
-
-async def _queue_notice(conn: Any, rid: str, supervisor_id: str, req: ReportRequest, title: str) -> int:
-    """One internal outbox notice to a supervisor (idempotent on its key); the subject is the report id."""
-    row = await conn.fetchrow(
-        """
-        INSERT INTO notifications (key, case_no, audience, channel, recipient_ref, template, params, requested_at)
-        VALUES ($1, $2, 'supervisor', 'internal', $3, $4, $5::jsonb, $6)
-        ON CONFLICT (key) DO NOTHING RETURNING id
-        """,
-        f"{rid}:{supervisor_id}",
-        rid,
-        supervisor_id,
-        REPORT_NOTICE_TEMPLATE,
-        json.dumps({"report_id": rid, "title": title, "kind": req.kind,
-                    "period": f"{req.period_start}..{req.period_end}"}, ensure_ascii=False),
-        req.requested_at,
-    )
-    return 0 if row is None else 1
-
