@@ -143,18 +143,36 @@ def chart_or_dash(df: pd.DataFrame, build: Callable[[], alt.Chart]) -> None:
         st.altair_chart(build(), width="stretch")
 
 
-def overview_charts(ctx: Ctx) -> None:
-    """Intake per day by channel, open cases by level over time (the period), on-time rates per month."""
-    lang = ctx.lang
+CHART_MINUTES = 5  # the overview's charts are recomputed at most this often (open cases by level per day is heavy)
+
+
+@st.cache_data(ttl=CHART_MINUTES * 60, show_spinner=False, max_entries=64)
+def overview_chart_data(
+    database_url: str, start: date, end: date, scope: tuple[str, ...] | None, as_of: datetime
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The overview charts' series as of `as_of` (a multiple of `CHART_MINUTES`, so that the page's refreshes
+    and every supervisor looking at the same scope share one computation)."""
+    period, units = q.Period(start, end), None if scope is None else list(scope)
 
     async def load(c: Any) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         return (
-            await q.intake_per_day(c, ctx.period, ctx.scope),
-            await q.open_by_level_per_day(c, ctx.period, ctx.scope, ctx.now),
-            await q.on_time_per_month(c, ctx.scope, ctx.now),
+            await q.intake_per_day(c, period, units),
+            await q.open_by_level_per_day(c, period, units, as_of),
+            await q.on_time_per_month(c, units, as_of),
         )
 
-    intake, levels, monthly = ctx.run(load)
+    result: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame] = run_queries(database_url, load)
+    return result
+
+
+def overview_charts(ctx: Ctx) -> None:
+    """Intake per day by channel, open cases by level over time (the period), on-time rates per month."""
+    lang = ctx.lang
+    as_of = ctx.now.replace(minute=ctx.now.minute - ctx.now.minute % CHART_MINUTES, second=0, microsecond=0)
+    intake, levels, monthly = overview_chart_data(
+        ctx.settings.database_url, ctx.period.start, ctx.period.end,
+        None if ctx.scope is None else tuple(ctx.scope), as_of,
+    )
     left, right = st.columns(2)
     with left:
         st.markdown(f"**{t('intake_per_day', lang)}**")

@@ -775,32 +775,59 @@ async def open_by_level_per_day(
         WITH days AS (
             SELECT g::date AS day, LEAST(((g::date + 1)::timestamp AT TIME ZONE 'Asia/Shanghai'), $4) AS t
             FROM generate_series($2::date, $3::date, interval '1 day') g
-        ), open_cases AS (
-            SELECT d.day, d.t, c.case_no FROM days d
-            JOIN cases c ON c.registered_at < d.t AND (c.closed_at IS NULL OR c.closed_at >= d.t)
-            WHERE {scope_predicate("c.handling_unit", "c.jurisdiction")}
-        ), ranked AS (
-            SELECT o.day, o.case_no, max(CASE ev.level WHEN 'red' THEN 3 WHEN 'yellow' THEN 2 WHEN 'blue' THEN 1
-                                          ELSE 0 END) AS rank
-            FROM open_cases o
-            LEFT JOIN sla_clocks k ON k.case_no = o.case_no AND k.started_at < o.t
-                                  AND (k.stopped_at IS NULL OR k.stopped_at >= o.t)
-            LEFT JOIN LATERAL (
-                SELECT e.details->>'level' AS level FROM case_events e
-                WHERE e.case_no = k.case_no AND e.kind = 'sla_level_changed' AND e.details->>'clock' = k.clock
-                  AND COALESCE((e.details->>'cycle')::int, 1) = k.cycle AND e.at <= o.t
-                ORDER BY e.seq DESC LIMIT 1
-            ) ev ON true
-            GROUP BY o.day, o.case_no
+        ), bounds AS (
+            SELECT min(t) - interval '1 day' AS first_t, max(t) AS last_t FROM days
+        ), cand AS MATERIALIZED (
+            -- the cases open at some day's end: open now, or closed since the first day began (two index scans
+            -- of few rows rather than one pass over every case ever registered)
+            SELECT c.case_no, c.registered_at, c.closed_at FROM cases c, bounds b
+            WHERE c.open AND c.registered_at < b.last_t AND {scope_predicate("c.handling_unit", "c.jurisdiction")}
+            UNION ALL
+            SELECT c.case_no, c.registered_at, c.closed_at FROM cases c, bounds b
+            WHERE NOT c.open AND c.closed_at >= b.first_t AND c.registered_at < b.last_t
+              AND {scope_predicate("c.handling_unit", "c.jurisdiction")}
+        ), clocks AS MATERIALIZED (
+            SELECT k.case_no, k.clock, k.cycle, k.started_at, k.stopped_at
+            FROM sla_clocks k JOIN cand USING (case_no), bounds b
+            WHERE k.started_at < b.last_t AND (k.stopped_at IS NULL OR k.stopped_at >= b.first_t)
+        ), ev AS MATERIALIZED (
+            -- each level change of a clock holds until the next one: [at, until)
+            SELECT e.case_no, e.details->>'clock' AS clock, COALESCE((e.details->>'cycle')::int, 1) AS cycle,
+                   e.at, lead(e.at, 1, 'infinity') OVER (PARTITION BY e.case_no, e.details->>'clock',
+                                                        COALESCE((e.details->>'cycle')::int, 1) ORDER BY e.seq)
+                       AS until,
+                   e.details->>'level' AS level
+            FROM case_events e JOIN cand USING (case_no), bounds b
+            WHERE e.kind = 'sla_level_changed' AND e.at <= b.last_t
+        ), worst AS (
+            -- per day's end and case open then: the worst level its running clocks had (cases on track left out)
+            SELECT d.day, k.case_no,
+                   max(CASE ev.level WHEN 'red' THEN 3 WHEN 'yellow' THEN 2 WHEN 'blue' THEN 1 ELSE 0 END) AS rank
+            FROM days d
+            JOIN clocks k ON k.started_at < d.t AND (k.stopped_at IS NULL OR k.stopped_at >= d.t)
+            JOIN cand c ON c.case_no = k.case_no AND c.registered_at < d.t
+                       AND (c.closed_at IS NULL OR c.closed_at >= d.t)
+            JOIN ev ON ev.case_no = k.case_no AND ev.clock = k.clock AND ev.cycle = k.cycle
+                   AND ev.at <= d.t AND d.t < ev.until
+            GROUP BY d.day, k.case_no
+        ), opened AS (
+            SELECT d.day, count(*) AS cases FROM days d
+            JOIN cand c ON c.registered_at < d.t AND (c.closed_at IS NULL OR c.closed_at >= d.t)
+            GROUP BY d.day
+        ), leveled AS (
+            SELECT day, rank, count(*) AS cases FROM worst WHERE rank > 0 GROUP BY 1, 2
         )
-        SELECT day, rank, count(*) AS cases FROM ranked GROUP BY 1, 2
+        SELECT day, rank, cases FROM leveled
+        UNION ALL  -- on track: the open cases without a worse level
+        SELECT o.day, 0, o.cases - COALESCE((SELECT sum(l.cases) FROM leveled l WHERE l.day = o.day), 0)::bigint
+        FROM opened o
         """,
         _scope_param(scope_unit_ids),
         period.start,
         last,
         now,
     )
-    counts = {(r["day"], LEVELS[r["rank"]]): r["cases"] for r in rows}
+    counts = {(r["day"], LEVELS[r["rank"]]): int(r["cases"]) for r in rows}
     days = [period.start + timedelta(days=i) for i in range((last - period.start).days + 1)]
     return pd.DataFrame(
         [(d, level, counts.get((d, level), 0)) for d in days for level in LEVELS],
