@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 # Workers pass asyncpg (and this package) through the workflow sandbox: see workers.sandbox.workflow_runner.
 from activities.calendar_activities import CalendarActivities
 from activities.case_activities import CaseActivities
+from activities.report_activities import ReportActivities
 
 if TYPE_CHECKING:
     import asyncpg
@@ -21,7 +22,8 @@ if TYPE_CHECKING:
 
 
 def all_activities(pool: asyncpg.Pool, keyring: KeyRing | None = None) -> list[Callable[..., Any]]:
-    """The activity callables a worker registers: the case activities and the calendar one, on `pool`."""
+    """The activity callables a worker registers: the case activities, the calendar one and the reports', on
+    `pool`."""
     acts = CaseActivities(pool, keyring)
     return [
         acts.record_case_event,
@@ -32,4 +34,5 @@ def all_activities(pool: asyncpg.Pool, keyring: KeyRing | None = None) -> list[C
         acts.load_case_context,
         acts.store_complainant_pii,
         CalendarActivities(pool).load_calendar_snapshot,
+        ReportActivities(pool).publish_report,
     ]

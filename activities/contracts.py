@@ -207,3 +207,23 @@ class PersistResult(BaseModel):
     projection_applied: bool | None = Field(
         default=None, description="None: no projection sent; False: a newer version was already stored"
     )
+
+
+# The daily and monthly reports (`activities.report_activities`, workflow `BureauReports`)
+class ReportRequest(BaseModel):
+    """One report to publish: the bureau (a jurisdiction of the org directory), the day and the two periods."""
+
+    jurisdiction: str
+    kind: str = Field(description="daily or monthly")
+    published_on: date
+    period_start: date
+    period_end: date
+    previous_start: date
+    previous_end: date
+    requested_at: datetime = Field(description="when the workflow asked (its clock): the notices' request time")
+
+
+class ReportOutcome(BaseModel):
+    report_id: str
+    stored: bool = Field(description="False when the report of this id was already there")
+    notices_queued: int = 0

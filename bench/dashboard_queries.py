@@ -372,6 +372,11 @@ def query_suite(pool: Any, now: datetime, scope: list[str] | None, case_no: str)
         "breach_trend": lambda: q.breach_trend(pool, scope, now),
         "case_detail": lambda: q.case_detail(pool, case_no, scope),
         "pending_extensions": lambda: q.pending_extensions(pool, scope),
+        "intake_per_day": lambda: q.intake_per_day(pool, period, scope),
+        "open_by_level_per_day": lambda: q.open_by_level_per_day(pool, period, scope, now),
+        "on_time_per_month": lambda: q.on_time_per_month(pool, scope, now),
+        "overdue_by_unit_and_stage": lambda: q.overdue_by_unit_and_stage(pool, scope),
+        "report_list": lambda: q.report_list(pool, scope),
     }
 
 

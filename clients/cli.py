@@ -12,6 +12,7 @@
     complaints db restore backups/2026-12-01 --replace
     complaints db rebuild                                            # read model from Temporal, no backup
     complaints report sla-board --scope SX-TY --format xlsx --output 时限督办.xlsx
+    complaints reports schedule                                    # 日报/月报 Schedules, 08:30 Beijing time
 
 Connection settings come from `COMPLAINTS_*` environment variables (see `common.settings`), or
 `--address/--namespace/--task-queue/--database-url` before the command. Exit codes: 0 ok, 1 refused or invalid (the
@@ -49,6 +50,7 @@ from cases.org import load_bundled_directory
 from clients import backup as b
 from clients import demo as demo_mod
 from clients import rebuild as rb
+from clients import report_schedules
 from clients.case_client import (
     CaseClient,
     CaseClientError,
@@ -58,11 +60,11 @@ from clients.case_client import (
     LineError,
 )
 from common.connect import connect
+from common.exports import FORMATS
 from common.process import run_command
 from common.settings import Settings, get_settings
 from dashboard import queries as dq
 from dashboard import reports
-from dashboard.exports import FORMATS
 
 CST = ZoneInfo("Asia/Shanghai")
 T = TypeVar("T")
@@ -974,6 +976,31 @@ def db_rebuild(
 
 
 # ------------------------------------------------------------------------------------------ reports
+
+reports_app = typer.Typer(
+    help="The daily and monthly reports (日报 / 月报): each bureau's Schedule, every day at 08:30 Beijing time.",
+    no_args_is_help=True,
+)
+app.add_typer(reports_app, name="reports")
+
+
+@reports_app.command("schedule")
+def reports_schedule(
+    jurisdiction: list[str] = typer.Option(
+        None, "--jurisdiction", "-j", help="a bureau, e.g. CN-SX (repeatable; default: every bureau of the directory)"
+    ),
+) -> None:
+    """Create each bureau's report Schedule, or bring an existing one to the current definition."""
+    settings = STATE.settings or get_settings()
+    try:
+        done = asyncio.run(report_schedules.ensure_report_schedules(settings, jurisdiction or ()))
+    except report_schedules.UnknownBureauError as e:
+        raise _fail(str(e)) from None
+    except (OSError, asyncpg.PostgresError) as e:
+        raise _fail(f"database {settings.database_url.split('@')[-1]}: {e}") from None
+    for code, what in done:
+        out.print(f"{code}: schedule {what} (every day 08:30 Asia/Shanghai; working days only)", markup=False)
+
 
 report_app = typer.Typer(
     help="The monitor's tables (SLA board, unit league, stage durations, case list) as .xlsx or CSV, from PostgreSQL.",

@@ -15,6 +15,9 @@ TASK_QUEUE = "complaints"
 WORKFLOW_TYPE = "ComplaintCase"
 REVIEW_WORKFLOW_TYPE = "ComplaintReview"
 WORKFLOW_ID_PREFIX = "complaint-"
+# the daily and monthly reports: one Schedule per bureau (jurisdiction) starts this workflow at 08:30 Beijing time
+REPORTS_WORKFLOW_TYPE = "BureauReports"
+REPORTS_SCHEDULE_PREFIX = "reports-"
 
 SUMMARY_QUERY = "summary"
 ALLOWED_DECISIONS_QUERY = "allowed_decisions"
@@ -45,6 +48,11 @@ SEARCH_ATTRIBUTES: dict[str, str] = {
 def workflow_id(case_no: str) -> str:
     """`complaint-<case_no>`: the one workflow of a case."""
     return f"{WORKFLOW_ID_PREFIX}{case_no}"
+
+
+def reports_schedule_id(jurisdiction: str) -> str:
+    """`reports-<jurisdiction>`: the Schedule of a bureau's reports (its runs' workflow ids start with it)."""
+    return f"{REPORTS_SCHEDULE_PREFIX}{jurisdiction}"
 
 
 def review_workflow_id(case_no: str, review_no: int) -> str:

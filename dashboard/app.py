@@ -1,4 +1,5 @@
-"""The supervisor dashboard (Streamlit entry point): overview, SLA board, case list, units, case detail, calendar.
+"""The supervisor dashboard (Streamlit entry point): overview, SLA board, case list, units, case detail, calendar,
+the daily and monthly reports.
 
 Run: `streamlit run dashboard/app.py --server.address 127.0.0.1 --server.port 8501` with
 `COMPLAINTS_DATABASE_URL` set. Read-only over the PostgreSQL read model (masked data only; `case_pii` is never
@@ -24,6 +25,7 @@ import streamlit as st
 from calendars import get_calendar, known_jurisdictions, shanghai_tz
 from cases.models import CASE_NO_RE, CaseKind, Channel, Stage
 from clients.case_client import CaseClientError
+from common.exports import MIME
 from common.logs import configure_logging
 from common.settings import Settings
 from dashboard import queries as q
@@ -31,7 +33,6 @@ from dashboard import reports
 from dashboard.access import Access, embedded_access, resolve_access
 from dashboard.actions import decide_extension, extension_decision
 from dashboard.db import DataSourceUnavailable, run_queries
-from dashboard.exports import MIME
 from dashboard.i18n import (
     CATEGORY_LABELS,
     CHANNEL_LABELS,
@@ -39,6 +40,7 @@ from dashboard.i18n import (
     KIND_LABELS,
     LANGS,
     LEVEL_COLOURS,
+    LEVEL_LABELS,
     STAGE_LABELS,
     level_label,
     t,
@@ -47,7 +49,7 @@ from dashboard.i18n import (
 
 log = logging.getLogger("complaints.dashboard")
 
-PAGES = ("overview", "board", "cases", "units", "case", "calendar")
+PAGES = ("overview", "board", "cases", "units", "case", "calendar", "reports")
 PERIODS = ("this_month", "last_7", "last_30", "last_month", "this_quarter", "custom")
 
 
@@ -129,6 +131,96 @@ class Ctx:
         return str(hit.iloc[0]["name"]) if len(hit) else unit_id
 
 
+# ---------------------------------------------------------------------------------------------- charts
+
+
+def labelled(df: pd.DataFrame, keys: dict[str, str], lang: str) -> tuple[pd.DataFrame, dict[str, str]]:
+    """`df`'s columns renamed to their labels (column -> i18n key), so that axes, legends and tooltips show
+    translated names; returns the frame and column -> label."""
+    names = {col: t(key, lang) for col, key in keys.items()}
+    return df[list(keys)].rename(columns=names), names
+
+
+def chart_or_dash(df: pd.DataFrame, build: Callable[[], alt.Chart]) -> None:
+    if df.empty:
+        st.info("—")
+    else:
+        st.altair_chart(build(), width="stretch")
+
+
+CHART_MINUTES = 5  # the overview's charts are recomputed at most this often (open cases by level per day is heavy)
+
+
+@st.cache_data(ttl=CHART_MINUTES * 60, show_spinner=False, max_entries=64)
+def overview_chart_data(
+    database_url: str, start: date, end: date, scope: tuple[str, ...] | None, as_of: datetime
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The overview charts' series as of `as_of` (a multiple of `CHART_MINUTES`, so that the page's refreshes
+    and every supervisor looking at the same scope share one computation)."""
+    period, units = q.Period(start, end), None if scope is None else list(scope)
+
+    async def load(c: Any) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        return (
+            await q.intake_per_day(c, period, units),
+            await q.open_by_level_per_day(c, period, units, as_of),
+            await q.on_time_per_month(c, units, as_of),
+        )
+
+    result: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame] = run_queries(database_url, load)
+    return result
+
+
+def overview_charts(ctx: Ctx) -> None:
+    """Intake per day by channel, open cases by level over time (the period), on-time rates per month."""
+    lang = ctx.lang
+    as_of = ctx.now.replace(minute=ctx.now.minute - ctx.now.minute % CHART_MINUTES, second=0, microsecond=0)
+    intake, levels, monthly = overview_chart_data(
+        ctx.settings.database_url, ctx.period.start, ctx.period.end,
+        None if ctx.scope is None else tuple(ctx.scope), as_of,
+    )
+    left, right = st.columns(2)
+    with left:
+        st.markdown(f"**{t('intake_per_day', lang)}**")
+        df, n = labelled(intake.assign(channel=[vocab(CHANNEL_LABELS, v, lang) for v in intake["channel"]]),
+                         {"day": "day", "channel": "channel", "registered": "registered"}, lang)
+        chart_or_dash(df, lambda: alt.Chart(df).mark_bar().encode(
+            x=alt.X(field=n["day"], type="temporal", timeUnit="yearmonthdate", title=n["day"]),
+            y=alt.Y(field=n["registered"], type="quantitative", aggregate="sum", title=n["registered"]),
+            color=alt.Color(field=n["channel"], type="nominal", title=n["channel"]),
+            tooltip=[alt.Tooltip(field=n[k], type=ty) for k, ty in
+                     (("day", "temporal"), ("channel", "nominal"), ("registered", "quantitative"))],
+        ))
+    with right:
+        st.markdown(f"**{t('open_by_level_trend', lang)}**")
+        order = ["red", "yellow", "blue", "on_track"]
+        df, n = labelled(levels.assign(sla_level=[vocab(LEVEL_LABELS, v, lang) for v in levels["sla_level"]]),
+                         {"day": "day", "sla_level": "level", "cases": "open_cases"}, lang)
+        chart_or_dash(df, lambda: alt.Chart(df).mark_area().encode(
+            x=alt.X(field=n["day"], type="temporal", timeUnit="yearmonthdate", title=n["day"]),
+            y=alt.Y(field=n["cases"], type="quantitative", stack="zero", title=n["cases"]),
+            color=alt.Color(field=n["sla_level"], type="nominal", title=n["sla_level"],
+                            sort=[vocab(LEVEL_LABELS, v, lang) for v in order],
+                            scale=alt.Scale(domain=[vocab(LEVEL_LABELS, v, lang) for v in order],
+                                            range=["#e03131", "#f08c00", "#1c7ed6", "#94d82d"])),
+            tooltip=[alt.Tooltip(field=n[k], type=ty) for k, ty in
+                     (("day", "temporal"), ("sla_level", "nominal"), ("cases", "quantitative"))],
+        ))
+    st.markdown(f"**{t('on_time_per_month', lang)}**")
+    rate_names = {"acceptance": t("on_time_acceptance", lang), "investigation": t("on_time_completion", lang)}
+    df, n = labelled(monthly.assign(clock=[rate_names.get(v, v) for v in monthly["clock"]]),
+                     {"month": "month", "clock": "rate_kind", "on_time_pct": "on_time_rate", "clocks": "clock_count"},
+                     lang)
+    chart_or_dash(df, lambda: alt.Chart(df).mark_line(point=True).encode(
+        x=alt.X(field=n["month"], type="temporal", timeUnit="yearmonth", title=n["month"]),
+        y=alt.Y(field=n["on_time_pct"], type="quantitative", scale=alt.Scale(domain=[0, 100]),
+                title=n["on_time_pct"]),
+        color=alt.Color(field=n["clock"], type="nominal", title=n["clock"]),
+        tooltip=[alt.Tooltip(field=n[k], type=ty) for k, ty in
+                 (("month", "temporal"), ("clock", "nominal"), ("on_time_pct", "quantitative"),
+                  ("clocks", "quantitative"))],
+    ))
+
+
 # ---------------------------------------------------------------------------------------------- pages
 
 
@@ -174,6 +266,7 @@ def page_overview(ctx: Ctx) -> None:
         }
     )
     st.dataframe(table, hide_index=True, width="stretch")
+    overview_charts(ctx)
     undelivered_notifications(ctx)
 
 
@@ -338,17 +431,19 @@ def page_cases(ctx: Ctx) -> None:
 
 
 def page_units(ctx: Ctx) -> None:
-    """League table per handling unit, stage durations (median / p90 working days) and weekly breaches."""
+    """League table per handling unit, stage durations (median / p90 working days), what is overdue now by unit
+    and stage, and weekly breaches."""
     lang = ctx.lang
 
-    async def load(c: Any) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    async def load(c: Any) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         return (
             await q.unit_league(c, ctx.period, ctx.scope),
             await q.stage_durations(c, ctx.period, ctx.scope),
             await q.breach_trend(c, ctx.scope, ctx.now),
+            await q.overdue_by_unit_and_stage(c, ctx.scope),
         )
 
-    league, durations, trend = ctx.run(load)
+    league, durations, trend, overdue = ctx.run(load)
     st.subheader(t("league", lang))
     st.dataframe(
         league[["unit_id", "unit_name", "open", "overdue", "on_time_pct", "completed", "returns", "extensions",
@@ -384,24 +479,29 @@ def page_units(ctx: Ctx) -> None:
                          "p90_wd": st.column_config.NumberColumn(t("p90_wd", lang), format="%.1f"),
                      })
         downloads(ctx, "stages", lambda: reports.durations_report(durations))
+    st.subheader(t("overdue_by_unit_stage", lang))
+    df, n = labelled(overdue.assign(clock=[vocab(STAGE_LABELS, v, lang) for v in overdue["clock"]],
+                                    unit_name=[name or unit for name, unit in
+                                               zip(overdue["unit_name"], overdue["unit_id"], strict=True)]),
+                     {"unit_name": "unit", "clock": "stage", "overdue": "overdue"}, lang)
+    chart_or_dash(df, lambda: alt.Chart(df).mark_bar().encode(
+        y=alt.Y(field=n["unit_name"], type="nominal", title=n["unit_name"], sort="-x"),
+        x=alt.X(field=n["overdue"], type="quantitative", aggregate="sum", title=n["overdue"]),
+        color=alt.Color(field=n["clock"], type="nominal", title=n["clock"]),
+        tooltip=[alt.Tooltip(field=n[k], type=ty) for k, ty in
+                 (("unit_name", "nominal"), ("clock", "nominal"), ("overdue", "quantitative"))],
+    ))
     st.subheader(t("trend", lang))
-    if trend.empty:
-        st.info("—")
-    else:
-        chart_df = trend.assign(
-            week=pd.to_datetime(trend["week"]), stage=[vocab(STAGE_LABELS, v, lang) for v in trend["clock"]]
-        )
-        chart = (
-            alt.Chart(chart_df)
-            .mark_bar()
-            .encode(
-                x=alt.X("yearmonthdate(week):T", title="week"),
-                y=alt.Y("sum(breaches):Q", title=t("trend", lang)),
-                color=alt.Color("stage:N", title=t("stage", lang)),
-                tooltip=["week:T", "stage:N", "breaches:Q"],
-            )
-        )
-        st.altair_chart(chart, width="stretch")
+    df, n = labelled(trend.assign(week=pd.to_datetime(trend["week"]),
+                                  clock=[vocab(STAGE_LABELS, v, lang) for v in trend["clock"]]),
+                     {"week": "week", "clock": "stage", "breaches": "breaches"}, lang)
+    chart_or_dash(df, lambda: alt.Chart(df).mark_bar().encode(
+        x=alt.X(field=n["week"], type="temporal", timeUnit="yearmonthdate", title=n["week"]),
+        y=alt.Y(field=n["breaches"], type="quantitative", aggregate="sum", title=n["breaches"]),
+        color=alt.Color(field=n["clock"], type="nominal", title=n["clock"]),
+        tooltip=[alt.Tooltip(field=n[k], type=ty) for k, ty in
+                 (("week", "temporal"), ("clock", "nominal"), ("breaches", "quantitative"))],
+    ))
 
 
 def page_case(ctx: Ctx) -> None:
@@ -545,6 +645,47 @@ def page_calendar(ctx: Ctx) -> None:
     st.dataframe(pd.DataFrame(special, columns=["date", "kind", "name"]), hide_index=True, width="stretch")
 
 
+def page_reports(ctx: Ctx) -> None:
+    """The daily and monthly reports the worker published (newest first), each as Excel and chart downloads; the
+    newest chart shown. The files are read from PostgreSQL when a button is pressed."""
+    lang = ctx.lang
+    listing: pd.DataFrame = ctx.run(lambda c: q.report_list(c, ctx.scope))
+    st.subheader(t("reports", lang))
+    st.caption(t("reports_scope", lang))
+    if listing.empty:
+        st.info(t("no_reports", lang))
+        return
+
+    def fetch(report_id: str, file: str) -> bytes:
+        return ctx.run(lambda c: q.report_file(c, report_id, file, ctx.scope)) or b""
+
+    newest = listing.iloc[0]
+    chart = fetch(str(newest["report_id"]), "png")
+    if chart:
+        st.image(chart, caption=f"{t('report_' + str(newest['kind']), lang)} {newest['jurisdiction']} "
+                                f"{newest['published_on']:%Y-%m-%d}")
+    heads = st.columns([2, 2, 2, 3, 3, 2, 2])
+    for col, key in zip(heads, ("published_on", "kind", "jurisdiction", "report_period", "report_previous"),
+                        strict=False):
+        col.markdown(f"**{t(key, lang)}**")
+    for r in listing.itertuples(index=False):
+        cols = st.columns([2, 2, 2, 3, 3, 2, 2])
+        cols[0].write(f"{r.published_on:%Y-%m-%d}")
+        cols[1].write(t(f"report_{r.kind}", lang))
+        cols[2].write(str(r.jurisdiction))
+        cols[3].write(f"{r.period_start:%Y-%m-%d} ~ {r.period_end:%Y-%m-%d}")
+        cols[4].write(f"{r.previous_start:%Y-%m-%d} ~ {r.previous_end:%Y-%m-%d}")
+        title = f"{t('report_' + str(r.kind), 'zh')}_{r.jurisdiction}_{r.published_on:%Y%m%d}"
+        cols[5].download_button(
+            t("download_xlsx", lang), data=lambda rid=r.report_id: fetch(rid, "xlsx"), file_name=f"{title}.xlsx",
+            mime=MIME["xlsx"], key=f"report_xlsx_{r.report_id}", on_click="ignore",
+        )
+        cols[6].download_button(
+            t("download_chart", lang), data=lambda rid=r.report_id: fetch(rid, "png"), file_name=f"{title}.png",
+            mime="image/png", key=f"report_png_{r.report_id}", on_click="ignore",
+        )
+
+
 RENDERERS: dict[str, Callable[[Ctx], None]] = {
     "overview": page_overview,
     "board": page_board,
@@ -552,6 +693,7 @@ RENDERERS: dict[str, Callable[[Ctx], None]] = {
     "units": page_units,
     "case": page_case,
     "calendar": page_calendar,
+    "reports": page_reports,
 }
 
 

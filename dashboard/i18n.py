@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+# the vocabularies the worker's reports print too live in common; re-exported here for the pages
+from common.labels import CATEGORY_LABELS as CATEGORY_LABELS
+from common.labels import CHANNEL_LABELS as CHANNEL_LABELS
+from common.labels import STAGE_LABELS as STAGE_LABELS
+
 LANGS: dict[str, str] = {"both": "中文 / English", "zh": "中文", "en": "English"}
 
 _T: dict[str, tuple[str, str]] = {
@@ -61,6 +66,15 @@ _T: dict[str, tuple[str, str]] = {
     "league": ("单位排名", "Unit league table"),
     "durations": ("各环节用时（工作日）", "Working days per stage"),
     "trend": ("每周超期数", "Breaches per week"),
+    "week": ("周", "Week"),
+    "breaches": ("超期数", "Breaches"),
+    "day": ("日期", "Day"),
+    "intake_per_day": ("每日登记量（按渠道）", "Intake per day by channel"),
+    "open_by_level_trend": ("在办工单预警等级走势（每日日终）", "Open cases by SLA level (end of each day)"),
+    "on_time_per_month": ("各月按时率（近12个月）", "On-time rates per month (last 12 months)"),
+    "on_time_rate": ("按时率%", "On time %"),
+    "rate_kind": ("指标", "Measure"),
+    "overdue_by_unit_stage": ("当前超期（按单位和环节）", "Overdue now by unit and stage"),
     "overdue": ("超期", "Overdue"),
     "on_time_pct": ("按时办结率%", "On-time %"),
     "returns": ("退单", "Returns"),
@@ -101,6 +115,16 @@ _T: dict[str, tuple[str, str]] = {
                  "The page shows the first {shown} rows; the downloads hold all {total}"),
     "download_xlsx": ("下载 Excel", "Download Excel"),
     "download_csv": ("下载 CSV", "Download CSV"),
+    "reports": ("报表", "Reports"),
+    "report_daily": ("日报", "Daily report"),
+    "report_monthly": ("月报", "Monthly report"),
+    "published_on": ("发布日", "Published on"),
+    "report_period": ("统计区间", "Covers"),
+    "report_previous": ("对比区间", "Compared with"),
+    "download_chart": ("下载图表", "Download chart"),
+    "no_reports": ("暂无报表：报表于每个工作日 08:30 生成", "No report yet: reports are made at 08:30 on working days"),
+    "reports_scope": ("报表覆盖全局各单位，仅向可查看全局的用户显示", "A report covers every unit of its bureau: "
+                      "shown to those who see the whole bureau"),
     "unit_id": ("单位代码", "Unit code"),
     "unit_code": ("承办单位代码", "Handling unit code"),
     "completed": ("办结数", "Completed"),
@@ -172,41 +196,11 @@ LEVEL_LABELS: dict[str, tuple[str, str]] = {
 LEVEL_COLOURS: dict[str, str] = {"on_track": "#d9f2d9", "blue": "#cfe2ff", "yellow": "#fff3bf", "red": "#ffc9c9"}
 LEVEL_ICONS: dict[str, str] = {"on_track": "🟢", "blue": "🔵", "yellow": "🟡", "red": "🔴"}
 
-STAGE_LABELS: dict[str, tuple[str, str]] = {
-    "acceptance": ("受理", "Acceptance"),
-    "dispatch": ("转办", "Dispatch"),
-    "investigation": ("调查核实", "Investigation"),
-    "feedback": ("处理反馈", "Feedback"),
-    "return_visit": ("回访", "Return visit"),
-    "review_window": ("复核期", "Review window"),
-    "under_review": ("复核中", "Under review"),
-    "archived": ("归档", "Archived"),
-    "review": ("复核", "Review"),
-    "reporter_notice": ("告知举报人", "Reporter notice"),
-}
 KIND_LABELS: dict[str, tuple[str, str]] = {
     "complaint": ("投诉", "Complaint"),
     "consultation": ("咨询", "Consultation"),
     "fraud_report": ("欺诈骗保举报", "Fraud report"),
     "misconduct": ("作风问题", "Staff misconduct"),
-}
-CHANNEL_LABELS: dict[str, tuple[str, str]] = {
-    "hotline_12393": ("12393热线", "12393 hotline"),
-    "national_app": ("国家医保APP", "National app"),
-    "national_web": ("国家医保网站", "National web"),
-    "provincial_web": ("省局网站", "Provincial web"),
-    "wechat": ("微信", "WeChat"),
-    "service_hall": ("服务大厅", "Service hall"),
-    "mail": ("信件", "Mail"),
-}
-CATEGORY_LABELS: dict[str, tuple[str, str]] = {
-    "reimbursement": ("医保报销", "Reimbursement"),
-    "designated_institution": ("定点医疗机构", "Designated institution"),
-    "pharmacy": ("定点药店", "Pharmacy"),
-    "fund_fraud": ("欺诈骗保", "Fund fraud"),
-    "staff_conduct": ("工作人员作风", "Staff conduct"),
-    "enrolment": ("参保登记", "Enrolment"),
-    "other": ("其他", "Other"),
 }
 EXTENSION_LABELS: dict[str, tuple[str, str]] = {
     "requested": ("待审批", "Requested"),

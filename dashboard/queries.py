@@ -741,6 +741,145 @@ async def breach_trend(
     return pd.DataFrame([dict(r) for r in rows], columns=["week", "clock", "breaches"])
 
 
+# ------------------------------------------------------------------------------------------ charts
+
+
+async def intake_per_day(conn: Conn, period: Period, scope_unit_ids: Sequence[str] | None) -> pd.DataFrame:
+    """Cases registered per local day and intake channel in the period (days and channels with none left out)."""
+    lo, hi = period.bounds()
+    rows = await conn.fetch(
+        f"""
+        SELECT (c.registered_at AT TIME ZONE 'Asia/Shanghai')::date AS day, c.channel, count(*) AS registered
+        FROM cases c
+        WHERE c.registered_at >= $2 AND c.registered_at < $3 AND {scope_predicate("c.handling_unit", "c.jurisdiction")}
+        GROUP BY 1, 2 ORDER BY 1, 2
+        """,
+        _scope_param(scope_unit_ids),
+        lo,
+        hi,
+    )
+    return pd.DataFrame([dict(r) for r in rows], columns=["day", "channel", "registered"])
+
+
+async def open_by_level_per_day(
+    conn: Conn, period: Period, scope_unit_ids: Sequence[str] | None, now: datetime
+) -> pd.DataFrame:
+    """Open cases per SLA level at the end of each day of the period (at `now` for today; days after today are
+    left out). A case open then takes the worst level of its clocks running then, each clock's level being the
+    last `sla_level_changed` event of that clock and cycle up to that instant (on track before any); a case with
+    no clock running is on track. Every level of every day is present, zeros included."""
+    last = min(period.end, now.astimezone(shanghai_tz()).date())
+    if last < period.start:
+        return pd.DataFrame(columns=["day", "sla_level", "cases"])
+    rows = await conn.fetch(
+        f"""
+        WITH days AS (
+            SELECT g::date AS day, LEAST(((g::date + 1)::timestamp AT TIME ZONE 'Asia/Shanghai'), $4) AS t
+            FROM generate_series($2::date, $3::date, interval '1 day') g
+        ), bounds AS (
+            SELECT min(t) - interval '1 day' AS first_t, max(t) AS last_t FROM days
+        ), cand AS MATERIALIZED (
+            -- the cases open at some day's end: open now, or closed since the first day began (two index scans
+            -- of few rows rather than one pass over every case ever registered)
+            SELECT c.case_no, c.registered_at, c.closed_at FROM cases c, bounds b
+            WHERE c.open AND c.registered_at < b.last_t AND {scope_predicate("c.handling_unit", "c.jurisdiction")}
+            UNION ALL
+            SELECT c.case_no, c.registered_at, c.closed_at FROM cases c, bounds b
+            WHERE NOT c.open AND c.closed_at >= b.first_t AND c.registered_at < b.last_t
+              AND {scope_predicate("c.handling_unit", "c.jurisdiction")}
+        ), clocks AS MATERIALIZED (
+            SELECT k.case_no, k.clock, k.cycle, k.started_at, k.stopped_at
+            FROM sla_clocks k JOIN cand USING (case_no), bounds b
+            WHERE k.started_at < b.last_t AND (k.stopped_at IS NULL OR k.stopped_at >= b.first_t)
+        ), ev AS MATERIALIZED (
+            -- each level change of a clock holds until the next one: [at, until)
+            SELECT e.case_no, e.details->>'clock' AS clock, COALESCE((e.details->>'cycle')::int, 1) AS cycle,
+                   e.at, lead(e.at, 1, 'infinity') OVER (PARTITION BY e.case_no, e.details->>'clock',
+                                                        COALESCE((e.details->>'cycle')::int, 1) ORDER BY e.seq)
+                       AS until,
+                   e.details->>'level' AS level
+            FROM case_events e JOIN cand USING (case_no), bounds b
+            WHERE e.kind = 'sla_level_changed' AND e.at <= b.last_t
+        ), worst AS (
+            -- per day's end and case open then: the worst level its running clocks had (cases on track left out)
+            SELECT d.day, k.case_no,
+                   max(CASE ev.level WHEN 'red' THEN 3 WHEN 'yellow' THEN 2 WHEN 'blue' THEN 1 ELSE 0 END) AS rank
+            FROM days d
+            JOIN clocks k ON k.started_at < d.t AND (k.stopped_at IS NULL OR k.stopped_at >= d.t)
+            JOIN cand c ON c.case_no = k.case_no AND c.registered_at < d.t
+                       AND (c.closed_at IS NULL OR c.closed_at >= d.t)
+            JOIN ev ON ev.case_no = k.case_no AND ev.clock = k.clock AND ev.cycle = k.cycle
+                   AND ev.at <= d.t AND d.t < ev.until
+            GROUP BY d.day, k.case_no
+        ), opened AS (
+            SELECT d.day, count(*) AS cases FROM days d
+            JOIN cand c ON c.registered_at < d.t AND (c.closed_at IS NULL OR c.closed_at >= d.t)
+            GROUP BY d.day
+        ), leveled AS (
+            SELECT day, rank, count(*) AS cases FROM worst WHERE rank > 0 GROUP BY 1, 2
+        )
+        SELECT day, rank, cases FROM leveled
+        UNION ALL  -- on track: the open cases without a worse level
+        SELECT o.day, 0, o.cases - COALESCE((SELECT sum(l.cases) FROM leveled l WHERE l.day = o.day), 0)::bigint
+        FROM opened o
+        """,
+        _scope_param(scope_unit_ids),
+        period.start,
+        last,
+        now,
+    )
+    counts = {(r["day"], LEVELS[r["rank"]]): int(r["cases"]) for r in rows}
+    days = [period.start + timedelta(days=i) for i in range((last - period.start).days + 1)]
+    return pd.DataFrame(
+        [(d, level, counts.get((d, level), 0)) for d in days for level in LEVELS],
+        columns=["day", "sla_level", "cases"],
+    )
+
+
+async def on_time_per_month(
+    conn: Conn, scope_unit_ids: Sequence[str] | None, now: datetime, months: int = 12
+) -> pd.DataFrame:
+    """On-time acceptance % and on-time completion % (限时办结率) per local month of the clocks' stop, over the
+    last `months` months up to `now` (the definitions of `period_metrics`); months without clocks left out."""
+    today = now.astimezone(shanghai_tz()).date()
+    first = today.replace(day=1)
+    for _ in range(months - 1):
+        first = (first - timedelta(days=1)).replace(day=1)
+    lo, _ = Period(first, today).bounds()
+    rows = await conn.fetch(
+        f"""
+        SELECT date_trunc('month', k.stopped_at AT TIME ZONE 'Asia/Shanghai')::date AS month, k.clock,
+               count(*) AS clocks, count(*) FILTER (WHERE NOT k.breached) AS on_time
+        FROM sla_clocks k
+        WHERE k.clock IN ('acceptance', 'investigation') AND k.stopped_at >= $2 AND k.stopped_at < $3
+          AND {_clock_in_scope()}
+        GROUP BY 1, 2 ORDER BY 1, 2
+        """,
+        _scope_param(scope_unit_ids),
+        lo,
+        now,
+    )
+    df = pd.DataFrame([dict(r) for r in rows], columns=["month", "clock", "clocks", "on_time"])
+    df["on_time_pct"] = [round(100.0 * ok / n, 1) for ok, n in zip(df["on_time"], df["clocks"], strict=True)]
+    return df
+
+
+async def overdue_by_unit_and_stage(conn: Conn, scope_unit_ids: Sequence[str] | None) -> pd.DataFrame:
+    """Running clocks at red now, per unit (the clock's, else the provincial centre) and clock."""
+    rows = await conn.fetch(
+        f"""
+        SELECT COALESCE(k.unit, od.provincial_centre) AS unit_id, u.name AS unit_name, k.clock, count(*) AS overdue
+        FROM sla_clocks k JOIN cases c ON c.case_no = k.case_no
+        LEFT JOIN org_directories od ON od.jurisdiction = c.jurisdiction
+        LEFT JOIN org_units u ON u.unit_id = COALESCE(k.unit, od.provincial_centre)
+        WHERE k.stopped_at IS NULL AND k.level = 'red' AND {_clock_in_scope()}
+        GROUP BY 1, 2, 3 ORDER BY 1, 3
+        """,
+        _scope_param(scope_unit_ids),
+    )
+    return pd.DataFrame([dict(r) for r in rows], columns=["unit_id", "unit_name", "clock", "overdue"])
+
+
 # ------------------------------------------------------------------------------------------ case detail
 
 
@@ -853,3 +992,48 @@ async def undelivered_notifications(
         limit,
     )
     return int(total or 0), pd.DataFrame([dict(r) for r in rows], columns=UNDELIVERED_COLUMNS)
+
+
+# ------------------------------------------------------------------------------------------ daily and monthly reports
+
+REPORT_LIST_COLUMNS = ["report_id", "kind", "jurisdiction", "published_on", "period_start", "period_end",
+                       "previous_start", "previous_end", "created_at"]
+REPORT_FILES: dict[str, str] = {"xlsx": "xlsx", "png": "chart_png"}  # file kind -> column of `reports`
+
+
+async def report_bureaus(conn: Conn, scope_unit_ids: Sequence[str] | None) -> list[str]:
+    """The bureaus whose reports the scope may read: a report covers every unit of its bureau, so it is for
+    whoever sees the whole bureau (the provincial centre is in scope, or no restriction)."""
+    rows = await conn.fetch(
+        "SELECT jurisdiction FROM org_directories WHERE $1::text[] IS NULL OR provincial_centre = ANY($1::text[])"
+        " ORDER BY jurisdiction",
+        _scope_param(scope_unit_ids),
+    )
+    return [r["jurisdiction"] for r in rows]
+
+
+async def report_list(conn: Conn, scope_unit_ids: Sequence[str] | None, limit: int = 200) -> pd.DataFrame:
+    """The published daily and monthly reports the scope may read, newest first (without their files)."""
+    rows = await conn.fetch(
+        f"""
+        SELECT {", ".join(REPORT_LIST_COLUMNS)} FROM reports
+        WHERE jurisdiction = ANY($1::text[])
+        ORDER BY published_on DESC, jurisdiction, kind DESC
+        LIMIT $2
+        """,
+        await report_bureaus(conn, scope_unit_ids),
+        limit,
+    )
+    return pd.DataFrame([dict(r) for r in rows], columns=REPORT_LIST_COLUMNS)
+
+
+async def report_file(conn: Conn, report_id: str, file: str, scope_unit_ids: Sequence[str] | None) -> bytes | None:
+    """A report's workbook (`xlsx`) or chart (`png`), None when it does not exist or is out of scope."""
+    if file not in REPORT_FILES:
+        raise ValueError(f"file: {file!r} is not one of {', '.join(REPORT_FILES)}")
+    data = await conn.fetchval(
+        f"SELECT {REPORT_FILES[file]} FROM reports WHERE report_id = $1 AND jurisdiction = ANY($2::text[])",
+        report_id,
+        await report_bureaus(conn, scope_unit_ids),
+    )
+    return None if data is None else bytes(data)

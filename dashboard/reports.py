@@ -13,8 +13,8 @@ from datetime import datetime
 
 import pandas as pd
 
+from common.exports import render
 from dashboard import queries as q
-from dashboard.exports import render
 from dashboard.i18n import (
     CATEGORY_LABELS,
     CHANNEL_LABELS,

@@ -25,6 +25,7 @@ from activities.db import apply_migrations
 from activities.seed import seed_directory
 from api.settings import get_api_settings
 from clients.backup import BackupError, restore, verify
+from clients.report_schedules import ensure_report_schedules
 from common.contract import SEARCH_ATTRIBUTES
 from common.process import run_command
 from common.settings import Settings
@@ -180,14 +181,7 @@ class Stack:
         self._spawn("api", argv, {**self._env(), "COMPLAINTS_METRICS_READ_MODEL": "false"})
 
     def _start_streamlit(self, name: str, script: str, port: int, env: dict[str, str]) -> None:
-        argv = [
-            sys.executable, "-m", "streamlit", "run", str(Path(__file__).parent.parent / "dashboard" / script),
-            "--server.port", str(port),
-            "--server.address", "127.0.0.1",
-            "--server.headless", "true",
-            "--browser.gatherUsageStats", "false",
-        ]
-        self._spawn(name, argv, env)
+        self._spawn(name, streamlit_argv(script, port), env)
 
     def start_workbench(self) -> None:
         env = {**self._env(), "COMPLAINTS_WORKBENCH_API_URL": f"http://127.0.0.1:{self.api_port}"}
@@ -195,6 +189,13 @@ class Stack:
 
     def start_dashboard(self) -> None:
         self._start_streamlit("dashboard", "app.py", self.settings.dashboard_port, self._env())
+
+    def ensure_report_schedules(self) -> None:
+        settings = self.settings.model_copy(update={
+            "database_url": self.postgres.dsn("complaints"), "temporal_address": f"127.0.0.1:{self.temporal_port}",
+        })
+        for code, what in asyncio.run(ensure_report_schedules(settings)):
+            print(f"  reports: schedule of {code} {what} (08:30 Asia/Shanghai, working days)")
 
     # -- commands -------------------------------------------------------------------------------------
     def up(self) -> None:
@@ -215,6 +216,7 @@ class Stack:
         _wait_http(f"http://127.0.0.1:{self.settings.workbench_port}/_stcore/health", "workbench", 90)
         asyncio.run(_wait_worker_polling(f"127.0.0.1:{self.temporal_port}", self.settings.task_queue, 60))
         _wait_http(f"{self.worker_ops}/readyz", "worker probes", 60)
+        self.ensure_report_schedules()
         print()
         print(f"  Temporal Web UI   http://localhost:{self.ui_port}")
         print(f"  SLA dashboard     http://localhost:{self.settings.dashboard_port}")
@@ -263,6 +265,18 @@ class Stack:
             print(f"  {name:10} {f'running (pid {pid})' if pid else 'stopped'}")
         pg = self.postgres.pid()
         print(f"  {'postgres':10} {f'running (pid {pg})' if pg else 'stopped'}")
+
+
+def streamlit_argv(script: str, port: int) -> list[str]:
+    """The command line of a Streamlit page of `dashboard/` (the monitor, the workbench) on localhost."""
+    return [
+        sys.executable, "-m", "streamlit", "run", str(Path(__file__).parent.parent / "dashboard" / script),
+        "--server.port", str(port),
+        "--server.address", "127.0.0.1",
+        "--server.headless", "true",
+        "--browser.gatherUsageStats", "false",
+        "--client.toolbarMode", "viewer",  # no "Deploy" menu for supervisors and caseworkers
+    ]
 
 
 def wait_port(host: str, port: int, what: str, timeout: float) -> None:

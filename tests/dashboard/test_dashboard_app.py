@@ -123,7 +123,7 @@ def test_units_page_league_and_durations(app_env: str) -> None:
     dur = at.dataframe[1].value
     row = dur[(dur.unit_id == "SX-TY-XD") & (dur.stage.str.contains("调查"))].iloc[0]
     assert row["median_wd"] == 7.0
-    assert len(at.get("vega_lite_chart")) == 1
+    assert len(at.get("vega_lite_chart")) == 2  # overdue by unit and stage, breaches per week
     assert set(downloads(at)) == {"units_xlsx", "units_csv", "stages_xlsx", "stages_csv"}
 
 

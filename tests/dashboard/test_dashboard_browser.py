@@ -9,10 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +18,7 @@ import openpyxl
 import pytest
 import pytest_asyncio
 import websockets
-from helpers.browser import PAGE_TEXT_JS, Cdp, chromium_page, free_port, require_chromium, wait_http
+from helpers.browser import PAGE_TEXT_JS, Cdp, chromium_page, download, require_chromium, streamlit_app
 from helpers.dashboard_seed import NOW, RED_CASES, seed_dashboard
 
 from dashboard import queries as q
@@ -41,29 +37,13 @@ async def seeded_dsn(pg_dsn: str) -> str:
 @pytest.fixture
 def app_url(seeded_dsn: str) -> Iterator[str]:
     require_chromium()
-    port = free_port()
-    env = dict(os.environ)
-    env.update(
-        COMPLAINTS_DATABASE_URL=seeded_dsn,
-        COMPLAINTS_MODE="embedded",
-        COMPLAINTS_DASHBOARD_NOW=NOW.isoformat(),
-        COMPLAINTS_DASHBOARD_REFRESH_SECONDS="0",
-        STREAMLIT_BROWSER_GATHER_USAGE_STATS="false",
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"), "--server.address",
-         "127.0.0.1", "--server.port", str(port), "--server.headless", "true"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,  # a full unread pipe would block it
-    )
-    try:
-        wait_http(f"http://127.0.0.1:{port}/_stcore/health", 60)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with streamlit_app(ROOT / "dashboard" / "app.py", {
+        "COMPLAINTS_DATABASE_URL": seeded_dsn,
+        "COMPLAINTS_MODE": "embedded",
+        "COMPLAINTS_DASHBOARD_NOW": NOW.isoformat(),
+        "COMPLAINTS_DASHBOARD_REFRESH_SECONDS": "0",
+    }) as url:
+        yield url
 
 
 async def _drive(ws_url: str, url: str) -> tuple[str, bytes]:
@@ -99,16 +79,6 @@ def test_sla_board_in_chromium_lists_red_cases(app_url: str) -> None:
     assert shot.stat().st_size > 10_000
 
 
-CLICK_JS = """
-(() => {
-  const b = [...document.querySelectorAll('button')].find(e => e.innerText.includes(%s));
-  if (!b) return false;
-  b.click();
-  return true;
-})()
-"""
-
-
 async def _download(ws_url: str, url: str, folder: Path, label: str) -> Path:
     """Open the SLA board, press the download button labelled `label`, return the file Chromium saved."""
     async with websockets.connect(ws_url, max_size=50_000_000) as ws:
@@ -123,13 +93,7 @@ async def _download(ws_url: str, url: str, folder: Path, label: str) -> Path:
             if all(no in text for no in RED_CASES) and label in text and "Running" not in text:
                 break
             await asyncio.sleep(0.5)
-        assert await cdp.eval(CLICK_JS % json.dumps(label)), f"no button {label!r}"
-        while time.monotonic() < deadline:  # the file is built on the server when pressed, then saved
-            done = [folder / n for n in os.listdir(folder) if not n.endswith(".crdownload")]
-            if done:
-                return done[0]
-            await asyncio.sleep(0.3)
-        raise TimeoutError(f"nothing downloaded into {folder}")
+        return await download(cdp, folder, label)
 
 
 def test_sla_board_download_in_chromium(app_url: str, seeded_dsn: str, tmp_path: Path) -> None:

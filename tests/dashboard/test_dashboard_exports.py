@@ -1,4 +1,4 @@
-"""The monitor's tables as `.xlsx` and CSV (dashboard/reports.py, dashboard/exports.py) on the hand-countable seed
+"""The monitor's tables as `.xlsx` and CSV (dashboard/reports.py, common/exports.py) on the hand-countable seed
 (tests/helpers/dashboard_seed.py): the files open, headers are Chinese, instants are Excel datetimes in
 Asia/Shanghai, and every number equals the SQL behind it. The page-limit test adds rows beyond the page's 500."""
 
@@ -29,9 +29,9 @@ from helpers.dashboard_seed import (
 from openpyxl.worksheet.worksheet import Worksheet
 from streamlit.testing.v1 import AppTest
 
+from common.exports import ExportError, display_width, render, to_csv, to_xlsx
 from dashboard import queries as q
 from dashboard import reports
-from dashboard.exports import ExportError, display_width, render, to_csv, to_xlsx
 
 PERIOD_ = q.Period(*PERIOD)
 CJK = re.compile(r"[\u4e00-\u9fff]")

@@ -117,6 +117,7 @@ def test_make_up_runs_everything_and_down_stops_exactly_it(stack_env: dict[str, 
         worker_ops = f"http://127.0.0.1:{stack_env['COMPLAINTS_WORKER_OPS_PORT']}"
         assert f"Worker metrics    {worker_ops}/metrics" in out
         assert _http_status(f"{worker_ops}/readyz") == 200
+        assert "reports: schedule of CN-SX created" in out
         assert _http_status(f"http://127.0.0.1:{stack_env['COMPLAINTS_EMBEDDED_TEMPORAL_UI_PORT']}/") == 200
         assert _http_status(f"http://127.0.0.1:{stack_env['COMPLAINTS_DASHBOARD_PORT']}/") == 200
         assert _http_status(f"http://127.0.0.1:{stack_env['COMPLAINTS_WORKBENCH_PORT']}/") == 200
@@ -152,8 +153,9 @@ def test_make_up_runs_everything_and_down_stops_exactly_it(stack_env: dict[str, 
     assert not list((data / "pids").glob("*.pid"))
 
     # up again on the same data: the case registered before is still there, still waiting for acceptance
-    _stack("up", stack_env)
+    again = _stack("up", stack_env)
     try:
+        assert "reports: schedule of CN-SX updated" in again
         assert _register_and_summarise(stack_env, "SX2026112500901") == "acceptance"
     finally:
         _stack("down", stack_env)
@@ -214,3 +216,17 @@ def test_compose_file_is_valid() -> None:
     proc = subprocess.run([exe, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_streamlit_pages_hide_the_deploy_menu() -> None:
+    """`make up` and docker-compose start the monitor and the workbench with the viewer toolbar (no "Deploy")."""
+    import yaml
+
+    from devstack.stack import streamlit_argv
+
+    argv = streamlit_argv("app.py", 8501)
+    assert argv[argv.index("--client.toolbarMode") + 1] == "viewer"
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    for name in ("dashboard", "workbench"):
+        command = services[name]["command"]
+        assert command[command.index("--client.toolbarMode") + 1] == "viewer", name

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -107,3 +110,48 @@ def chromium_page(chromium: str) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def streamlit_app(script: Path, env: dict[str, str]) -> Iterator[str]:
+    """`streamlit run script` on a free localhost port with `env` added to the environment, the toolbar as
+    `make up` and docker-compose set it; yields its URL."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(script), "--server.address", "127.0.0.1",
+         "--server.port", str(port), "--server.headless", "true", "--client.toolbarMode", "viewer"],
+        cwd=script.parents[1], env={**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false", **env},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,  # a full unread pipe would block it
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/_stcore/health", 60)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+CLICK_JS = """
+(() => {
+  const b = [...document.querySelectorAll('button')].find(e => e.innerText.includes(%s));
+  if (!b) return false;
+  b.click();
+  return true;
+})()
+"""
+
+
+async def download(cdp: Cdp, folder: Path, label: str, wait_seconds: float = 60) -> Path:
+    """Press the first button labelled `label` on the open page; return the file Chromium saved into `folder`
+    (its download behaviour must already point there)."""
+    assert await cdp.eval(CLICK_JS % json.dumps(label)), f"no button {label!r}"
+    deadline = time.monotonic() + wait_seconds
+    while time.monotonic() < deadline:  # the file is built on the server when pressed, then saved
+        done = [folder / n for n in os.listdir(folder) if not n.endswith(".crdownload")]
+        if done:
+            return done[0]
+        await asyncio.sleep(0.3)
+    raise TimeoutError(f"nothing downloaded into {folder}")

@@ -1,6 +1,6 @@
 """Replay the checked-in histories of the workflow scenarios against the current workflow code.
 
-A change to `ComplaintCase` / `ComplaintReview` that would break running cases (non-determinism) fails here.
+A change to `ComplaintCase` / `ComplaintReview` / `BureauReports` that would break running cases (non-determinism) fails here.
 Histories live in `tests/workflows/histories/*.json`; regenerate them with
 `COMPLAINTS_RECORD_HISTORIES=1 .venv/bin/pytest tests/workflows/test_complaint_workflow.py` (they are encrypted with
 the fixed test-only codec key of `helpers.cases`, so they replay on any machine). A deliberate
@@ -30,7 +30,8 @@ def _history(path: Path) -> WorkflowHistory:
 
 def test_histories_are_checked_in() -> None:
     names = {p.stem for p in HISTORIES}
-    assert {"happy_path", "rejected", "review_overturned", "sla_spring_festival", "calendar_update"} <= names
+    assert {"happy_path", "rejected", "review_overturned", "sla_spring_festival", "calendar_update",
+            "reports_first_working_day"} <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])

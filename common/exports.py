@@ -1,5 +1,6 @@
 """A table as a file: `.xlsx` for Excel and CSV that a Chinese Excel opens correctly. Pure: a DataFrame and a
-column -> header mapping in, bytes out; no database, no Streamlit.
+column -> header mapping in, bytes out; no database, no Streamlit. Shared by the monitor's downloads,
+`complaints report` and the worker's daily and monthly reports (`activities.report_book`), hence in `common`.
 
 Instants are written in Asia/Shanghai as real Excel dates (Excel has no time zone: an aware instant becomes the
 local wall-clock time the bureau reads); the CSV writes them as `YYYY-MM-DD HH:MM:SS` local time. The CSV is
@@ -12,7 +13,7 @@ import csv
 import io
 import math
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -84,13 +85,26 @@ def to_xlsx(df: pd.DataFrame, headers: Mapping[str, str], sheet: str = "Sheet1")
     """One sheet: bold header row frozen, instants as Excel datetimes, dates as dates, columns wide enough.
 
     Streams the sheet (openpyxl's write-only mode): a whole board of a province is tens of thousands of rows."""
+    return to_xlsx_sheets([(sheet, df, headers)])
+
+
+def to_xlsx_sheets(sheets: Sequence[tuple[str, pd.DataFrame, Mapping[str, str]]]) -> bytes:
+    """Several sheets (name, table, headers) in one workbook, each written as `to_xlsx` writes its one."""
+    wb = Workbook(write_only=True)
+    for sheet, df, headers in sheets:
+        _write_sheet(wb, sheet, df, headers)
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def _write_sheet(wb: Workbook, sheet: str, df: pd.DataFrame, headers: Mapping[str, str]) -> None:
     head, rows = _rows(df, headers)
     widths = [display_width(h) for h in head]
     for row in rows:
         for i, value in enumerate(row):
             shown = "0000-00-00 00:00" if isinstance(value, datetime) else _text(value)
             widths[i] = max(widths[i], display_width(shown))
-    wb = Workbook(write_only=True)
     ws = wb.create_sheet("".join("_" if ch in _SHEET_NAME_FORBIDDEN else ch for ch in sheet)[:_SHEET_NAME_MAX]
                          or "Sheet1")
     ws.freeze_panes = "A2"
@@ -114,9 +128,6 @@ def to_xlsx(df: pd.DataFrame, headers: Mapping[str, str], sheet: str = "Sheet1")
             else v
             for v in row
         ])
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
 
 
 def to_csv(df: pd.DataFrame, headers: Mapping[str, str]) -> bytes:
