@@ -10,8 +10,10 @@ decisions due then. Timers (blue/yellow/red/escalation thresholds, review window
 The test server's wall clock is shifted to 1 January of the simulated year (2025: official holidays and
 makeup days) with a tiny LD_PRELOAD shim compiled here (the same technique as tests/workflows/test_complaint_workflow.py);
 without a C compiler the year starts today. Printed: wall time, simulated days per wall second, workflow
-history events (from `describe`) and audit events (PostgreSQL) per second. Baseline in the same run and
-server: a `BenchNoop` workflow per case (start + result), i.e. the floor cost of a workflow on this server.
+history events (from `describe`) and audit events (PostgreSQL) per second, and the wall split into clock
+skipping (`env.sleep`: timers firing) and the days' actions. Baselines in the same run and server: a `BenchNoop`
+workflow per case (start + result, 64 at a time), i.e. the floor cost of a workflow on this server; and the same
+walk with a `BenchUpdateNoop` per case and a no-op update per decision, i.e. the floor cost of the walk itself.
 """
 
 from __future__ import annotations
