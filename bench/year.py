@@ -10,8 +10,10 @@ decisions due then. Timers (blue/yellow/red/escalation thresholds, review window
 The test server's wall clock is shifted to 1 January of the simulated year (2025: official holidays and
 makeup days) with a tiny LD_PRELOAD shim compiled here (the same technique as tests/workflows/test_complaint_workflow.py);
 without a C compiler the year starts today. Printed: wall time, simulated days per wall second, workflow
-history events (from `describe`) and audit events (PostgreSQL) per second. Baseline in the same run and
-server: a `BenchNoop` workflow per case (start + result), i.e. the floor cost of a workflow on this server.
+history events (from `describe`) and audit events (PostgreSQL) per second, and the wall split into clock
+skipping (`env.sleep`: timers firing) and the days' actions. Baselines in the same run and server: a `BenchNoop`
+workflow per case (start + result, 64 at a time), i.e. the floor cost of a workflow on this server; and the same
+walk with a `BenchUpdateNoop` per case and a no-op update per decision, i.e. the floor cost of the walk itself.
 """
 
 from __future__ import annotations
@@ -164,7 +166,7 @@ def _registration(c: Case, received: datetime) -> Any:
 
 
 async def run(n_cases: int = 2000, year: int = 2025, concurrency: int = 64, tail_days: int = 45,
-              extra_workers: int = 1) -> Report:
+              extra_workers: int = 1, noop_walk: bool = True) -> Report:
     """Simulate `year` with `n_cases` cases at one county; report wall time and events per second."""
     from temporalio.api.common.v1 import WorkflowExecution
     from temporalio.api.enums.v1 import WorkflowExecutionStatus
@@ -173,7 +175,7 @@ async def run(n_cases: int = 2000, year: int = 2025, concurrency: int = 64, tail
     from temporalio.testing import WorkflowEnvironment
 
     from activities.db import create_pool
-    from bench.baseline_workflows import BASELINE_WORKFLOWS, BenchNoop
+    from bench.baseline_workflows import BASELINE_WORKFLOWS, BenchNoop, BenchUpdateNoop
     from cases import models
     from common.converter import make_data_converter
     from devstack.binaries import temporal_test_server
@@ -276,25 +278,38 @@ async def run(n_cases: int = 2000, year: int = 2025, concurrency: int = 64, tail
                                     refused.append(f"{c.profile} {name}: {str(getattr(e, 'cause', e) or e)[:200]}")
                                     return
 
-                    w0 = time.perf_counter()
-                    for day in sorted(by_day):
-                        batch = by_day[day]
-                        first = batch[0][0]
+                    async def walk(shift: timedelta, act_fn: Any) -> tuple[float, float]:
+                        """Walk the timeline (moved by `shift`) day by day; (wall, wall inside env.sleep)."""
+                        w0 = time.perf_counter()
+                        skipping_s = 0.0  # the server firing timers and their work while the clock moves
+                        for day in sorted(by_day):
+                            batch = by_day[day]
+                            first = batch[0][0] + shift
+                            now = await env.get_current_time()
+                            if first > now:
+                                s0 = time.perf_counter()
+                                await env.sleep(first - now)
+                                skipping_s += time.perf_counter() - s0
+                            # the day's registrations and decisions are all sent at its first moment
+                            per_case: dict[int, list[int]] = defaultdict(list)
+                            for _, idx, j in batch:
+                                per_case[idx].append(j)
+                            await asyncio.gather(*(act_fn(cases[i], js) for i, js in per_case.items()))
                         now = await env.get_current_time()
-                        if first > now:
-                            await env.sleep(first - now)
-                        # decisions later in the day happen at their own moment: one skip per hour slot
-                        per_case: dict[int, list[int]] = defaultdict(list)
-                        for _, idx, j in batch:
-                            per_case[idx].append(j)
-                        await asyncio.gather(*(act(cases[i], js) for i, js in per_case.items()))
-                    now = await env.get_current_time()
-                    if end > now:
-                        await env.sleep(end - now)
+                        if end + shift > now:
+                            s0 = time.perf_counter()
+                            await env.sleep(end + shift - now)
+                            skipping_s += time.perf_counter() - s0
+                        return time.perf_counter() - w0, skipping_s
+
+                    wall, skipping_s = await walk(timedelta(0), act)
                     await asyncio.sleep(1.0)  # the last timers' activities
-                    wall = time.perf_counter() - w0
+                    wall += 1.0
                     sim_days = (end - t0_sim).total_seconds() / 86400
                     rep.add("wall", wall, "s", baseline="baseline_noop_wall")
+                    rep.add("clock_skipping_wall", skipping_s, "s")
+                    rep.add("actions_wall", wall - skipping_s, "s")
+                    rep.add("days_with_actions", len(by_day), "days")
                     rep.add("simulated_days", round(sim_days, 1), "days")
                     rep.add("simulated_days_per_s", sim_days / wall, "days/s")
                     rep.add("registered", counts["registered"], "cases")
@@ -326,12 +341,51 @@ async def run(n_cases: int = 2000, year: int = 2025, concurrency: int = 64, tail
                     rep.add("audit_events_per_s", audit / wall, "events/s")
                     rep.add("timer_driven_audit_events", timer_events, "events")
                     rep.add("open_at_end", open_cases, "cases")
+                    rep.add("history_events_per_case", hist / max(1, len(infos)), "events")
+                    kinds = await _event_kinds(env.client, [h.id for h in list(handles.values())[:20]])
+                    rep.note("history event types, first 20 cases: " + ", ".join(
+                        f"{k} {v}" for k, v in sorted(kinds.items(), key=lambda kv: -kv[1])))
+                    if noop_walk:
+                        # the same walk (same days, same sends, same skips) with a no-op workflow per case and a
+                        # no-op update per decision: what the day-by-day driver and the server cost by themselves
+                        noop_handles: dict[int, WorkflowHandle[Any, Any]] = {}
+
+                        async def noop_act(c: Case, steps: list[int]) -> None:
+                            async with sem:
+                                for j in steps:
+                                    if j < 0:
+                                        noop_handles[c.index] = await env.client.start_workflow(
+                                            BenchUpdateNoop.run, id=f"noop-walk-{c.index}", task_queue=tq)
+                                    elif c.index in noop_handles:
+                                        await noop_handles[c.index].execute_update(BenchUpdateNoop.poke, j)
+
+                        shift = await env.get_current_time() - t0_sim
+                        walk_s, _ = await walk(shift, noop_act)
+                        rep.add("baseline_noop_walk_wall", walk_s, "s")
+                        rep.add("wall_vs_noop_walk", wall / walk_s, "x")
+
+                        async def finish(h: WorkflowHandle[Any, Any]) -> None:
+                            async with sem:
+                                await h.signal(BenchUpdateNoop.finish)
+
+                        await asyncio.gather(*(finish(h) for h in noop_handles.values()))
             finally:
                 stack.close()
                 await pool.close()
                 await env.shutdown()
     rep.write()
     return rep
+
+
+async def _event_kinds(client: Any, workflow_ids: list[str]) -> dict[str, int]:
+    """Event type → count over the histories of `workflow_ids`."""
+    from temporalio.api.enums.v1 import EventType
+
+    kinds: dict[str, int] = defaultdict(int)
+    for wid in workflow_ids:
+        async for ev in client.get_workflow_handle(wid).fetch_history_events():
+            kinds[EventType.Name(ev.event_type).removeprefix("EVENT_TYPE_").lower()] += 1
+    return dict(kinds)
 
 
 async def _start_workers(root: Path, settings: Any, env: Any, dsn: str, tq: str, n: int) -> list[Any]:

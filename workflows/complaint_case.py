@@ -289,7 +289,9 @@ class ComplaintCase:
                 except TimeoutError:
                     pass
             async with self._lock:
-                if self.state.is_open:
+                # most wake-ups are a decision, not a threshold: skip the transition's deep copy of the state
+                # (a tick that records nothing issues no command either way)
+                if self.state.is_open and needs_tick(self.state, workflow.now()):
                     new, events = tick(self.state, workflow.now())
                     self._state = new
                     await self._publish(events)

@@ -22,7 +22,7 @@ def test_bench_quick_runs_everything(tmp_path: Path) -> None:
     out = proc.stdout
     assert proc.returncode == 0, out[-3000:] + proc.stderr[-3000:]
     assert "machine:" in out
-    for line in ("intake.update_p50:", "intake.cases_per_s:", "api.api_accept_p95:", "api.api_registrations_per_s:", "year.history_events_per_s:",
+    for line in ("intake.update_p50:", "intake.cases_per_s:", "api.api_accept_p95:", "api.api_registrations_per_s:", "year.history_events_per_s:", "year.wall_vs_noop_walk:",
                  "dashboard_queries.province.sla_board_p50:", "footprint.a_delta:", "bench.total_wall:",
                  "bench.budget:", "footprint.note: dev server in memory"):
         assert line in out, line
