@@ -20,6 +20,7 @@ PASSTHROUGH_MODULES = (
     "cases",
     "activities",
     "common",
+    "workflows.payloads",
 )
 
 
