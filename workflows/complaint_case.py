@@ -64,6 +64,7 @@ with workflow.unsafe.imports_passed_through():
         WithdrawDecision,
     )
     from cases.notify import Notice, notices_for
+    from cases.org import shared_directory
     from cases.policy import RED_ONLY_WARNINGS, SMS_REPLIES, policy_for
     from cases.transitions import (
         DECISIONS,
@@ -208,6 +209,7 @@ class ComplaintCase:
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
                 retry_policy=ACTIVITY_RETRY,
             )
+        directory = shared_directory(directory)  # no I/O, no command: cases of one jurisdiction share the slice
         policy = policy_for(reg.kind, reg.jurisdiction)
         if not workflow.patched(PATCH_BREACH_RULES):
             policy = policy.model_copy(update={"red_after_due": False, "remind_pending_extension": False})
