@@ -30,7 +30,7 @@ from calendars.loader import (
     reload,
     resolve_code,
 )
-from calendars.snapshot import CalendarSnapshot, snapshot
+from calendars.snapshot import CalendarSnapshot, shared_calendar, snapshot
 
 __all__ = [
     "DEFAULT_CLOSE_TIME",
@@ -50,5 +50,6 @@ __all__ = [
     "reload",
     "resolve_code",
     "shanghai_tz",
+    "shared_calendar",
     "snapshot",
 ]

@@ -162,6 +162,7 @@ class WorkingCalendar:
         "_start_ord",
         "_end_ord",
         "_version",
+        "__weakref__",  # calendars.snapshot.shared_calendar holds calendars weakly
     )
 
     def __init__(

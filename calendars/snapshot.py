@@ -10,6 +10,8 @@ activity) to detect newer calendar data.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from datetime import date, time
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
@@ -17,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 from calendars.core import DEFAULT_CLOSE_TIME, DEFAULT_SERVICE_HOURS, ServiceSeason, WorkingCalendar
 from calendars.loader import get_calendar
 
-__all__ = ["CalendarSnapshot", "SeasonHours", "snapshot"]
+__all__ = ["CalendarSnapshot", "SeasonHours", "shared_calendar", "snapshot"]
 
 
 class SeasonHours(BaseModel):
@@ -132,3 +134,21 @@ def snapshot(
     ``[start, end]`` (loads data: call from activities)."""
     cal = get_calendar(code, extra_closures, close_time=close_time, extra_openings=extra_openings)
     return CalendarSnapshot.from_calendar(cal, start, end)
+
+
+# One calendar per distinct snapshot content in this process, held only while some case uses it. Cases received
+# on the same day in the same jurisdiction load equal snapshots; an open case would otherwise keep its own copy
+# of the working-day table for its whole life. Sharing is safe because a WorkingCalendar is immutable.
+_SHARED_CALENDARS: weakref.WeakValueDictionary[str, WorkingCalendar] = weakref.WeakValueDictionary()
+_SHARED_CALENDARS_LOCK = threading.Lock()  # workflow tasks of different cases run on different threads
+
+
+def shared_calendar(snap: CalendarSnapshot) -> WorkingCalendar:
+    """``snap.calendar()``, or the calendar of an equal snapshot already in use in this process (no I/O)."""
+    key = snap.model_dump_json()
+    with _SHARED_CALENDARS_LOCK:
+        cal = _SHARED_CALENDARS.get(key)
+        if cal is None:
+            cal = snap.calendar()
+            _SHARED_CALENDARS[key] = cal
+        return cal

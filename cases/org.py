@@ -9,10 +9,12 @@ workflow).
 from __future__ import annotations
 
 import json
+import threading
+import weakref
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from cases.errors import UnknownUnit
 
@@ -23,6 +25,8 @@ DATA_FILE = Path(__file__).with_name("data") / "org_units.json"
 
 class OrgUnit(BaseModel):
     """One bureau."""
+
+    model_config = ConfigDict(frozen=True)
 
     unit_id: str
     name: str
@@ -35,19 +39,27 @@ class OrgUnit(BaseModel):
 class DispatchRule(BaseModel):
     """Category x area (the unit where the matter happened; None = anywhere) -> default handling unit."""
 
+    model_config = ConfigDict(frozen=True)
+
     category: str
     area_unit_id: str | None = None
     unit_id: str
 
 
 class OrgDirectory(BaseModel):
-    """A slice of the organisation directory: units by id plus the dispatch catalogue."""
+    """A slice of the organisation directory: units by id plus the dispatch catalogue. Immutable: a copy of a
+    case state shares it (`__deepcopy__`), and cases of one jurisdiction share one (`shared_directory`)."""
+
+    model_config = ConfigDict(frozen=True)
 
     jurisdiction: str
     provincial_centre: str = Field(description="unit id of the provincial dispatch centre, e.g. SX")
     version: str = ""
     units: list[OrgUnit]
     dispatch: list[DispatchRule] = Field(default_factory=list)
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> OrgDirectory:
+        return self
 
     def unit(self, unit_id: str) -> OrgUnit:
         """The unit with this id; `UnknownUnit` if it is not in the slice."""
@@ -59,6 +71,22 @@ class OrgDirectory(BaseModel):
     def has(self, unit_id: str) -> bool:
         """True if the unit is in the slice."""
         return any(u.unit_id == unit_id for u in self.units)
+
+
+# One directory slice per distinct content in this process, held only while some case uses it: every open case
+# of a jurisdiction loads the same slice, and each would otherwise keep its own decoded copy for its whole life.
+_SHARED_DIRECTORIES: weakref.WeakValueDictionary[str, OrgDirectory] = weakref.WeakValueDictionary()
+_SHARED_DIRECTORIES_LOCK = threading.Lock()  # workflow tasks of different cases run on different threads
+
+
+def shared_directory(directory: OrgDirectory) -> OrgDirectory:
+    """`directory`, or an equal directory slice already in use in this process (no I/O)."""
+    key = directory.model_dump_json()
+    with _SHARED_DIRECTORIES_LOCK:
+        shared = _SHARED_DIRECTORIES.get(key)
+        if shared is None:
+            shared = _SHARED_DIRECTORIES[key] = directory
+        return shared
 
 
 def chain(directory: OrgDirectory, unit_id: str) -> list[OrgUnit]:

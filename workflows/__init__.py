@@ -7,9 +7,10 @@ project's sandbox runner, every activity). May import the core, `common` and `ac
 """
 
 from common.contract import TASK_QUEUE, review_workflow_id, workflow_id
-from workflows.complaint_case import CalendarUpdate, ComplaintCase
-from workflows.reports import BureauReports, ReportsInput, ReportsResult
-from workflows.review import ComplaintReview, ReviewInput, ReviewResult
+from workflows.complaint_case import ComplaintCase
+from workflows.payloads import CalendarUpdate, ReportsInput, ReportsResult, ReviewInput, ReviewResult
+from workflows.reports import BureauReports
+from workflows.review import ComplaintReview
 
 WORKFLOWS = [ComplaintCase, ComplaintReview, BureauReports]
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import ValidationError
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ApplicationError, ChildWorkflowError, FailureError
@@ -35,7 +35,7 @@ with workflow.unsafe.imports_passed_through():
         SlaClockRecord,
         notification_key,
     )
-    from calendars import CalendarRangeError, CalendarSnapshot
+    from calendars import CalendarRangeError, CalendarSnapshot, shared_calendar
     from cases import sla
     from cases.errors import DecisionRefused
     from cases.models import (
@@ -64,6 +64,7 @@ with workflow.unsafe.imports_passed_through():
         WithdrawDecision,
     )
     from cases.notify import Notice, notices_for
+    from cases.org import shared_directory
     from cases.policy import RED_ONLY_WARNINGS, SMS_REPLIES, policy_for
     from cases.transitions import (
         DECISIONS,
@@ -93,13 +94,8 @@ with workflow.unsafe.imports_passed_through():
         review_workflow_id,
         workflow_id,
     )
-    from workflows.review import (
-        LOCAL_RETRY_THRESHOLD,
-        ComplaintReview,
-        ReviewInput,
-        ReviewResult,
-        load_snapshot,
-    )
+    from workflows.payloads import CalendarUpdate, MergedFrom, RegistrationInput, ReviewInput, ReviewResult
+    from workflows.review import LOCAL_RETRY_THRESHOLD, ComplaintReview, load_snapshot
 
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
@@ -149,31 +145,6 @@ PATCH_REVIEW_WINDOW_FROM_RECEIPT = "review-window-from-receipt"
 PATCH_QUIET_CALENDAR_RELOAD = "calendar-reload-records-only-moved-deadlines"
 
 
-class MergedFrom(BaseModel):
-    """`merged_from` signal: a duplicate case was merged into this one (并单)."""
-
-    duplicate_case_no: str
-    actor: Actor
-    complainants: list[MergedComplainant] = Field(
-        default_factory=list,
-        description="who to answer through the target: the duplicate's complainant and those merged into it "
-        "before (absent in signals sent before)",
-    )
-
-
-class CalendarUpdate(BaseModel):
-    """`calendar_updated` signal: a new snapshot, or just a version that makes the case fetch one."""
-
-    version: str
-    snapshot: CalendarSnapshot | None = None
-
-
-# Intake systems in other languages send raw JSON. A payload that is not a valid registration still decodes
-# (as a plain dict, the right-hand side of this union) so the workflow can fail at once with the field named,
-# instead of retrying a workflow task that can never decode its input.
-RegistrationInput = Annotated[ComplaintRegistration | dict[str, Any], Field(union_mode="left_to_right")]
-
-
 def _validated_registration(raw: ComplaintRegistration | dict[str, Any]) -> ComplaintRegistration:
     if isinstance(raw, ComplaintRegistration):
         return raw
@@ -205,7 +176,7 @@ class ComplaintCase:
             self._registration = None
         self._taking_over = prior is not None
         self._state: CaseState | None = None
-        self._snap: CalendarSnapshot | None = None
+        self._calendar_version: str | None = None  # of the snapshot self._cal was built from
         self._cal: Any = None
         self._lock = asyncio.Lock()
         self._changed = False
@@ -238,6 +209,7 @@ class ComplaintCase:
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
                 retry_policy=ACTIVITY_RETRY,
             )
+        directory = shared_directory(directory)  # no I/O, no command: cases of one jurisdiction share the slice
         policy = policy_for(reg.kind, reg.jurisdiction)
         if not workflow.patched(PATCH_BREACH_RULES):
             policy = policy.model_copy(update={"red_after_due": False, "remind_pending_extension": False})
@@ -393,7 +365,7 @@ class ComplaintCase:
                         await self._publish(events)
                     continue
                 update = self._calendar_updates.pop(0)
-                if self._snap is not None and update.version == self._snap.version:
+                if update.version == self._calendar_version:
                     continue
                 snap = update.snapshot
                 if snap is None:
@@ -663,8 +635,9 @@ class ComplaintCase:
 
     # ---------------------------------------------------------------------------------- side effects
     async def _set_calendar(self, snap: CalendarSnapshot) -> None:
-        self._snap = snap
-        self._cal = snap.calendar()
+        # the snapshot itself is not kept: cases on equal snapshots share one calendar (no I/O, no commands)
+        self._calendar_version = snap.version
+        self._cal = shared_calendar(snap)
 
     @staticmethod
     def _pii_record(reg: ComplaintRegistration) -> ComplainantPiiRecord:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from pydantic import BaseModel, Field
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
 
@@ -21,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from calendars import CalendarSnapshot, shanghai_tz
     from calendars.reporting import report_periods
     from common.contract import REPORTS_WORKFLOW_TYPE
+    from workflows.payloads import ReportsInput, ReportsResult
 
 SCHEDULED_START = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
 # the previous working day and the one before it, even after the longest holiday run of the year
@@ -33,19 +33,6 @@ RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=1),
     non_retryable_error_types=["BadReportRequest", "BadCaseData", "UnknownJurisdiction", "CalendarRangeError"],
 )
-
-
-class ReportsInput(BaseModel):
-    jurisdiction: str = Field(description="the bureau, a jurisdiction of the org directory, e.g. CN-SX")
-    day: date | None = Field(
-        default=None, description="the publishing day; default: the Schedule's scheduled day (Beijing time)"
-    )
-
-
-class ReportsResult(BaseModel):
-    day: date
-    day_kind: str = Field(description="workday, makeup, weekend, holiday or closure (`WorkingCalendar.day_kind`)")
-    reports: list[ReportOutcome] = Field(default_factory=list, description="empty on a day off")
 
 
 def publishing_day(explicit: date | None, scheduled: datetime | None, now: datetime) -> date:

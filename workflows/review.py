@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
@@ -19,10 +18,11 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from activities.calendar_activities import CalendarActivities
     from activities.contracts import CalendarSnapshotRequest
-    from calendars import CalendarSnapshot
+    from calendars import CalendarSnapshot, shared_calendar
     from cases import sla
-    from cases.models import DecideReviewDecision, ReviewOutcome, SlaClock
+    from cases.models import DecideReviewDecision, SlaClock
     from common.contract import REVIEW_WORKFLOW_TYPE
+    from workflows.payloads import ReviewInput, ReviewResult
 
 REVIEW_CLOCK_SIGNAL = "review_clock"
 # Every retry of a local activity waits on a workflow timer and runs as a fresh schedule, never inside the
@@ -31,32 +31,6 @@ REVIEW_CLOCK_SIGNAL = "review_clock"
 # a later attempt early, and when it fires after the worker shut down it panics ("receive half not dropped").
 # Replay is unchanged: the backoff timer is re-created from the failure marker in the history.
 LOCAL_RETRY_THRESHOLD = timedelta(milliseconds=1)
-
-
-class ReviewInput(BaseModel):
-    """What the parent case hands to its review."""
-
-    case_no: str
-    review_no: int
-    parent_workflow_id: str
-    review_unit: str
-    jurisdiction: str
-    requested_at: datetime
-    working_days: int = 15
-    blue_fraction: float = 0.2
-    escalation_wd: int = 5
-    # the parent case's rule for the due instant; a review started before the rule was settled has none
-    red_after_due: bool = False
-
-
-class ReviewResult(BaseModel):
-    """The reviewer's decision and the final state of the review clock."""
-
-    outcome: ReviewOutcome
-    reasons: str
-    reviewer_id: str
-    decided_at: datetime
-    clock: SlaClock
 
 
 async def load_snapshot(
@@ -120,7 +94,7 @@ class ComplaintReview:
     @workflow.run
     async def run(self, inp: ReviewInput) -> ReviewResult:
         snap = await load_snapshot(inp.jurisdiction, inp.requested_at)
-        cal = snap.calendar()
+        cal = shared_calendar(snap)
         self._clock = sla.make_clock(
             "review",
             cal,

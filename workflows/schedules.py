@@ -25,7 +25,8 @@ from temporalio.client import (
 )
 
 from common.contract import TASK_QUEUE, reports_schedule_id
-from workflows.reports import BureauReports, ReportsInput
+from workflows.payloads import ReportsInput
+from workflows.reports import BureauReports
 
 REPORT_HOUR, REPORT_MINUTE = 8, 30
 REPORT_TIME_ZONE = "Asia/Shanghai"

@@ -383,3 +383,30 @@ print("ok")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+def test_equal_snapshots_share_one_calendar_while_in_use() -> None:
+    """Cases that load equal snapshots (each decoded from its own payload) hold one calendar between them; a
+    snapshot that differs in anything (here only its code, which the version does not cover) gets its own."""
+    import gc
+    import weakref
+
+    from calendars import shared_calendar
+
+    snap = snapshot("CN-SX", date(2025, 1, 1), date(2026, 12, 31))
+    first = shared_calendar(CalendarSnapshot.model_validate_json(snap.model_dump_json()))
+    again = shared_calendar(CalendarSnapshot.model_validate_json(snap.model_dump_json()))
+    assert again is first
+    assert first.add_working_days(date(2025, 9, 26), 10) == snap.calendar().add_working_days(date(2025, 9, 26), 10)
+    county = snapshot("CN-SX-0100", date(2025, 1, 1), date(2026, 12, 31))
+    assert county.version == snap.version
+    other = shared_calendar(county)
+    assert other is not first and other.code == "CN-SX-0100"
+    closed = snapshot("CN-SX", date(2025, 1, 1), date(2026, 12, 31), extra_closures=[date(2025, 7, 7)])
+    assert shared_calendar(closed).day_kind(date(2025, 7, 7)) == "closure"
+    # held weakly: once no case uses it, the calendar is freed and an equal snapshot builds a fresh one
+    gone = weakref.ref(first)
+    del first, again
+    gc.collect()
+    assert gone() is None
+    assert shared_calendar(snap) is not None

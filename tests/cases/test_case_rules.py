@@ -758,3 +758,21 @@ def test_allowed_while_registering_matches_the_precheck(role: Role) -> None:
                 precheck_new_case(reg, sample(name, actor), actor)
     consultation = registration(kind=CaseKind.consultation, on_the_spot_answer="可通过国家医保服务平台办理")
     assert allowed_for_new_case(consultation, actor) == []
+
+
+def test_cases_share_one_immutable_directory_slice() -> None:
+    """Equal slices decoded separately become one object; a decision's copy of the state keeps it instead of
+    copying it; the slice refuses changes."""
+    from cases.org import OrgDirectory, shared_directory
+
+    first = shared_directory(OrgDirectory.model_validate_json(DIRECTORY.model_dump_json()))
+    again = shared_directory(OrgDirectory.model_validate_json(DIRECTORY.model_dump_json()))
+    assert again is first
+    other = shared_directory(DIRECTORY.model_copy(update={"version": "another"}))
+    assert other is not first
+    reg = registration()
+    state, _ = register(reg, first, policy_for(reg.kind, reg.jurisdiction), reg.received_at, CAL)
+    accepted = _do(state, AcceptDecision(actor=DISPATCHER), reg.received_at + timedelta(hours=1))
+    assert accepted.stage is not state.stage and accepted.directory is first
+    with pytest.raises(ValidationError):
+        first.units[0].name = "renamed"  # type: ignore[misc]

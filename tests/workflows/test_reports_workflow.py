@@ -25,7 +25,8 @@ from temporalio.client import Client, ScheduleBackfill, ScheduleOverlapPolicy
 from temporalio.testing import WorkflowEnvironment
 
 from common.contract import reports_schedule_id
-from workflows.reports import BureauReports, ReportsInput, ReportsResult
+from workflows.payloads import ReportsInput, ReportsResult
+from workflows.reports import BureauReports
 from workflows.schedules import CATCHUP_WINDOW, ensure_report_schedule
 
 BUREAU = "CN-SX"
