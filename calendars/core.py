@@ -39,9 +39,10 @@ __all__ = [
 
 DEFAULT_CLOSE_TIME = time(17, 0)
 DEFAULT_SERVICE_HOURS: tuple[tuple[time, time], ...] = ((time(9, 0), time(12, 0)), (time(13, 0), time(17, 0)))
-# A deadline falls at the close of the service day. A close before noon or after 22:00 (Beijing time) is a
-# typing slip (03:00 for 15:00), not a bureau's hours: even Xinjiang's summer day, the latest, closes at 20:00.
-SERVICE_CLOSE_RANGE: tuple[time, time] = (time(12, 0), time(22, 0))
+# A deadline falls at the close of the service day. A close in the small hours (Beijing time) is a typing slip
+# (03:00 for 15:00), not a bureau's hours; any hour of the waking day is one some office keeps (a morning-only
+# window, a late service desk), and Xinjiang's summer day, the latest published, closes at 20:00.
+SERVICE_CLOSE_RANGE: tuple[time, time] = (time(6, 0), time(23, 59))
 
 _FIXED_CST = timezone(timedelta(hours=8), "Asia/Shanghai")
 

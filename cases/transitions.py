@@ -581,9 +581,14 @@ def _set_review_window(s: CaseState, cal: CalendarLike) -> None:
     received = feedback_received_on(s)
     assert received is not None
     day, presumed = received
-    last = cal.natural_deadline(day, days)
-    s.review_window_ends_at = sla.end_of_natural_day(last)
-    s.review_window_provisional = presumed or cal.is_provisional(last)
+    s.review_window_ends_at = review_window_end(day, days, cal)
+    s.review_window_provisional = presumed or cal.is_provisional(cal.natural_deadline(day, days))
+
+
+def review_window_end(received_on: date, days: int, cal: CalendarLike) -> datetime:
+    """24:00 of the `days`-th natural day after `received_on`, or of the next working day when that day is not
+    one (民法典 Art. 201/203)."""
+    return sla.end_of_natural_day(cal.natural_deadline(received_on, days))
 
 
 def _may_record_return_visit(s: CaseState, actor: Actor, now: datetime, cal: CalendarLike) -> None:

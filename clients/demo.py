@@ -40,6 +40,7 @@ from cases.models import (
 from cases.org import OrgDirectory, higher_bureau, load_bundled_directory
 from cases.pii import id_number_check_digit
 from cases.policy import policy_for
+from cases.transitions import review_window_end
 from clients.case_client import CaseClient, CaseClientError, DecisionRefused
 
 CST = ZoneInfo("Asia/Shanghai")
@@ -186,7 +187,9 @@ class _Clock:
     def __init__(self, rng: random.Random, cal: Any) -> None:
         self.rng = rng
         self.cal = cal
-        self.review_window_days = policy_for(CaseKind.complaint, JURISDICTION).review_window_days
+        policy = policy_for(CaseKind.complaint, JURISDICTION)
+        self.review_window_days = policy.review_window_days
+        self.postal_allowance_days = policy.postal_allowance_days
 
     def after(self, t: datetime, wd: int) -> datetime:
         if wd <= 0:
@@ -195,10 +198,12 @@ class _Clock:
         hour = self.rng.choice([9, 9, 10, 10, 11, 14, 14, 15, 15, 16])
         return datetime.combine(day, time(hour, self.rng.randrange(60), self.rng.randrange(60)), CST)
 
-    def review_window_end(self, feedback_at: datetime) -> datetime:
-        """When the workflow closes the review window (the rule of `cases.transitions._send_feedback`)."""
-        return self.cal.end_of_day(
-            self.cal.natural_deadline(feedback_at.astimezone(CST).date(), self.review_window_days))
+    def review_window_end(self, feedback_at: datetime, by_letter: bool) -> datetime:
+        """When the workflow closes the review window with no receipt reported (`cases.transitions`): counted
+        from the presumed day of receipt, the sending day (plus the postal allowance for a letter)."""
+        sent = feedback_at.astimezone(CST).date()
+        received = sent + timedelta(days=self.postal_allowance_days) if by_letter else sent
+        return review_window_end(received, self.review_window_days, self.cal)
 
 
 def _actors(rng: random.Random, directory: OrgDirectory, unit: str) -> dict[str, dict[str, str]]:
@@ -258,7 +263,7 @@ def _feedback_and_visit(rng: random.Random, clock: _Clock, t: datetime, cw: dict
 
 
 def _life(rng: random.Random, clock: _Clock, directory: OrgDirectory, kind: str, received: datetime,
-          unit: str, now: datetime) -> tuple[list[Step], str, datetime | None]:
+          unit: str, now: datetime, by_letter: bool) -> tuple[list[Step], str, datetime | None]:
     """The planned decisions of one case, its profile and when the plan closes it."""
     if kind == "consultation":
         return [], "answered_on_spot", received
@@ -307,7 +312,7 @@ def _life(rng: random.Random, clock: _Clock, directory: OrgDirectory, kind: str,
         asked = max(visited, sent + timedelta(days=rng.randint(3, 20))) + timedelta(hours=1)
         decided = clock.after(asked, rng.randint(4, 12))
         uphold = rng.random() < 0.75
-        window_end = clock.review_window_end(sent)
+        window_end = clock.review_window_end(sent, by_letter)
         if asked <= now and window_end < now and not (uphold and decided < now - _HISTORY_MARGIN):
             # still open at now, so the request would be sent now, after its window: this complainant let it go
             return steps, "+".join(tags) or "on_time", window_end
@@ -320,7 +325,7 @@ def _life(rng: random.Random, clock: _Clock, directory: OrgDirectory, kind: str,
         tags.append("review_overturned")
         done = _investigation(rng, clock, decided, cw, sup, steps, tags, first=False)
         sent, visited = _feedback_and_visit(rng, clock, done, cw, steps, rehandling=False)
-    return steps, "+".join(tags) or "on_time", clock.review_window_end(sent)
+    return steps, "+".join(tags) or "on_time", clock.review_window_end(sent, by_letter)
 
 
 def generate(
@@ -394,11 +399,8 @@ def generate(
         if kind == "consultation":
             reg["on_the_spot_answer"] = "已当场告知办理流程及所需材料。"
             reg["demand"] = ""
-        if kind == "consultation":
-            reg["on_the_spot_answer"] = "已当场告知办理流程及所需材料。"
-            reg["demand"] = ""
         registration = ComplaintRegistration.model_validate(reg)
-        steps, profile, closes_at = _life(rng, clock, directory, kind, received, area, now)
+        steps, profile, closes_at = _life(rng, clock, directory, kind, received, area, now, channel == "mail")
         plans.append(CasePlan(registration, steps, profile, closes_at))
     return plans
 

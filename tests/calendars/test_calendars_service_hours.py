@@ -77,7 +77,7 @@ def test_snapshots_carry_the_seasons() -> None:
 
 
 def test_a_close_time_out_of_range_is_refused() -> None:
-    with pytest.raises(ServiceHoursError, match=r"close_time: 03:00 is not between 12:00 and 22:00"):
+    with pytest.raises(ServiceHoursError, match=r"close_time: 03:00 is not between 06:00 and 23:59"):
         get_calendar("CN-SX", close_time=time(3, 0))
     with pytest.raises(ServiceHoursError, match="03:00"):
         ServiceSeason(date(2026, 1, 1), date(2026, 1, 31), ((time(1, 0), time(3, 0)),), "夜班")
@@ -93,7 +93,7 @@ def test_a_close_time_out_of_range_is_refused() -> None:
                 ServiceSeason(date(2026, 5, 1), date(2026, 9, 30), ((time(10), time(20)),)),
             ],
         )
-    with pytest.raises(bc.BureauCalendarError, match=r"^close_time: 03:00 is not between 12:00 and 22:00"):
+    with pytest.raises(bc.BureauCalendarError, match=r"^close_time: 03:00 is not between 06:00 and 23:59"):
         bc.parse_close_time("03:00")
     assert bc.parse_close_time("19:30") == time(19, 30)
 
