@@ -583,3 +583,9 @@ class CaseSummary(BaseModel):
     confidential_reporter: bool = False
     calendar_version: str = ""
     events: list[CaseEvent]
+
+    @field_validator("merged_cases", mode="before")
+    @classmethod
+    def _no_merged_cases(cls, v: object) -> object:
+        # the Temporal CLI's JSON output writes an empty list as null
+        return [] if v is None else v
