@@ -32,8 +32,8 @@ CREATE INDEX CONCURRENTLY IF NOT EXISTS cases_registered_scope_idx ON cases (reg
     INCLUDE (handling_unit, jurisdiction);
 DROP INDEX CONCURRENTLY IF EXISTS cases_registered_idx;
 
--- Overview / SLA board: open cases per level, in scope.
+-- Overview / units / SLA board: open cases per level (and pending extensions per unit), in scope.
 DROP INDEX CONCURRENTLY IF EXISTS cases_open_level_scope_idx;
 CREATE INDEX CONCURRENTLY IF NOT EXISTS cases_open_level_scope_idx ON cases (sla_level, due_at)
-    INCLUDE (handling_unit, jurisdiction) WHERE open;
+    INCLUDE (handling_unit, jurisdiction, extension_status) WHERE open;
 DROP INDEX CONCURRENTLY IF EXISTS cases_open_level_idx;
