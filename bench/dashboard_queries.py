@@ -1,4 +1,5 @@
-"""Dashboard queries at scale: N cases (default 1,000,000) with ~2 SLA clocks and ~6 audit events each, bulk
+"""Dashboard queries at scale: N cases (default 1,000,000) with ~2 SLA clocks, ~6 audit events and one outbox
+notification (the complainant's acknowledgement; ~0.5% given up: attempts exhausted or no contact) each, bulk
 loaded with COPY (`asyncpg.copy_records_to_table`) into an embedded PostgreSQL with the project's migrations,
 then every query of `dashboard/queries.py` timed (p50/p95 over repeats), province-wide and for one city's
 subtree. Baseline: a plain `SELECT count(*) FROM cases` in the same run; each query's ratio to it is printed.
@@ -221,7 +222,21 @@ def generate_chunk(rng: np.random.Generator, start: int, n: int, now: datetime) 
     dec_details = [f'{{"outcome": "{o}"}}' if o else "{}" for o in review_outcome.tolist()]
     slot(11, progress >= 7, "review_decided", review_dec, "under_review", None, dec_details)
     slot(12, ~is_open, "archived", closed, "archived", None, "{}")
-    return {"cases": cases, "sla_clocks": clocks, "case_events": events}
+    # -- outbox: the acknowledgement to the complainant; a few the sender gave up on (attempts exhausted or
+    # refused for good) or could not send (no contact)
+    fate = rng.random(n)
+    n_status = np.select([fate < 0.003, fate < 0.005], ["failed", "undeliverable"], "sent").astype(object)
+    n_attempts = np.select([fate < 0.003, fate < 0.005], [8, 0], 1)
+    sent = n_status == "sent"
+    notifications = list(
+        zip(
+            [f"{c}:ack" for c in case_nos], case_nos, ["complainant"] * n, ["sms"] * n, [f"case:{c}" for c in case_nos],
+            ["138****5678"] * n, ["acknowledgement"] * n, reg_t, n_status.tolist(), n_attempts.tolist(), reg_t,
+            np.where(n_status == "failed", "gateway: 5xx", None).tolist(), when(sent, reg + 60_000_000), reg_t,
+            strict=True,
+        )
+    )
+    return {"cases": cases, "sla_clocks": clocks, "case_events": events, "notifications": notifications}
 
 
 CASE_COLS = [
@@ -235,25 +250,28 @@ CLOCK_COLS = ["case_no", "clock", "cycle", "unit", "started_at", "original_due_a
               "stopped_at", "level", "breached", "provisional"]
 EVENT_COLS = ["event_key", "case_no", "seq", "kind", "stage", "at", "actor_id", "actor_role", "actor_unit",
               "details"]
-COLS = {"cases": CASE_COLS, "sla_clocks": CLOCK_COLS, "case_events": EVENT_COLS}
+NOTIFICATION_COLS = ["key", "case_no", "audience", "channel", "recipient_ref", "recipient_masked", "template",
+                     "requested_at", "status", "attempts", "next_attempt_at", "last_error", "sent_at", "created_at"]
+COLS = {"cases": CASE_COLS, "sla_clocks": CLOCK_COLS, "case_events": EVENT_COLS, "notifications": NOTIFICATION_COLS}
 
 
 async def load(dsn: str, n: int, now: datetime, rep: Report, seed: int = 8) -> dict[str, int]:
-    """Drop secondary indexes, COPY `n` cases with clocks and events, rebuild the indexes, ANALYZE.
+    """Drop secondary indexes, COPY `n` cases with clocks, events and notifications, rebuild the indexes, ANALYZE.
 
-    Two connections copy at once (cases + clocks on one, events on the other) so both cores work; each
+    Two connections copy at once (cases + clocks on one, events + notifications on the other) so both cores
+    work; each
     loads inside the transaction that truncated its tables, which with `wal_level=minimal` skips the WAL.
     """
     import asyncpg
 
     a = await asyncpg.connect(dsn)
     b = await asyncpg.connect(dsn)
-    rows = {"cases": 0, "sla_clocks": 0, "case_events": 0}
+    rows = {"cases": 0, "sla_clocks": 0, "case_events": 0, "notifications": 0}
     try:
         idx = await a.fetch(
             """
             SELECT i.indexname, i.indexdef FROM pg_indexes i
-            WHERE i.schemaname = 'public' AND i.tablename IN ('cases', 'sla_clocks', 'case_events')
+            WHERE i.schemaname = 'public' AND i.tablename IN ('cases', 'sla_clocks', 'case_events', 'notifications')
               AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)
             """
         )
@@ -266,7 +284,7 @@ async def load(dsn: str, n: int, now: datetime, rep: Report, seed: int = 8) -> d
             await conn.execute("SET session_replication_role = replica")  # bulk load: no FK/trigger checks
             await conn.execute("BEGIN")
         await a.execute("TRUNCATE cases, sla_clocks")
-        await b.execute("TRUNCATE case_events")
+        await b.execute("TRUNCATE case_events, notifications")
         pending: asyncio.Future[Any] | None = None
 
         async def copy(conn: Any, chunk: dict[str, list[tuple[Any, ...]]], tables: tuple[str, ...]) -> None:
@@ -280,7 +298,7 @@ async def load(dsn: str, n: int, now: datetime, rep: Report, seed: int = 8) -> d
             gen_s += time.perf_counter() - g0
             if pending is not None:
                 await pending
-            pending = asyncio.gather(copy(a, chunk, ("cases", "sla_clocks")), copy(b, chunk, ("case_events",)))
+            pending = asyncio.gather(copy(a, chunk, ("cases", "sla_clocks")), copy(b, chunk, ("case_events", "notifications")))
             await asyncio.sleep(0)
         if pending is not None:
             await pending
@@ -292,6 +310,7 @@ async def load(dsn: str, n: int, now: datetime, rep: Report, seed: int = 8) -> d
         rep.add("load_cases", rows["cases"], "cases")
         rep.add("load_clocks", rows["sla_clocks"], "rows")
         rep.add("load_events", rows["case_events"], "rows")
+        rep.add("load_notifications", rows["notifications"], "rows")
         rep.add("load_copy_wall", load_s, "s")
         rep.add("load_generate_cpu", gen_s, "s")
         rep.add("load_rate", total / load_s, "rows/s")
@@ -299,8 +318,8 @@ async def load(dsn: str, n: int, now: datetime, rep: Report, seed: int = 8) -> d
         t1 = time.perf_counter()
         by_table: dict[str, list[str]] = {}
         for r in idx:
-            table = "case_events" if " ON public.case_events " in r["indexdef"] else (
-                "sla_clocks" if " ON public.sla_clocks " in r["indexdef"] else "cases")
+            table = next((t for t in ("case_events", "notifications", "sla_clocks")
+                          if f" ON public.{t} " in r["indexdef"]), "cases")
             by_table.setdefault(table, []).append(r["indexdef"])
 
         async def build(conn: Any, defs: list[str]) -> None:
@@ -310,12 +329,12 @@ async def load(dsn: str, n: int, now: datetime, rep: Report, seed: int = 8) -> d
 
         await asyncio.gather(
             build(a, by_table.get("cases", []) + by_table.get("sla_clocks", [])),
-            build(b, by_table.get("case_events", [])),
+            build(b, by_table.get("case_events", []) + by_table.get("notifications", [])),
         )
         rep.add("load_index_build", time.perf_counter() - t1, "s")
         t2 = time.perf_counter()
         await asyncio.gather(a.execute("VACUUM ANALYZE cases"), b.execute("VACUUM ANALYZE case_events"))
-        await a.execute("VACUUM ANALYZE sla_clocks")
+        await asyncio.gather(a.execute("VACUUM ANALYZE sla_clocks"), b.execute("VACUUM ANALYZE notifications"))
         rep.add("load_vacuum_analyze", time.perf_counter() - t2, "s")
         size = await a.fetchval("SELECT pg_database_size(current_database())")
         rep.add("database_size", round(size / 2**20), "MiB")
@@ -377,6 +396,7 @@ def query_suite(pool: Any, now: datetime, scope: list[str] | None, case_no: str)
         "on_time_per_month": lambda: q.on_time_per_month(pool, scope, now),
         "overdue_by_unit_and_stage": lambda: q.overdue_by_unit_and_stage(pool, scope),
         "report_list": lambda: q.report_list(pool, scope),
+        "undelivered_notifications": lambda: q.undelivered_notifications(pool, scope),
     }
 
 

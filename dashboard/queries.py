@@ -679,31 +679,41 @@ async def stage_durations(conn: Conn, period: Period, scope_unit_ids: Sequence[s
         ),
         k AS MATERIALIZED (
             -- the period's clocks (index-only), pre-filtered by unit (implied by the scope predicate below),
-            -- each with its case's jurisdiction by one primary-key lookup: no hash join over all of `cases`
+            -- each with its case's jurisdiction. The acceptance clock runs at the provincial centre of the
+            -- case's directory and the later stage clocks at its handling unit, which the rules take only from
+            -- the case's own jurisdiction (`cases.transitions._need_known_unit`): their unit names it. A review
+            -- clock runs at the next-higher bureau, which may be the national one, so its case row is looked
+            -- up (primary key), as is the case of a clock with no unit or a unit gone from the directory.
             SELECT k.unit, k.clock, (k.started_at AT TIME ZONE 'Asia/Shanghai')::date AS d0,
                    (k.stopped_at AT TIME ZONE 'Asia/Shanghai')::date AS d1,
-                   (SELECT c.jurisdiction FROM cases c WHERE c.case_no = k.case_no) AS jurisdiction
-            FROM sla_clocks k
+                   COALESCE(CASE WHEN k.clock <> 'review' THEN ku.jurisdiction END,
+                            (SELECT c.jurisdiction FROM cases c WHERE c.case_no = k.case_no)) AS jurisdiction
+            FROM sla_clocks k LEFT JOIN org_units ku ON ku.unit_id = k.unit
             WHERE k.stopped_at >= $2 AND k.stopped_at < $3
               AND ($1::text[] IS NULL OR k.unit = ANY($1::text[]) OR k.unit IS NULL)
         ),
         d AS (
-            SELECT COALESCE(k.unit, od.provincial_centre) AS unit_id, k.clock,
+            SELECT COALESCE(k.unit, (SELECT od.provincial_centre FROM org_directories od
+                                     WHERE od.jurisdiction = k.jurisdiction)) AS unit_id,
+                   k.clock,
                    ($8::int[])[cal.base + (k.d1 - cal.first_day)]
                    - ($8::int[])[cal.base + (k.d0 - cal.first_day)] AS wd
             FROM k
             JOIN cal ON cal.jur = k.jurisdiction
-            LEFT JOIN org_directories od ON od.jurisdiction = k.jurisdiction
             WHERE k.d0 >= cal.first_day AND k.d0 - cal.first_day < cal.n
               AND k.d1 >= cal.first_day AND k.d1 - cal.first_day < cal.n
               AND {scope_predicate("k.unit", "k.jurisdiction")}
+        ),
+        per_unit AS (
+            -- aggregated before the unit names are joined: one name lookup per group, not per clock
+            SELECT d.unit_id, d.clock, count(*) AS n,
+                   percentile_cont(0.5) WITHIN GROUP (ORDER BY d.wd) AS median_wd,
+                   percentile_cont(0.9) WITHIN GROUP (ORDER BY d.wd) AS p90_wd
+            FROM d GROUP BY d.unit_id, d.clock
         )
-        SELECT d.unit_id, u.name AS unit_name, d.clock, count(*) AS n,
-               percentile_cont(0.5) WITHIN GROUP (ORDER BY d.wd) AS median_wd,
-               percentile_cont(0.9) WITHIN GROUP (ORDER BY d.wd) AS p90_wd
-        FROM d LEFT JOIN org_units u ON u.unit_id = d.unit_id
-        GROUP BY d.unit_id, u.name, d.clock
-        ORDER BY d.unit_id, d.clock
+        SELECT p.unit_id, u.name AS unit_name, p.clock, p.n, p.median_wd, p.p90_wd
+        FROM per_unit p LEFT JOIN org_units u ON u.unit_id = p.unit_id
+        ORDER BY p.unit_id, p.clock
         """,
         _scope_param(scope_unit_ids),
         lo,

@@ -159,6 +159,42 @@ async def test_the_given_up_index_is_built_outside_a_transaction_and_valid(pg_se
     assert valid is True and recorded
 
 
+SCALE_INDEXES = {  # 0610's covering indexes -> the index each replaces (same key and predicate)
+    "sla_clocks_stopped_period_idx": "sla_clocks_stopped_cover_idx",
+    "cases_feedback_period_idx": "cases_feedback_sent_idx",
+    "case_events_review_requested_idx": None,
+    "cases_registered_scope_idx": "cases_registered_idx",
+    "cases_open_level_scope_idx": "cases_open_level_idx",
+}
+
+
+async def test_the_dashboard_scale_indexes_replace_their_narrower_twins_and_survive_a_rerun(
+    pg_server: EmbeddedPostgres,
+) -> None:
+    """0610 runs outside a transaction; run again after a crash before it was recorded, it ends in the same
+    state: every new index valid, every index it replaces gone."""
+    dsn = await _fresh_db(pg_server)
+    name = "0610_dashboard_scale_indexes.sql"
+    assert runs_outside_transaction(MIGRATIONS_DIR / name)
+    await apply_migrations(dsn)
+    conn = await asyncpg.connect(dsn)
+    try:
+        states = []
+        for rerun in (False, True):
+            if rerun:
+                await conn.execute("DELETE FROM schema_migrations WHERE name = $1", name)
+                assert name in await apply_migrations(dsn)
+            rows = await conn.fetch(
+                "SELECT c.relname, i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+                " WHERE c.relname = ANY($1::text[])",
+                [*SCALE_INDEXES, *(old for old in SCALE_INDEXES.values() if old)],
+            )
+            states.append({r["relname"]: r["indisvalid"] for r in rows})
+    finally:
+        await conn.close()
+    assert states[0] == states[1] == dict.fromkeys(SCALE_INDEXES, True)
+
+
 async def _writes_while_index_builds(dsn: str, migrations: Path) -> None:
     """Apply `migrations` while a transaction that wrote to `notifications` stays open (an index build must
     wait for it), and meanwhile insert another notification with a 3 s statement timeout."""

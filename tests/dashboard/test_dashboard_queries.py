@@ -8,7 +8,7 @@ from datetime import date
 import asyncpg
 import pytest
 import pytest_asyncio
-from helpers.dashboard_seed import EXPECTED, NOW, PERIOD, PREVIOUS, RED_CASES, seed_dashboard
+from helpers.dashboard_seed import EXPECTED, NOW, PERIOD, PREVIOUS, RED_CASES, at, seed_dashboard
 
 from dashboard import queries as q
 
@@ -175,3 +175,28 @@ async def test_a_breach_stays_late_when_a_later_extension_moves_the_deadline(con
     assert (after.investigation_clocks, after.completed_on_time) == (3, 1)
     assert league_before.loc["SX-TY-XD", "completed_on_time"] == 1
     assert league_after.loc["SX-TY-XD", "completed_on_time"] == 0
+
+
+async def test_stage_durations_count_a_review_at_the_national_bureau_on_the_case_calendar(
+    conn: asyncpg.Connection,
+) -> None:
+    """A review clock runs at the next-higher bureau, which for a case the province handles is the national
+    one (jurisdiction CN, not the case's CN-SX): its working days still come from the case's calendar."""
+    tx = conn.transaction()
+    await tx.start()
+    try:
+        await conn.execute(
+            "INSERT INTO sla_clocks (case_no, clock, cycle, unit, started_at, original_due_at, due_at, stopped_at)"
+            " VALUES ('SX2026030100021', 'review', 1, 'NHSA', $1, $2, $2, $2)",
+            at(3, 2, 9),
+            at(3, 10),
+        )
+        dur = await q.stage_durations(conn, PERIOD_, None)
+        nhsa = await q.stage_durations(conn, PERIOD_, ["NHSA"])
+    finally:
+        await tx.rollback()
+    row = dur[(dur.unit_id == "NHSA") & (dur.clock == "review")]
+    assert len(row) == 1
+    # (03-02, 03-10] on CN-SX's calendar = 6 working days, as C1's investigation over the same days
+    assert (row.iloc[0]["n"], row.iloc[0]["median_wd"]) == (1, 6.0)
+    assert list(nhsa["unit_id"]) == ["NHSA"]
