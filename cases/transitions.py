@@ -704,8 +704,13 @@ def _merge(tx: _Tx, d: MergeIntoDecision, actor: Actor, cal: CalendarLike) -> No
     tx.archive(CloseReason.merged, merged_into=d.target_case_no)
 
 
+# A reconsideration or a suit is about how the bureaus handled the matter: it comes once a unit handles it.
+_REMEDY_STAGES = (Stage.investigation, Stage.feedback, Stage.return_visit, Stage.review_window, Stage.under_review)
+
+
 def _may_record_remedy(s: CaseState, actor: Actor, now: datetime, cal: CalendarLike) -> None:
     name = "record_administrative_remedy"
+    _need_stage(s, name, *_REMEDY_STAGES)
     _need_role(s, name, actor, Role.dispatcher, Role.caseworker)
     if actor.role is Role.dispatcher:
         _need_dispatch_unit(s, name, actor)
@@ -804,7 +809,6 @@ _NEW_CASE_ROLES: dict[str, Role] = {
     "reject": Role.dispatcher,
     "merge_into": Role.dispatcher,
     "withdraw": Role.intake_agent,
-    "record_administrative_remedy": Role.dispatcher,
 }
 
 

@@ -160,13 +160,11 @@ ALLOWED: dict[str, dict[str, Role | tuple[Role, ...]]] = {
         "reject": Role.dispatcher,
         "withdraw": Role.intake_agent,
         "merge_into": Role.dispatcher,
-        "record_administrative_remedy": Role.dispatcher,
     },
     "dispatch": {
         "assign": Role.dispatcher,
         "withdraw": Role.intake_agent,
         "merge_into": Role.dispatcher,
-        "record_administrative_remedy": Role.dispatcher,
     },
     "investigation": {
         "return_case": Role.caseworker,
