@@ -52,7 +52,6 @@ from devstack.timeshift import build_time_shift_lib, start_time_skipping_at
 from workers.main import build_worker
 from workflows import ComplaintCase
 from workflows.client import start_case
-from workflows.complaint_case import PATCH_MERGE_BY_HANDLING_UNIT, PATCH_RECTIFICATION_CLOCK
 
 HISTORIES = Path(__file__).with_name("histories")
 RECORD = os.environ.get("COMPLAINTS_RECORD_HISTORIES") == "1"
@@ -342,22 +341,3 @@ async def test_a_verified_fraud_report_records_the_reward(pg_pool: asyncpg.Pool,
         )
         await record(h, "fraud_reward")
 
-
-def test_new_histories_carry_their_patches() -> None:
-    """The recorded histories of this module took the new paths (the replay test replays them)."""
-    import base64
-    import json
-
-    def markers(name: str) -> set[str]:
-        doc = json.loads((HISTORIES / f"{name}.json").read_text())
-        found = set()
-        for event in doc["events"]:
-            attrs = event.get("markerRecordedEventAttributes")
-            if attrs and attrs.get("markerName") == "core_patch":
-                for payload in attrs["details"]["patch-data"]["payloads"]:
-                    found.add(json.loads(base64.b64decode(payload["data"]))["id"])
-        return found
-
-    assert PATCH_RECTIFICATION_CLOCK in markers("rectification_tracked")
-    assert PATCH_RECTIFICATION_CLOCK not in markers("happy_path_local_loads")  # completed before: old path
-    assert PATCH_MERGE_BY_HANDLING_UNIT in markers("merged_in_investigation")
