@@ -54,6 +54,7 @@ _T: dict[str, tuple[str, str]] = {
     "wd_left": ("剩余工作日", "WD to breach"),
     "days_overdue": ("超期工作日", "WD overdue"),
     "due_at": ("办理时限", "Due"),
+    "due_clock": ("到期事项", "Due item"),
     "extension": ("延期", "Extension"),
     "temporal": ("流程", "Workflow"),
     "open_link": ("打开", "open"),

@@ -359,6 +359,7 @@ BOARD_COLUMNS = [
     "wd_left",
     "days_overdue",
     "due_at",
+    "due_clock",
     "stage",
     "handling_unit",
     "unit_name",
@@ -453,7 +454,11 @@ async def sla_board(
     rows = await conn.fetch(
         f"""
         SELECT c.case_no, c.sla_level, c.due_at, c.stage, c.handling_unit, u.name AS unit_name, c.kind,
-               c.channel, c.extension_status, c.provisional, c.jurisdiction
+               c.channel, c.extension_status, c.provisional, c.jurisdiction,
+               -- which running clock sets the case's due instant: a stage's, or the institution's rectification
+               -- that runs beside the stages until the handling unit records it done
+               (SELECT k.clock FROM sla_clocks k WHERE k.case_no = c.case_no AND k.stopped_at IS NULL
+                  AND k.due_at = c.due_at ORDER BY k.clock LIMIT 1) AS due_clock
         FROM cases c LEFT JOIN org_units u ON u.unit_id = c.handling_unit
         WHERE {_board_where()}
         ORDER BY c.due_at NULLS LAST, c.case_no

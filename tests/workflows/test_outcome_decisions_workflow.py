@@ -48,6 +48,7 @@ from cases.models import (
     SendFeedbackDecision,
 )
 from common.contract import review_workflow_id
+from dashboard import queries as dq
 from devstack.timeshift import build_time_shift_lib, start_time_skipping_at
 from workers.main import build_worker
 from workflows import ComplaintCase
@@ -187,6 +188,13 @@ async def test_rectification_clock_runs_to_red_and_holds_the_case_until_recorded
         )
         assert row is not None and row["level"] == "red" and row["unit"] == HANDLING_UNIT
         assert row["due_at"] == cst(2025, 11, 3, 17, 0)
+        async with ctx.pool.acquire() as conn:
+            board = await dq.sla_board(
+                conn, None, dq.BoardFilters(unit=HANDLING_UNIT, levels=("red",)), cst(2025, 11, 4, 10), limit=None
+            )
+        mine = board[board["case_no"] == s.case_no]
+        assert list(mine["due_clock"]) == ["rectification"] and list(mine["stage"]) == ["review_window"]
+        assert list(mine["days_overdue"]) == [1]
         # the review window passes with no request: the case waits for the rectification
         await ctx.until(window_end + timedelta(days=2))
         s = await h.query(ComplaintCase.summary)
