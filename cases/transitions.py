@@ -512,7 +512,8 @@ def _complete(tx: _Tx, d: CompleteInvestigationDecision, actor: Actor, cal: Cale
     s.stage = Stage.feedback
     clock = tx.start("feedback", cal, s.policy.feedback_wd, s.handling_unit)
     rectification = None
-    if d.rectification_required and s.policy.track_rectification:
+    # one rectification item per case: a re-handling that finds the same fault keeps the one already running
+    if d.rectification_required and s.policy.track_rectification and s.running("rectification") is None:
         rectification = tx.start("rectification", cal, s.policy.rectification_wd, s.handling_unit)
     tx.event(
         "investigation_completed",

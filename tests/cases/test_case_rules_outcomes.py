@@ -243,6 +243,15 @@ def test_an_overdue_rectification_turns_red_and_holds_the_case_open_past_its_rev
     assert ev.details["late"] is True and ev.details["due_at"] == "2025-10-23T17:00:00+08:00"
 
 
+def test_a_rehandling_keeps_the_one_rectification_item() -> None:
+    s = _do(_do(_investigating(), _at_fault(), T0), _feedback(), T0)
+    s = _do(s, RecordReturnVisitDecision(actor=INTAKE, outcome="unsatisfied", request_rehandling=True), T0)
+    s = _do(s, _at_fault(), cst(2025, 10, 13, 10))
+    assert [(c.clock, c.cycle, c.due_at) for c in s.clocks if c.clock == "rectification"] == [
+        ("rectification", 1, cst(2025, 10, 23, 17, 0))
+    ]
+
+
 def test_a_rectification_done_in_time_leaves_the_window_to_close_the_case() -> None:
     s = _do(_do(_investigating(), _at_fault(), T0), _feedback(), T0)
     s = _do(s, CompleteRectificationDecision(actor=CASEWORKER, result="已整改"), cst(2025, 10, 23, 17, 0))
