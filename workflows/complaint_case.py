@@ -533,7 +533,7 @@ class ComplaintCase:
     @workflow.update
     async def withdraw(self, d: WithdrawDecision) -> CaseSummary:
         """撤回 by the complainant (recorded by intake): closes the case in any open stage."""
-        return await self._close_in_any_stage(d)
+        return await self._close_case(d)
 
     @withdraw.validator
     def _v_withdraw(self, d: WithdrawDecision) -> None:
@@ -584,8 +584,8 @@ class ComplaintCase:
     @workflow.update
     async def record_administrative_remedy(self, d: RecordAdministrativeRemedyDecision) -> CaseSummary:
         """行政复议 / 行政诉讼: record where the complainant took the matter (body, reference, date); closes the
-        case in any open stage."""
-        return await self._close_in_any_stage(d)
+        case (from investigation on)."""
+        return await self._close_case(d)
 
     @record_administrative_remedy.validator
     def _v_record_administrative_remedy(self, d: RecordAdministrativeRemedyDecision) -> None:
@@ -609,8 +609,9 @@ class ComplaintCase:
     def _v_decide_reward(self, d: DecideRewardDecision) -> None:
         self._validate(d)
 
-    async def _close_in_any_stage(self, d: WithdrawDecision | RecordAdministrativeRemedyDecision) -> CaseSummary:
-        """A decision that closes the case whatever its stage: a running review child is cancelled."""
+    async def _close_case(self, d: WithdrawDecision | RecordAdministrativeRemedyDecision) -> CaseSummary:
+        """A decision that closes the case, also while it is under review: the running review child is
+        cancelled."""
         await self._ready()
         async with self._lock:
             await self._decide(d)
