@@ -1,17 +1,30 @@
 """The decisions after the main line through HTTP (a real uvicorn process, the dev server, a worker,
 PostgreSQL): feedback's basis and reasons, the rectification on the work list until it is recorded, the
-referral to 行政复议 / 行政诉讼, the reward on a verified fraud report, merging during investigation."""
+referral to 行政复议 / 行政诉讼, the reward on a verified fraud report (also from the workbench's form, run by
+Streamlit's AppTest against the same API), merging during investigation."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 import pytest_asyncio
-from helpers.api import CASEWORKER, DISPATCHER, INTAKE, SUPERVISOR, ApiProcess, api_process, eventually
+from helpers.api import (
+    CASEWORKER,
+    DATA_DIR,
+    DISPATCHER,
+    INTAKE,
+    ROOT,
+    SUPERVISOR,
+    ApiProcess,
+    api_process,
+    eventually,
+)
 from helpers.client import registration, running_worker, task_queue
+from streamlit.testing.v1 import AppTest
 from temporalio.testing import WorkflowEnvironment
 
 from cases.models import Actor, Role
@@ -151,3 +164,37 @@ async def test_the_handling_unit_merges_a_duplicate_it_is_investigating(api: Api
     other_unit = Actor(id="cw-yz-1", role=Role.caseworker, unit_id="SX-TY-YZ")
     r = await _decide(api, other_unit, elsewhere, "merge_into", {"target_case_no": target})
     assert r.status_code == 409 and f"not the handling unit of target case {target}" in r.json()["detail"]
+
+
+def _reward_from_the_workbench(case: str) -> AppTest:
+    """The supervisor opens the case in the workbench and fills in the reward form: the amount band is a choice
+    with an empty entry (optional), `granted` a checkbox."""
+    at = AppTest.from_file(str(ROOT / "dashboard" / "workbench.py"), default_timeout=60)
+    at.run()
+    at.sidebar.selectbox(key="user").set_value(SUPERVISOR.id)
+    at.session_state["case"] = case
+    at.run()
+    assert not at.exception, at.exception
+    band = at.selectbox(key=f"{case}-decide_reward-amount_band")
+    assert band.options[0] == "" and "1000-9999" in band.options
+    at.checkbox(key=f"{case}-decide_reward-granted").check()
+    band.set_value("1000-9999")
+    at.text_input(key=f"{case}-decide_reward-reasons").input("举报属实，追回基金12万元")
+    next(b for b in at.button if "举报奖励决定" in b.label).click()
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+async def test_the_workbench_sends_the_reward_form(api: ApiProcess, monkeypatch: pytest.MonkeyPatch) -> None:
+    case = await _investigating(api, kind="fraud_report", category="fund_fraud")
+    await _ok(api, CASEWORKER, case, "complete_investigation", {**AT_FAULT, "rectification_required": False})
+    for name, value in {**api.env, "COMPLAINTS_MODE": "embedded", "COMPLAINTS_DATA_DIR": str(DATA_DIR),
+                        "COMPLAINTS_WORKBENCH_API_URL": api.base_url}.items():
+        monkeypatch.setenv(name, value)
+    at = await asyncio.to_thread(_reward_from_the_workbench, case)
+    assert [e.value for e in at.error] == []
+    async with api.http() as http:
+        r = await http.get(f"/v1/cases/{case}", headers=api.headers(SUPERVISOR))
+    reward = r.json()["summary"]["reward"]
+    assert reward["granted"] and reward["amount_band"] == "1000-9999" and reward["unit"] == "SX-TY"
