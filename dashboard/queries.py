@@ -453,16 +453,21 @@ async def sla_board(
     """
     rows = await conn.fetch(
         f"""
-        SELECT c.case_no, c.sla_level, c.due_at, c.stage, c.handling_unit, u.name AS unit_name, c.kind,
-               c.channel, c.extension_status, c.provisional, c.jurisdiction,
+        SELECT b.*,
                -- which running clock sets the case's due instant: a stage's, or the institution's rectification
-               -- that runs beside the stages until the handling unit records it done
-               (SELECT k.clock FROM sla_clocks k WHERE k.case_no = c.case_no AND k.stopped_at IS NULL
-                  AND k.due_at = c.due_at ORDER BY k.clock LIMIT 1) AS due_clock
-        FROM cases c LEFT JOIN org_units u ON u.unit_id = c.handling_unit
-        WHERE {_board_where()}
-        ORDER BY c.due_at NULLS LAST, c.case_no
-        LIMIT $7
+               -- that runs beside the stages until the handling unit records it done; looked up for the rows
+               -- shown only (inside the limited query it would be computed for every matching case)
+               (SELECT k.clock FROM sla_clocks k WHERE k.case_no = b.case_no AND k.stopped_at IS NULL
+                  AND k.due_at = b.due_at ORDER BY k.clock LIMIT 1) AS due_clock
+        FROM (
+            SELECT c.case_no, c.sla_level, c.due_at, c.stage, c.handling_unit, u.name AS unit_name, c.kind,
+                   c.channel, c.extension_status, c.provisional, c.jurisdiction
+            FROM cases c LEFT JOIN org_units u ON u.unit_id = c.handling_unit
+            WHERE {_board_where()}
+            ORDER BY c.due_at NULLS LAST, c.case_no
+            LIMIT $7
+        ) b
+        ORDER BY b.due_at NULLS LAST, b.case_no
         """,
         *_board_args(scope_unit_ids, filters),
         limit,
