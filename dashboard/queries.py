@@ -453,29 +453,31 @@ async def sla_board(
     """
     rows = await conn.fetch(
         f"""
-        SELECT b.*,
-               -- which running clock sets the case's due instant: a stage's, or the institution's rectification
-               -- that runs beside the stages until the handling unit records it done; looked up for the rows
-               -- shown only (inside the limited query it would be computed for every matching case)
-               (SELECT k.clock FROM sla_clocks k WHERE k.case_no = b.case_no AND k.stopped_at IS NULL
-                  AND k.due_at = b.due_at ORDER BY k.clock LIMIT 1) AS due_clock
-        FROM (
-            SELECT c.case_no, c.sla_level, c.due_at, c.stage, c.handling_unit, u.name AS unit_name, c.kind,
-                   c.channel, c.extension_status, c.provisional, c.jurisdiction
-            FROM cases c LEFT JOIN org_units u ON u.unit_id = c.handling_unit
-            WHERE {_board_where()}
-            ORDER BY c.due_at NULLS LAST, c.case_no
-            LIMIT $7
-        ) b
-        ORDER BY b.due_at NULLS LAST, b.case_no
+        SELECT c.case_no, c.sla_level, c.due_at, c.stage, c.handling_unit, u.name AS unit_name, c.kind,
+               c.channel, c.extension_status, c.provisional, c.jurisdiction
+        FROM cases c LEFT JOIN org_units u ON u.unit_id = c.handling_unit
+        WHERE {_board_where()}
+        ORDER BY c.due_at NULLS LAST, c.case_no
+        LIMIT $7
         """,
         *_board_args(scope_unit_ids, filters),
         limit,
     )
+    # which running clock sets each shown case's due instant: a stage's, or the institution's rectification that
+    # runs beside the stages until the handling unit records it done (one lookup by case number for the rows
+    # shown; a subquery per row let the planner scan the running-clock index once per row)
+    due_clocks: dict[tuple[str, Any], str] = {}
+    for k in await conn.fetch(
+        "SELECT case_no, clock, due_at FROM sla_clocks WHERE case_no = ANY($1::text[]) AND stopped_at IS NULL "
+        "ORDER BY clock DESC",
+        [r["case_no"] for r in rows],
+    ):
+        due_clocks[(k["case_no"], k["due_at"])] = k["clock"]
     records: list[dict[str, Any]] = []
     cals: dict[str, Any] = {}
     for r in rows:
         rec = dict(r)
+        rec["due_clock"] = due_clocks.get((rec["case_no"], rec["due_at"]))
         if rec["jurisdiction"] not in cals:
             cals[rec["jurisdiction"]] = await effective_calendar(conn, rec["jurisdiction"])
         cal = cals[rec["jurisdiction"]]
