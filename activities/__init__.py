@@ -32,6 +32,7 @@ def all_activities(pool: asyncpg.Pool, keyring: KeyRing | None = None) -> list[C
         acts.persist_case_changes,
         acts.resolve_handling_unit,
         acts.load_case_context,
+        acts.load_merge_target,
         acts.store_complainant_pii,
         CalendarActivities(pool).load_calendar_snapshot,
         ReportActivities(pool).publish_report,

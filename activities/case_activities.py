@@ -47,6 +47,7 @@ from activities.contracts import (
     ComplainantPiiRecord,
     DispatchRuleRecord,
     MaskedPerson,
+    MergeTarget,
     NotificationRequest,
     OrgUnitRecord,
     PersistResult,
@@ -348,6 +349,16 @@ class CaseActivities:
             units=[OrgUnitRecord(**dict(r)) for r in ordered],
             dispatch=[DispatchRuleRecord(**dict(r)) for r in rules],
         )
+
+    @activity.defn
+    async def load_merge_target(self, case_no: str) -> MergeTarget:
+        """Whether the case `case_no` is open and which unit handles it (the read model): a handling unit may
+        merge a duplicate only into a case it handles too."""
+        async with self.pool.acquire() as conn:
+            row = await conn.fetchrow("SELECT open, handling_unit FROM cases WHERE case_no = $1", case_no)
+        if row is None:
+            return MergeTarget(case_no=case_no, found=False)
+        return MergeTarget(case_no=case_no, found=True, open=row["open"], handling_unit=row["handling_unit"])
 
     # -------------------------------------------------------------------------------- personal data
     @activity.defn

@@ -166,6 +166,15 @@ class CaseContextRequest(BaseModel):
     category: str
 
 
+class MergeTarget(BaseModel):
+    """Output of `load_merge_target`: the read model's view of the case a duplicate is merged into."""
+
+    case_no: str
+    found: bool
+    open: bool = False
+    handling_unit: str | None = None
+
+
 # ------------------------------------------------------------------------------ personal data
 
 

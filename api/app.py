@@ -43,6 +43,7 @@ from api.settings import ApiSettings, get_api_settings
 from cases import sla
 from cases.models import (
     DECISION_MODELS,
+    REQUIRED_FOR_NEW,
     CaseKind,
     CaseSummary,
     Channel,
@@ -70,8 +71,8 @@ from dashboard.queries import effective_calendar, scope_predicate
 API_TITLE = "Complaint cases API (医保投诉工单)"
 API_VERSION = "1.0.0"
 
-# what each decision means on a work list; decisions not named here (withdraw, merge_into, request_review)
-# are taken when someone asks for them, not items waiting for the person
+# what each decision means on a work list; decisions not named here (withdraw, merge_into, request_review,
+# record_administrative_remedy) are taken when someone asks for them, not items waiting for the person
 WORK_GROUPS: dict[str, str] = {
     "accept": "to_accept",
     "reject": "to_accept",
@@ -83,6 +84,8 @@ WORK_GROUPS: dict[str, str] = {
     "record_return_visit": "return_visit",
     "decide_review": "review_decision",
     "decide_extension": "extension_approval",
+    "complete_rectification": "rectification_due",
+    "decide_reward": "reward_decision",
 }
 
 
@@ -182,6 +185,10 @@ def _body_model(name: str, model: type[BaseModel]) -> type[BaseModel]:
     fields: dict[str, Any] = {
         k: (f.annotation, f) for k, f in model.model_fields.items() if k not in ("actor", "decision")
     }
+    for k in REQUIRED_FOR_NEW.get(name, ()):
+        # required of every new decision (the model itself keeps them optional for recorded histories)
+        f = model.model_fields[k]
+        fields[k] = (str, Field(min_length=2, max_length=4000, description=f.description))
     camel = "".join(p.title() for p in name.split("_"))
     return create_model(  # type: ignore[call-overload, no-any-return]
         f"{camel}Body", __config__=ConfigDict(extra="forbid"), __doc__=model.__doc__, **fields
@@ -591,6 +598,7 @@ CLOCK_POLICY: dict[str, str] = {
     "return_visit": "return_visit_wd",
     "review": "review_decision_wd",
     "reporter_notice": "reporter_notice_wd",
+    "rectification": "rectification_wd",
 }
 
 

@@ -104,7 +104,8 @@ def decisions(reg: Any) -> list[tuple[str, Any]]:
         ("complete_investigation", CompleteInvestigationDecision.model_validate({
             "actor": cw, "findings": "经调取结算明细核实，机构结算符合政策规定。",
             "legal_basis": "《医疗保障基金使用监督管理条例》"})),
-        ("send_feedback", SendFeedbackDecision.model_validate({"actor": cw, "message": "已将核查结果及依据告知投诉人。"})),
+        ("send_feedback", SendFeedbackDecision.model_validate({"actor": cw, "message": "已将核查结果告知投诉人。", "basis": "《医疗保障基金使用监督管理条例》",
+                                                  "reasons": "经调取结算明细核实"})),
         ("record_return_visit", RecordReturnVisitDecision.model_validate({"actor": INTAKE, "outcome": "satisfied"})),
     ]
 

@@ -43,6 +43,7 @@ INTAKE = {"id": "agent-12393-07", "role": "intake_agent", "unit_id": "SX"}
 CW = {"id": "cw-xd-1", "role": "caseworker", "unit_id": COUNTY}
 SUP = {"id": "sup-SX-TY", "role": "supervisor", "unit_id": CITY}
 REV = {"id": "rev-ty-1", "role": "reviewer", "unit_id": CITY}
+GROUNDS = {"basis": "《医疗保障基金使用监督管理条例》", "reasons": "经调取结算明细核实"}
 
 @dataclass
 class Case:
@@ -116,7 +117,10 @@ def plan_year(n: int, year: int, seed: int = 2025) -> list[Case]:
             "legal_basis": "《医疗保障基金使用监督管理条例》", "institution_at_fault": fault,
             "rectification_required": fault}))
         t += rng.uniform(0.5, 6) * D
-        c.steps.append((t, "send_feedback", {"actor": CW, "message": "已将核查结果及依据告知投诉人。"}))
+        c.steps.append((t, "send_feedback", {"actor": CW, "message": "已将核查结果告知投诉人。", **GROUNDS}))
+        if fault:  # recorded before the return visit, so a review that closes the case never comes first
+            c.steps.append((t + rng.uniform(0.05, 0.45) * D, "complete_rectification",
+                            {"actor": CW, "result": "机构已退还违规费用并完成整改。"}))
         t += rng.uniform(0.5, 3) * D
         outcome = rng.choices(["satisfied", "basically_satisfied", "unsatisfied", "unreachable"], [62, 22, 9, 7])[0]
         c.steps.append((t, "record_return_visit", {"actor": INTAKE, "outcome": outcome, "request_rehandling": False}))
@@ -134,7 +138,7 @@ def plan_year(n: int, year: int, seed: int = 2025) -> list[Case]:
                                                               "legal_basis": "", "institution_at_fault": True,
                                                               "rectification_required": False}))
                 t += rng.uniform(0.5, 3) * D
-                c.steps.append((t, "send_feedback", {"actor": CW, "message": "已告知重办结果。"}))
+                c.steps.append((t, "send_feedback", {"actor": CW, "message": "已告知重办结果。", **GROUNDS}))
         cases.append(c)
     return cases
 
@@ -197,6 +201,7 @@ async def run(n_cases: int = 2000, year: int = 2025, concurrency: int = 64, tail
         "complete_investigation": models.CompleteInvestigationDecision, "send_feedback": models.SendFeedbackDecision,
         "record_return_visit": models.RecordReturnVisitDecision, "request_review": models.RequestReviewDecision,
         "decide_review": models.DecideReviewDecision,
+        "complete_rectification": models.CompleteRectificationDecision,
     }
     with temp_dir("bench-year-") as root:
         settings = settings_for(root / "data")

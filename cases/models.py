@@ -12,7 +12,15 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from cases.pii import id_number_problem, phone_problem
 
@@ -87,6 +95,7 @@ class CloseReason(StrEnum):
     review_window_lapsed = "review_window_lapsed"
     review_upheld = "review_upheld"
     investigation_declined = "investigation_declined"
+    administrative_remedy = "administrative_remedy"
 
 
 class Satisfaction(StrEnum):
@@ -103,6 +112,22 @@ class ReviewOutcome(StrEnum):
 
     uphold = "uphold"
     overturn = "overturn"
+
+
+class AdministrativeRemedy(StrEnum):
+    """Where a complainant took the matter outside the bureaus' own procedure (SPEC §2 "beyond")."""
+
+    reconsideration = "reconsideration"  # 行政复议
+    litigation = "litigation"  # 行政诉讼
+
+
+class RewardBand(StrEnum):
+    """举报奖励: the amount band (yuan) of a reward granted for a verified fraud report."""
+
+    up_to_999 = "200-999"
+    up_to_9999 = "1000-9999"
+    up_to_49999 = "10000-49999"
+    up_to_200000 = "50000-200000"
 
 
 SlaLevel = Literal["on_track", "blue", "yellow", "red"]
@@ -327,11 +352,32 @@ class CompleteInvestigationDecision(_Decision):
     rectification_required: bool = False
 
 
+# Fields the contract requires of decisions sent from now on that decisions already in workflow histories lack:
+# the models keep them optional so those histories still decode and replay, the published schemas and the
+# API's bodies mark them required, and every entry (clients, API, the workflow's validators) refuses a new
+# decision without them (`new_decision_problems`).
+REQUIRED_FOR_NEW: dict[str, tuple[str, ...]] = {"send_feedback": ("basis", "reasons")}
+
+
+def _require_for_new(name: str) -> Any:
+    def extra(schema: dict[str, Any]) -> None:
+        schema["required"] = sorted({*schema.get("required", []), *REQUIRED_FOR_NEW[name]})
+
+    return extra
+
+
 class SendFeedbackDecision(_Decision):
-    """处理反馈: the result with basis and reasons goes to the complainant through the original channel."""
+    """处理反馈: the result, with its basis (依据) and reasons (理由), goes to the complainant through the original
+    channel."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_require_for_new("send_feedback"))
 
     decision: Literal["send_feedback"] = "send_feedback"
     message: str = Field(min_length=2)
+    basis: str = Field(
+        default="", max_length=4000, description="依据: the rules and facts the result rests on (required)"
+    )
+    reasons: str = Field(default="", max_length=4000, description="理由: why the result follows (required)")
 
 
 class RecordReturnVisitDecision(_Decision):
@@ -379,10 +425,53 @@ class WithdrawDecision(_Decision):
 
 
 class MergeIntoDecision(_Decision):
-    """并单: this case duplicates the open case `target_case_no`."""
+    """并单: this case duplicates the open case `target_case_no` (the dispatcher, or during investigation the
+    handling unit of both cases)."""
 
     decision: Literal["merge_into"] = "merge_into"
     target_case_no: CaseNo
+
+
+class RecordAdministrativeRemedyDecision(_Decision):
+    """行政复议 / 行政诉讼: the complainant took the matter to a reconsideration body or a court; the referral is
+    recorded (where, reference number, date) and the case closes."""
+
+    decision: Literal["record_administrative_remedy"] = "record_administrative_remedy"
+    remedy: AdministrativeRemedy
+    authority: str = Field(
+        min_length=2, max_length=200, description="where: the reconsideration body or the court"
+    )
+    reference_no: str = Field(min_length=1, max_length=64, description="that body's reference (case) number")
+    filed_on: date = Field(description="the day the application or suit was filed (not after today)")
+    note: str = Field(default="", max_length=4000)
+
+
+class CompleteRectificationDecision(_Decision):
+    """整改完成: the institution found at fault has rectified; the handling unit records it."""
+
+    decision: Literal["complete_rectification"] = "complete_rectification"
+    result: str = Field(min_length=2, max_length=4000, description="what the institution did")
+
+
+class DecideRewardDecision(_Decision):
+    """举报奖励: for a verified fraud report, whether the reporter is rewarded and in which amount band."""
+
+    decision: Literal["decide_reward"] = "decide_reward"
+    granted: bool
+    amount_band: RewardBand | None = Field(
+        default=None, validate_default=True, description="required when granted, absent when not"
+    )
+    reasons: str = Field(min_length=2, max_length=4000)
+
+    @field_validator("amount_band")
+    @classmethod
+    def _band(cls, v: RewardBand | None, info: ValidationInfo) -> RewardBand | None:
+        granted = info.data.get("granted")
+        if granted is True and v is None:
+            raise ValueError("required when the reward is granted")
+        if granted is False and v is not None:
+            raise ValueError("must be absent when the reward is not granted")
+        return v
 
 
 Decision = Annotated[
@@ -399,7 +488,10 @@ Decision = Annotated[
     | DecideReviewDecision
     | WithdrawDecision
     | MergeIntoDecision
-    | RecordReceiptDecision,
+    | RecordReceiptDecision
+    | RecordAdministrativeRemedyDecision
+    | CompleteRectificationDecision
+    | DecideRewardDecision,
     Field(discriminator="decision"),
 ]
 
@@ -420,6 +512,9 @@ DECISION_MODELS: dict[str, type[BaseModel]] = {
         WithdrawDecision,
         MergeIntoDecision,
         RecordReceiptDecision,
+        RecordAdministrativeRemedyDecision,
+        CompleteRectificationDecision,
+        DecideRewardDecision,
     )
 }
 
@@ -467,6 +562,16 @@ class PriorDecisions(BaseModel):
         return self
 
 
+def new_decision_problems(decision: BaseModel) -> list[tuple[str, str]]:
+    """(field, problem) for each field `REQUIRED_FOR_NEW` asks of this decision that it leaves empty."""
+    name = str(getattr(decision, "decision", ""))
+    return [
+        (f, "required (at least 2 characters)")
+        for f in REQUIRED_FOR_NEW.get(name, ())
+        if len(str(getattr(decision, f, "") or "").strip()) < 2
+    ]
+
+
 # ---------------------------------------------------------------- state pieces and the summary
 
 
@@ -474,7 +579,7 @@ class SlaClock(BaseModel):
     """One running (or stopped) deadline of the case, with its precomputed SLA thresholds."""
 
     clock: str = Field(
-        description="acceptance, investigation, feedback, return_visit, review, reporter_notice"
+        description="acceptance, investigation, feedback, return_visit, review, reporter_notice, rectification"
     )
     cycle: int = 1
     unit: str | None = None
@@ -536,6 +641,25 @@ class InvestigationResult(BaseModel):
     unit: str
 
 
+class AdministrativeRemedyRecord(BaseModel):
+    """The referral a case closed with (行政复议 / 行政诉讼)."""
+
+    remedy: AdministrativeRemedy
+    authority: str
+    reference_no: str
+    filed_on: date
+    recorded_at: datetime
+
+
+class RewardDecisionRecord(BaseModel):
+    """The reward decision on a verified fraud report."""
+
+    granted: bool
+    amount_band: RewardBand | None = None
+    decided_at: datetime
+    unit: str
+
+
 class CaseSummary(BaseModel):
     """The `summary` query: state, stage, deadlines, SLA level, timeline. Never clear personal data."""
 
@@ -577,6 +701,9 @@ class CaseSummary(BaseModel):
         description="duplicates merged into this case whose complainants it answers (each may ask for review)",
     )
     investigation: InvestigationResult | None = None
+    rectification_completed_at: datetime | None = None
+    reward: RewardDecisionRecord | None = None
+    administrative_remedy: AdministrativeRemedyRecord | None = None
     complainant: MaskedComplainant | None = Field(
         default=None, description="masked; absent for confidential fraud reporters"
     )

@@ -28,6 +28,8 @@ COMPLAINANT_TEMPLATES: dict[str, str] = {
     "review_decided": "review_decided",
     "withdrawn": "case_withdrawn",
     "merged": "case_merged",
+    "administrative_remedy_recorded": "case_closed_administrative_remedy",
+    "reward_decided": "fraud_reward_decided",
 }
 
 WARNING_TEMPLATES: dict[tuple[WarnedLevel, WarningRecipient], str] = {

@@ -66,6 +66,14 @@ class SlaPolicy(BaseModel):
     review_decision_wd: int = Field(default=15, ge=1, description="at the higher bureau, from the request")
     return_window_wd: int = Field(default=5, ge=0, description="a unit may return a misrouted case")
     reporter_notice_wd: int = Field(default=5, ge=1, description="fraud reports: tell a real-name reporter")
+    rectification_wd: int = Field(
+        default=15, ge=1, description="an institution found at fault rectifies within this many WD of the findings"
+    )
+    track_rectification: bool = Field(
+        default=True,
+        description="rectification is its own clock; False only while a case replays a completion decided "
+        "before rectification was tracked",
+    )
     blue_fraction: float = Field(default=0.2, gt=0, lt=1, description="blue when at most this share remains")
     escalation_wd: int = Field(default=5, ge=1, description="higher bureau alerted this many WD past due")
     red_after_due: bool = Field(

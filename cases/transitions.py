@@ -20,6 +20,7 @@ from cases.models import (
     OPEN_STAGES,
     AcceptDecision,
     Actor,
+    AdministrativeRemedyRecord,
     AssignDecision,
     CaseEvent,
     CaseKind,
@@ -27,13 +28,16 @@ from cases.models import (
     CloseReason,
     ComplaintRegistration,
     CompleteInvestigationDecision,
+    CompleteRectificationDecision,
     DecideExtensionDecision,
     DecideReviewDecision,
+    DecideRewardDecision,
     InvestigationResult,
     MaskedComplainant,
     MergedComplainant,
     MergeIntoDecision,
     PriorDecisions,
+    RecordAdministrativeRemedyDecision,
     RecordReceiptDecision,
     RecordReturnVisitDecision,
     RejectDecision,
@@ -41,6 +45,7 @@ from cases.models import (
     RequestReviewDecision,
     ReturnCaseDecision,
     ReviewOutcome,
+    RewardDecisionRecord,
     Role,
     Satisfaction,
     SendFeedbackDecision,
@@ -92,6 +97,9 @@ class CaseState(BaseModel):
     merged_complainants: list[MergedComplainant] = Field(
         default_factory=list, description="duplicates merged into this case whose complainants it answers"
     )
+    rectification_completed_at: datetime | None = None
+    reward: RewardDecisionRecord | None = None
+    administrative_remedy: AdministrativeRemedyRecord | None = None
     clocks: list[SlaClock] = Field(default_factory=list)
     events: list[CaseEvent] = Field(default_factory=list)
 
@@ -523,11 +531,44 @@ def _complete(tx: _Tx, d: CompleteInvestigationDecision, actor: Actor, cal: Cale
     )
     s.stage = Stage.feedback
     clock = tx.start("feedback", cal, s.policy.feedback_wd, s.handling_unit)
+    rectification = None
+    # one rectification item per case: a re-handling that finds the same fault keeps the one already running
+    if d.rectification_required and s.policy.track_rectification and s.running("rectification") is None:
+        rectification = tx.start("rectification", cal, s.policy.rectification_wd, s.handling_unit)
     tx.event(
         "investigation_completed",
         institution_at_fault=d.institution_at_fault,
         rectification_required=d.rectification_required,
         feedback_due_at=_fmt(clock.due_at),
+        rectification_due_at=_fmt(rectification.due_at) if rectification else None,
+    )
+
+
+def _may_complete_rectification(s: CaseState, actor: Actor, now: datetime, cal: CalendarLike) -> None:
+    _need_role(s, "complete_rectification", actor, Role.caseworker)
+    _need_handling_unit(s, "complete_rectification", actor)
+    if s.running("rectification") is None:
+        raise _refuse(s, "complete_rectification", "no rectification is pending on this case")
+
+
+def _complete_rectification(tx: _Tx, d: CompleteRectificationDecision, actor: Actor, cal: CalendarLike) -> None:
+    s = tx.s
+    clock = tx.stop("rectification")
+    assert clock is not None
+    s.rectification_completed_at = tx.now
+    tx.event("rectification_completed", result=d.result, due_at=_fmt(clock.due_at), late=clock.breached or None)
+    if _window_lapsed(s, tx.now):
+        tx.archive(CloseReason.review_window_lapsed)
+
+
+def _window_lapsed(s: CaseState, now: datetime) -> bool:
+    """The review window passed with no request: the case closes, once no rectification is pending (the
+    institution's rectification stays on the board until the handling unit records it)."""
+    return (
+        s.stage in (Stage.return_visit, Stage.review_window)
+        and s.review_window_ends_at is not None
+        and now > s.review_window_ends_at
+        and s.running("rectification") is None
     )
 
 
@@ -550,6 +591,8 @@ def _send_feedback(tx: _Tx, d: SendFeedbackDecision, actor: Actor, cal: Calendar
         "feedback_sent",
         review_window_ends_at=_fmt(s.review_window_ends_at),
         review_window_provisional=s.review_window_provisional or None,
+        basis=d.basis or None,
+        reasons=d.reasons or None,
     )
     s.feedback_seq = ev.seq
 
@@ -778,9 +821,29 @@ def _withdraw(tx: _Tx, d: WithdrawDecision, actor: Actor, cal: CalendarLike) -> 
 
 
 def _may_merge(s: CaseState, actor: Actor, now: datetime, cal: CalendarLike) -> None:
-    _need_stage(s, "merge_into", Stage.acceptance, Stage.dispatch)
-    _need_role(s, "merge_into", actor, Role.dispatcher)
-    _need_dispatch_unit(s, "merge_into", actor)
+    _need_stage(s, "merge_into", Stage.acceptance, Stage.dispatch, Stage.investigation)
+    if s.stage is Stage.investigation:
+        # the handling unit is the one that finds the duplicate while investigating
+        _need_role(s, "merge_into", actor, Role.dispatcher, Role.caseworker)
+    else:
+        _need_role(s, "merge_into", actor, Role.dispatcher)
+    if actor.role is Role.dispatcher:
+        _need_dispatch_unit(s, "merge_into", actor)
+    else:
+        _need_handling_unit(s, "merge_into", actor)
+
+
+def merge_target_problem(actor: Actor, target_case_no: str, target_open: bool, target_unit: str | None) -> str | None:
+    """Why the open case `target_case_no` may not receive a duplicate merged by `actor` (None: it may). A
+    handling unit merges only into a case it handles too; the dispatcher into any open case."""
+    if not target_open:
+        return f"target case {target_case_no} is not an open case"
+    if actor.role is Role.caseworker and target_unit != actor.unit_id:
+        return (
+            f"unit {actor.unit_id} is not the handling unit of target case {target_case_no} "
+            f"({target_unit or 'none assigned'}); ask the dispatcher to merge"
+        )
+    return None
 
 
 def _merge(tx: _Tx, d: MergeIntoDecision, actor: Actor, cal: CalendarLike) -> None:
@@ -790,6 +853,78 @@ def _merge(tx: _Tx, d: MergeIntoDecision, actor: Actor, cal: CalendarLike) -> No
     s.merged_into = d.target_case_no
     tx.event("merged", target_case_no=d.target_case_no)
     tx.archive(CloseReason.merged, merged_into=d.target_case_no)
+
+
+# A reconsideration or a suit is about how the bureaus handled the matter: it comes once a unit handles it.
+_REMEDY_STAGES = (Stage.investigation, Stage.feedback, Stage.return_visit, Stage.review_window, Stage.under_review)
+
+
+def _may_record_remedy(s: CaseState, actor: Actor, now: datetime, cal: CalendarLike) -> None:
+    name = "record_administrative_remedy"
+    _need_stage(s, name, *_REMEDY_STAGES)
+    _need_role(s, name, actor, Role.dispatcher, Role.caseworker)
+    if actor.role is Role.dispatcher:
+        _need_dispatch_unit(s, name, actor)
+    else:
+        _need_handling_unit(s, name, actor)
+
+
+def _record_remedy(tx: _Tx, d: RecordAdministrativeRemedyDecision, actor: Actor, cal: CalendarLike) -> None:
+    s = tx.s
+    today = sla.local_date(tx.now)
+    received = sla.local_date(s.registration.received_at)
+    if d.filed_on > today:
+        raise _refuse(s, "record_administrative_remedy", f"filed_on {d.filed_on} is after today ({today})")
+    if d.filed_on < received:
+        raise _refuse(
+            s, "record_administrative_remedy", f"filed_on {d.filed_on} is before the case was received ({received})"
+        )
+    s.administrative_remedy = AdministrativeRemedyRecord(
+        remedy=d.remedy, authority=d.authority, reference_no=d.reference_no, filed_on=d.filed_on, recorded_at=tx.now
+    )
+    tx.event(
+        "administrative_remedy_recorded",
+        remedy=d.remedy.value,
+        authority=d.authority,
+        reference_no=d.reference_no,
+        filed_on=d.filed_on.isoformat(),
+        note=d.note or None,
+    )
+    tx.archive(CloseReason.administrative_remedy, remedy=d.remedy.value)
+
+
+# After the investigation, while the case is still open: the reward is decided on the verified findings.
+_REWARD_STAGES = (Stage.feedback, Stage.return_visit, Stage.review_window, Stage.under_review)
+
+
+def _may_decide_reward(s: CaseState, actor: Actor, now: datetime, cal: CalendarLike) -> None:
+    _need_stage(s, "decide_reward", *_REWARD_STAGES)
+    _need_role(s, "decide_reward", actor, Role.supervisor)
+    if s.handling_unit is None or actor.unit_id not in supervisor_chain(s.directory, s.handling_unit):
+        raise _refuse(
+            s,
+            "decide_reward",
+            f"unit {actor.unit_id} is not in the supervisor chain of the handling unit {s.handling_unit}",
+        )
+    if s.registration.kind is not CaseKind.fraud_report:
+        raise _refuse(s, "decide_reward", f"a reward is only for fraud reports; this case is a {s.registration.kind.value}")
+    if s.investigation is None or not s.investigation.institution_at_fault:
+        raise _refuse(s, "decide_reward", "the report was not verified (the investigation found no fault)")
+    if s.reward is not None:
+        raise _refuse(s, "decide_reward", "the reward was already decided")
+
+
+def _decide_reward(tx: _Tx, d: DecideRewardDecision, actor: Actor, cal: CalendarLike) -> None:
+    s = tx.s
+    s.reward = RewardDecisionRecord(
+        granted=d.granted, amount_band=d.amount_band, decided_at=tx.now, unit=actor.unit_id
+    )
+    tx.event(
+        "reward_decided",
+        granted=d.granted,
+        amount_band=d.amount_band.value if d.amount_band else None,
+        reasons=d.reasons,
+    )
 
 
 Guard = Callable[[CaseState, Actor, datetime, CalendarLike], None]
@@ -813,6 +948,9 @@ _RULES: dict[str, tuple[Guard, Handler]] = {
     "withdraw": (_may_withdraw, _withdraw),
     "merge_into": (_may_merge, _merge),
     "record_receipt": (_may_record_receipt, _record_receipt),
+    "record_administrative_remedy": (_may_record_remedy, _record_remedy),
+    "complete_rectification": (_may_complete_rectification, _complete_rectification),
+    "decide_reward": (_may_decide_reward, _decide_reward),
 }
 DECISIONS: tuple[str, ...] = tuple(_RULES)
 
@@ -978,11 +1116,7 @@ def tick(state: CaseState, now: datetime) -> tuple[CaseState, list[CaseEvent]]:
         if not c.escalated and c.escalate_at is not None and now >= c.escalate_at:
             s.clocks[i] = c.model_copy(update={"escalated": True})
             tx.event("sla_escalated", clock=c.clock, cycle=c.cycle, unit=c.unit, due_at=_fmt(c.due_at))
-    if (
-        s.stage in (Stage.return_visit, Stage.review_window)
-        and s.review_window_ends_at is not None
-        and now > s.review_window_ends_at
-    ):
+    if _window_lapsed(s, now):
         tx.archive(CloseReason.review_window_lapsed)
     return tx.done()
 
@@ -990,7 +1124,11 @@ def tick(state: CaseState, now: datetime) -> tuple[CaseState, list[CaseEvent]]:
 def next_wakeup(state: CaseState, now: datetime) -> datetime | None:
     """The next instant at which `tick` would change something (the one timer the workflow arms)."""
     points = [sla.next_threshold(c, now) for c in state.clocks if c.running and not c.external]
-    if state.stage in (Stage.return_visit, Stage.review_window) and state.review_window_ends_at is not None:
+    if (
+        state.stage in (Stage.return_visit, Stage.review_window)
+        and state.review_window_ends_at is not None
+        and state.running("rectification") is None
+    ):
         # the window closes at its end instant; `tick` archives strictly after it
         points.append(state.review_window_ends_at + _EPS if state.review_window_ends_at >= now else now)
     later = [p for p in points if p is not None]
@@ -1010,11 +1148,7 @@ def needs_tick(state: CaseState, now: datetime) -> bool:
             return True
         if not c.escalated and c.escalate_at is not None and now >= c.escalate_at:
             return True
-    return (
-        state.stage in (Stage.return_visit, Stage.review_window)
-        and state.review_window_ends_at is not None
-        and now > state.review_window_ends_at
-    )
+    return _window_lapsed(state, now)
 
 
 def update_external_clock(
@@ -1177,6 +1311,9 @@ def summarize(state: CaseState) -> CaseSummary:
         merged_into=state.merged_into,
         merged_cases=[m.case_no for m in state.merged_complainants],
         investigation=state.investigation,
+        rectification_completed_at=state.rectification_completed_at,
+        reward=state.reward,
+        administrative_remedy=state.administrative_remedy,
         complainant=masked,
         confidential_reporter=state.confidential_reporter,
         calendar_version=state.calendar_version,

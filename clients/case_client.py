@@ -51,6 +51,7 @@ from cases.models import (
     SlaLevel,
     Stage,
     case_no_problem,
+    new_decision_problems,
 )
 from cases.org import OrgDirectory, load_bundled_directory
 from common.connect import connect
@@ -390,6 +391,11 @@ class CaseClient:
             d = model.model_validate(data)
         except ValidationError as e:
             raise InvalidInput.from_validation(e) from None
+        problems = new_decision_problems(d)
+        if problems:
+            raise InvalidInput(
+                problems[0][0], problems[0][1], [{"field": f, "message": m} for f, m in problems]
+            )
         if self.check_units:
             dct = self.directory
             act = getattr(d, "actor", None)

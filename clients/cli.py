@@ -45,7 +45,17 @@ from activities import bureau_calendar as bc
 from api.auth import create_api_key, list_api_keys, login_token, revoke_api_key
 from api.settings import get_api_settings
 from calendars.cli import app as calendar_app
-from cases.models import Actor, CaseKind, CaseSummary, Channel, Role, Satisfaction, Stage
+from cases.models import (
+    Actor,
+    AdministrativeRemedy,
+    CaseKind,
+    CaseSummary,
+    Channel,
+    RewardBand,
+    Role,
+    Satisfaction,
+    Stage,
+)
 from cases.org import load_bundled_directory
 from clients import backup as b
 from clients import demo as demo_mod
@@ -410,11 +420,13 @@ def send_feedback(
     role: Role | None = ROLE_OPT,
     unit: str | None = UNIT_OPT,
     message: str | None = typer.Option(None, "--message"),
+    basis: str | None = typer.Option(None, "--basis", help="依据: the rules and facts the result rests on"),
+    reasons: str | None = typer.Option(None, "--reasons", help="理由: why the result follows"),
     file: Path | None = FILE_OPT,
     as_json: bool = JSON_OPT,
 ) -> None:
-    """处理反馈: send the result to the complainant through the original channel."""
-    _decide("send_feedback", case_no, actor_id, role, unit, file, as_json, message=message)
+    """处理反馈: send the result, with its basis and reasons, to the complainant through the original channel."""
+    _decide("send_feedback", case_no, actor_id, role, unit, file, as_json, message=message, basis=basis, reasons=reasons)
 
 
 @app.command("record-return-visit")
@@ -515,8 +527,66 @@ def merge_into(
     file: Path | None = FILE_OPT,
     as_json: bool = JSON_OPT,
 ) -> None:
-    """并单: merge a duplicate into an open case."""
+    """并单: merge a duplicate into an open case (the dispatcher; during investigation also the handling unit of
+    both cases)."""
     _decide("merge_into", case_no, actor_id, role, unit, file, as_json, target_case_no=target)
+
+
+@app.command("record-administrative-remedy")
+def record_administrative_remedy(
+    case_no: str = CASE_ARG,
+    actor_id: str | None = AS_OPT,
+    role: Role | None = ROLE_OPT,
+    unit: str | None = UNIT_OPT,
+    remedy: AdministrativeRemedy | None = typer.Option(
+        None, "--remedy", help="reconsideration 行政复议 or litigation 行政诉讼"
+    ),
+    authority: str | None = typer.Option(None, "--authority", help="the reconsideration body or the court"),
+    reference_no: str | None = typer.Option(None, "--reference-no", help="that body's reference number"),
+    filed_on: str | None = typer.Option(None, "--filed-on", help="the day it was filed, YYYY-MM-DD"),
+    note: str | None = typer.Option(None, "--note"),
+    file: Path | None = FILE_OPT,
+    as_json: bool = JSON_OPT,
+) -> None:
+    """行政复议 / 行政诉讼: record where the complainant took the matter; the case closes."""
+    _decide(
+        "record_administrative_remedy", case_no, actor_id, role, unit, file, as_json,
+        remedy=remedy.value if remedy else None, authority=authority, reference_no=reference_no,
+        filed_on=filed_on, note=note,
+    )
+
+
+@app.command("complete-rectification")
+def complete_rectification(
+    case_no: str = CASE_ARG,
+    actor_id: str | None = AS_OPT,
+    role: Role | None = ROLE_OPT,
+    unit: str | None = UNIT_OPT,
+    result: str | None = typer.Option(None, "--result", help="what the institution did"),
+    file: Path | None = FILE_OPT,
+    as_json: bool = JSON_OPT,
+) -> None:
+    """整改完成: the handling unit records that the institution rectified."""
+    _decide("complete_rectification", case_no, actor_id, role, unit, file, as_json, result=result)
+
+
+@app.command("decide-reward")
+def decide_reward(
+    case_no: str = CASE_ARG,
+    actor_id: str | None = AS_OPT,
+    role: Role | None = ROLE_OPT,
+    unit: str | None = UNIT_OPT,
+    granted: bool | None = typer.Option(None, "--grant/--no-grant", help="is the reporter rewarded"),
+    amount_band: RewardBand | None = typer.Option(None, "--amount-band", help="yuan, when granted"),
+    reasons: str | None = typer.Option(None, "--reasons"),
+    file: Path | None = FILE_OPT,
+    as_json: bool = JSON_OPT,
+) -> None:
+    """举报奖励: decide the reward on a verified fraud report (a supervisor of the handling unit)."""
+    _decide(
+        "decide_reward", case_no, actor_id, role, unit, file, as_json,
+        granted=granted, amount_band=amount_band.value if amount_band else None, reasons=reasons,
+    )
 
 
 # ------------------------------------------------------------------------------------------ status
@@ -554,6 +624,14 @@ def render_summary(s: CaseSummary, console: Console) -> None:
         rows.append(("review outcome", s.review_outcome.value))
     if s.merged_into:
         rows.append(("merged into", s.merged_into))
+    if s.administrative_remedy:
+        r = s.administrative_remedy
+        rows.append(("taken to", f"{r.remedy.value}: {r.authority} {r.reference_no} (filed {r.filed_on})"))
+    if s.rectification_completed_at:
+        rows.append(("rectification done", _fmt(s.rectification_completed_at)))
+    if s.reward:
+        rows.append(("reward", f"granted {s.reward.amount_band.value if s.reward.amount_band else ''} yuan"
+                     if s.reward.granted else "not granted"))
     if s.complainant:
         c = s.complainant
         rows.append(("complainant (masked)", f"{c.name}  {c.id_number}  {c.phone}"))

@@ -89,6 +89,8 @@ DESCRIPTIONS = {
     ],
     "staff_conduct": ["经办人员要求送礼后才给办理报销。", "窗口工作人员推诿扯皮，让来回跑了五次。"],
 }
+# the basis and reasons every feedback states (seed 000: 说明依据及理由)
+FEEDBACK_GROUNDS = {"basis": "《医疗保障基金使用监督管理条例》及定点医药机构服务协议", "reasons": "依据核查的结算明细作出"}
 DEMANDS = ["按政策报销并说明理由", "退还多收费用", "查处违规行为并反馈结果", "尽快办结", "给出书面答复"]
 REDIRECTS = ["12345政务服务便民热线", "当地劳动人事争议仲裁委员会", "卫生健康委员会医政医管部门", "人民法院"]
 
@@ -253,7 +255,7 @@ def _feedback_and_visit(rng: random.Random, clock: _Clock, t: datetime, cw: dict
                         *, rehandling: bool) -> tuple[datetime, datetime]:
     """Feedback after the investigation and the hotline's return visit; returns (feedback, visit) instants."""
     sent = clock.after(t, rng.choice([0, 1, 1, 2, 3, 4]))
-    steps.append(Step(sent, "send_feedback", {"actor": cw, "message": "已将核查结果及依据告知投诉人。"}))
+    steps.append(Step(sent, "send_feedback", {"actor": cw, "message": "已将核查结果及依据告知投诉人。", **FEEDBACK_GROUNDS}))
     visited = clock.after(sent, rng.choice([0, 1, 1, 2]))
     outcome = "unsatisfied" if rehandling else _pick(
         rng, {"satisfied": 62, "basically_satisfied": 22, "unsatisfied": 9, "unreachable": 7})

@@ -145,12 +145,29 @@ def examples() -> dict[str, Any]:
         "send_feedback": {
             "actor": CASEWORKER,
             "message": "经核实，医院已补办备案并退还差额，后续结算按慢特病比例执行。",
+            "basis": "《山西省门诊慢特病管理办法》第十二条；定点医疗机构服务协议",
+            "reasons": "患者符合慢特病认定条件，医院未及时备案导致少报销，应予纠正。",
         },
         "record_return_visit": {"actor": INTAKE, "outcome": "satisfied", "request_rehandling": False, "note": ""},
         "request_review": {"actor": INTAKE, "reason": "对差额计算有异议，申请复核"},
         "decide_review": {"actor": REVIEWER, "outcome": "uphold", "reasons": "原处理认定事实清楚，依据正确"},
         "withdraw": {"actor": INTAKE, "reason": "投诉人表示问题已自行解决"},
         "merge_into": {"actor": DISPATCHER, "target_case_no": "SX2026111900042"},
+        "record_administrative_remedy": {
+            "actor": DISPATCHER,
+            "remedy": "reconsideration",
+            "authority": "太原市人民政府",
+            "reference_no": "并政复〔2026〕158号",
+            "filed_on": "2026-11-25",
+            "note": "投诉人对处理结果不服，已申请行政复议",
+        },
+        "complete_rectification": {"actor": CASEWORKER, "result": "医院已完成慢特病备案流程整改并退还差额"},
+        "decide_reward": {
+            "actor": SUPERVISOR,
+            "granted": True,
+            "amount_band": "1000-9999",
+            "reasons": "举报线索查证属实，追回医保基金12.6万元",
+        },
     }
     out: dict[str, Any] = {
         "registration.json": registration,

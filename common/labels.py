@@ -14,6 +14,7 @@ STAGE_LABELS: dict[str, tuple[str, str]] = {
     "archived": ("归档", "Archived"),
     "review": ("复核", "Review"),
     "reporter_notice": ("告知举报人", "Reporter notice"),
+    "rectification": ("机构整改", "Rectification"),
 }
 
 CHANNEL_LABELS: dict[str, tuple[str, str]] = {

@@ -346,6 +346,7 @@ def page_board(ctx: Ctx) -> None:
             "wd_left": board["wd_left"],
             "days_overdue": board["days_overdue"],
             "due_at": [local_minute(d) for d in board["due_at"]],
+            "due_clock": [vocab(STAGE_LABELS, v, lang) if isinstance(v, str) else "" for v in board["due_clock"]],
             "stage": [vocab(STAGE_LABELS, v, lang) for v in board["stage"]],
             "unit": [
                 f"{n} ({u})" if isinstance(u, str) and u else t("unassigned", lang)
@@ -369,6 +370,7 @@ def page_board(ctx: Ctx) -> None:
             "wd_left": st.column_config.NumberColumn(t("wd_left", lang)),
             "days_overdue": st.column_config.NumberColumn(t("days_overdue", lang)),
             "due_at": t("due_at", lang),
+            "due_clock": t("due_clock", lang),
             "stage": t("stage", lang),
             "unit": t("unit", lang),
             "kind": t("kind", lang),

@@ -59,6 +59,7 @@ _T: dict[str, tuple[str, str]] = {
     "wd_left": ("剩余工作日", "WD to breach"),
     "days_overdue": ("超期工作日", "WD overdue"),
     "due_at": ("办理时限", "Due"),
+    "due_clock": ("到期事项", "Due item"),
     "extension": ("延期", "Extension"),
     "temporal": ("流程", "Workflow"),
     "open_link": ("打开", "open"),
@@ -167,6 +168,8 @@ _T: dict[str, tuple[str, str]] = {
     "return_visit": ("待回访", "Return visits"),
     "review_decision": ("待复核决定", "Review decisions"),
     "extension_approval": ("待批延期", "Extensions awaiting approval"),
+    "rectification_due": ("待整改销号", "Rectifications to record"),
+    "reward_decision": ("待定举报奖励", "Rewards to decide"),
     "back_to_list": ("返回待办", "Back to my work"),
 }
 
@@ -185,6 +188,9 @@ DECISION_LABELS: dict[str, tuple[str, str]] = {
     "withdraw": ("撤回", "Withdraw"),
     "merge_into": ("并单", "Merge into another case"),
     "record_receipt": ("登记回执", "Record the letter's receipt"),
+    "record_administrative_remedy": ("登记行政复议/行政诉讼", "Record reconsideration / litigation"),
+    "complete_rectification": ("整改完成", "Record the rectification done"),
+    "decide_reward": ("举报奖励决定", "Decide the reward"),
 }
 
 LEVEL_LABELS: dict[str, tuple[str, str]] = {
@@ -222,6 +228,7 @@ CLOSE_REASON_LABELS: dict[str, tuple[str, str]] = {
     "review_window_lapsed": ("复核期满办结", "Review window lapsed"),
     "review_upheld": ("复核维持", "Review upheld"),
     "investigation_declined": ("不予调查", "Investigation declined"),
+    "administrative_remedy": ("转行政复议/行政诉讼", "Taken to reconsideration / litigation"),
 }
 DAY_KIND_LABELS: dict[str, tuple[str, str]] = {
     "workday": ("工作日", "Working day"),
@@ -277,4 +284,12 @@ FIELD_LABELS: dict[str, tuple[str, str]] = {
     "request_rehandling": ("申请重办", "Request re-handling"),
     "reasons": ("理由", "Reasons"),
     "target_case_no": ("并入工单号", "Target case no."),
+    "basis": ("依据", "Basis"),
+    "remedy": ("救济途径", "Remedy"),
+    "authority": ("受理机关", "Reconsideration body or court"),
+    "reference_no": ("案号", "Reference no."),
+    "filed_on": ("申请/起诉日期", "Filed on"),
+    "result": ("整改情况", "What was rectified"),
+    "granted": ("给予奖励", "Reward granted"),
+    "amount_band": ("奖励金额档次", "Amount band"),
 }

@@ -360,6 +360,7 @@ BOARD_COLUMNS = [
     "wd_left",
     "days_overdue",
     "due_at",
+    "due_clock",
     "stage",
     "handling_unit",
     "unit_name",
@@ -463,10 +464,21 @@ async def sla_board(
         *_board_args(scope_unit_ids, filters),
         limit,
     )
+    # which running clock sets each shown case's due instant: a stage's, or the institution's rectification that
+    # runs beside the stages until the handling unit records it done (one lookup by case number for the rows
+    # shown; a subquery per row let the planner scan the running-clock index once per row)
+    due_clocks: dict[tuple[str, Any], str] = {}
+    for k in await conn.fetch(
+        "SELECT case_no, clock, due_at FROM sla_clocks WHERE case_no = ANY($1::text[]) AND stopped_at IS NULL "
+        "ORDER BY clock DESC",
+        [r["case_no"] for r in rows],
+    ):
+        due_clocks[(k["case_no"], k["due_at"])] = k["clock"]
     records: list[dict[str, Any]] = []
     cals: dict[str, Any] = {}
     for r in rows:
         rec = dict(r)
+        rec["due_clock"] = due_clocks.get((rec["case_no"], rec["due_at"]))
         if rec["jurisdiction"] not in cals:
             cals[rec["jurisdiction"]] = await effective_calendar(conn, rec["jurisdiction"])
         cal = cals[rec["jurisdiction"]]

@@ -75,6 +75,7 @@ BOARD_HEADERS: dict[str, str] = {
     "wd_left": zh("wd_left"),
     "days_overdue": zh("days_overdue"),
     "due_at": zh("due_at"),
+    "due_clock": zh("due_clock"),
     "stage": zh("stage"),
     "handling_unit": zh("unit_code"),
     "unit_name": zh("unit"),
@@ -92,6 +93,7 @@ def board_report(board: pd.DataFrame) -> Report:
     frame = board[list(BOARD_HEADERS)].assign(
         sla_level=_labels(board["sla_level"], LEVEL_LABELS),
         stage=_labels(board["stage"], STAGE_LABELS),
+        due_clock=_labels(board["due_clock"], STAGE_LABELS),
         unit_name=[n if isinstance(n, str) and n else (unassigned if not isinstance(u, str) or not u else u)
                    for n, u in zip(board["unit_name"], board["handling_unit"], strict=True)],
         kind=_labels(board["kind"], KIND_LABELS),

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import os
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from enum import Enum
-from typing import Any
+from typing import Any, get_args
 
 import httpx
 import pandas as pd
@@ -44,7 +44,7 @@ from dashboard.i18n import (
 )
 
 GROUPS = ("to_accept", "to_assign", "to_investigate", "feedback_due", "return_visit", "review_decision",
-          "extension_approval")
+          "extension_approval", "rectification_due", "reward_decision")
 
 
 def api_url() -> str:
@@ -160,6 +160,12 @@ def _field_input(form: Any, case_no: str, decision: str, name: str, field: Any, 
         return form.checkbox(label, value=bool(field.default), key=key)
     if isinstance(annotation, type) and issubclass(annotation, Enum):
         return form.selectbox(label, [e.value for e in annotation], key=key)
+    optional = [a for a in get_args(annotation) if a is not type(None)]
+    if len(optional) == 1 and isinstance(optional[0], type) and issubclass(optional[0], Enum):
+        # an optional choice (a reward's amount band): the empty entry leaves it out
+        return form.selectbox(label, ["", *(e.value for e in optional[0])], key=key)
+    if annotation is date:
+        return form.text_input(label, placeholder="2026-12-01", key=key).strip()
     return form.text_input(label, key=key).strip()
 
 

@@ -47,21 +47,26 @@ with workflow.unsafe.imports_passed_through():
         CaseSummary,
         ComplaintRegistration,
         CompleteInvestigationDecision,
+        CompleteRectificationDecision,
         DecideExtensionDecision,
         DecideReviewDecision,
+        DecideRewardDecision,
         MergedComplainant,
         MergeIntoDecision,
         PriorDecisions,
+        RecordAdministrativeRemedyDecision,
         RecordReceiptDecision,
         RecordReturnVisitDecision,
         RejectDecision,
         RequestExtensionDecision,
         RequestReviewDecision,
         ReturnCaseDecision,
+        Role,
         SendFeedbackDecision,
         SlaClock,
         Stage,
         WithdrawDecision,
+        new_decision_problems,
     )
     from cases.notify import Notice, notices_for
     from cases.org import shared_directory
@@ -73,6 +78,7 @@ with workflow.unsafe.imports_passed_through():
         allowed_for_new_case,
         apply,
         feedback_delivered,
+        merge_target_problem,
         needs_tick,
         next_wakeup,
         precheck_new_case,
@@ -143,6 +149,13 @@ PATCH_REVIEW_WINDOW_FROM_RECEIPT = "review-window-from-receipt"
 # New calendar data that moves no deadline leaves the timeline (and the read model) alone; the case still
 # records the calendar version it counts on.
 PATCH_QUIET_CALENDAR_RELOAD = "calendar-reload-records-only-moved-deadlines"
+# An investigation completed with rectification required starts the rectification clock (its own item on the
+# SLA board, with its own timer); a completion already in a history replays without it.
+PATCH_RECTIFICATION_CLOCK = "rectification-tracked-with-its-own-clock"
+# A handling unit merging a duplicate during investigation: the target's handling unit is read first (the read
+# model) and must be the same unit.
+PATCH_MERGE_BY_HANDLING_UNIT = "merge-by-handling-unit-reads-target"
+
 
 
 def _validated_registration(raw: ComplaintRegistration | dict[str, Any]) -> ComplaintRegistration:
@@ -403,6 +416,16 @@ class ComplaintCase:
             raise _as_refusal(e) from None
         except CalendarRangeError:
             pass  # the handler loads more calendar data and decides
+        # only here, never in the handler: a decision already in a history was accepted without these fields
+        # and must replay (validators do not run on replay)
+        problems = new_decision_problems(decision)
+        if problems:
+            raise _as_refusal(
+                DecisionRefused(
+                    f"{decision.decision} refused for case {self._state.case_no}: "
+                    + "; ".join(f"{field}: {problem}" for field, problem in problems)
+                )
+            )
 
     async def _decide(self, decision: Any) -> tuple[CaseState, list[CaseEvent]]:
         try:
@@ -487,8 +510,15 @@ class ComplaintCase:
 
     @workflow.update
     async def complete_investigation(self, d: CompleteInvestigationDecision) -> CaseSummary:
-        """调查完结: findings, legal basis, fault, rectification."""
-        return await self._simple(d)
+        """调查完结: findings, legal basis, fault, rectification (its own clock)."""
+        await self._ready()
+        async with self._lock:
+            if d.rectification_required:
+                track = workflow.patched(PATCH_RECTIFICATION_CLOCK)
+                policy = self.state.policy.model_copy(update={"track_rectification": track})
+                self._state = self.state.model_copy(update={"policy": policy})
+            await self._decide(d)
+            return summarize(self.state)
 
     @complete_investigation.validator
     def _v_complete_investigation(self, d: CompleteInvestigationDecision) -> None:
@@ -578,17 +608,7 @@ class ComplaintCase:
     @workflow.update
     async def withdraw(self, d: WithdrawDecision) -> CaseSummary:
         """撤回 by the complainant (recorded by intake): closes the case in any open stage."""
-        await self._ready()
-        async with self._lock:
-            await self._decide(d)
-            if self._review is not None:
-                self._review.cancel()
-                try:
-                    await self._review
-                except (ChildWorkflowError, asyncio.CancelledError):
-                    pass
-                self._review = None
-            return summarize(self.state)
+        return await self._close_case(d)
 
     @withdraw.validator
     def _v_withdraw(self, d: WithdrawDecision) -> None:
@@ -599,6 +619,20 @@ class ComplaintCase:
         """并单: a duplicate of an open case closes as merged; the target case records the duplicate."""
         await self._ready()
         async with self._lock:
+            if d.actor.role is Role.caseworker and workflow.patched(PATCH_MERGE_BY_HANDLING_UNIT):
+                target_view = await workflow.execute_activity_method(
+                    CaseActivities.load_merge_target,
+                    d.target_case_no,
+                    start_to_close_timeout=ACTIVITY_TIMEOUT,
+                    retry_policy=ACTIVITY_RETRY,
+                )
+                problem = merge_target_problem(
+                    d.actor, d.target_case_no, target_view.open, target_view.handling_unit
+                )
+                if problem:
+                    raise _as_refusal(
+                        DecisionRefused(f"merge_into refused for case {self.state.case_no}: {problem}")
+                    )
             if workflow.patched(PATCH_MERGE_CONFIRMS_TARGET):
                 # The target is told first: a signal to a case that is closed or does not exist fails, and the
                 # duplicate then stays open instead of pointing at a matter nobody handles.
@@ -632,6 +666,49 @@ class ComplaintCase:
     @merge_into.validator
     def _v_merge_into(self, d: MergeIntoDecision) -> None:
         self._validate(d)
+
+    @workflow.update
+    async def record_administrative_remedy(self, d: RecordAdministrativeRemedyDecision) -> CaseSummary:
+        """行政复议 / 行政诉讼: record where the complainant took the matter (body, reference, date); closes the
+        case (from investigation on)."""
+        return await self._close_case(d)
+
+    @record_administrative_remedy.validator
+    def _v_record_administrative_remedy(self, d: RecordAdministrativeRemedyDecision) -> None:
+        self._validate(d)
+
+    @workflow.update
+    async def complete_rectification(self, d: CompleteRectificationDecision) -> CaseSummary:
+        """整改完成: the handling unit records that the institution rectified; its clock stops."""
+        return await self._simple(d)
+
+    @complete_rectification.validator
+    def _v_complete_rectification(self, d: CompleteRectificationDecision) -> None:
+        self._validate(d)
+
+    @workflow.update
+    async def decide_reward(self, d: DecideRewardDecision) -> CaseSummary:
+        """举报奖励 on a verified fraud report: granted or not, the amount band."""
+        return await self._simple(d)
+
+    @decide_reward.validator
+    def _v_decide_reward(self, d: DecideRewardDecision) -> None:
+        self._validate(d)
+
+    async def _close_case(self, d: WithdrawDecision | RecordAdministrativeRemedyDecision) -> CaseSummary:
+        """A decision that closes the case, also while it is under review: the running review child is
+        cancelled."""
+        await self._ready()
+        async with self._lock:
+            await self._decide(d)
+            if self._review is not None:
+                self._review.cancel()
+                try:
+                    await self._review
+                except (ChildWorkflowError, asyncio.CancelledError):
+                    pass
+                self._review = None
+            return summarize(self.state)
 
     # ---------------------------------------------------------------------------------- side effects
     async def _set_calendar(self, snap: CalendarSnapshot) -> None:

@@ -311,7 +311,7 @@ def test_all_activities_lists_every_activity(pg_pool: asyncpg.Pool) -> None:
     names = {activity._Definition.must_from_callable(a).name for a in all_activities(pg_pool)}
     assert names == {"record_case_event", "project_case", "enqueue_notification", "persist_case_changes",
                      "resolve_handling_unit", "load_case_context", "store_complainant_pii",
-                     "load_calendar_snapshot"}
+                     "load_calendar_snapshot", "publish_report", "load_merge_target"}
 
 
 # ------------------------------------------------------------------------------------------- calendar

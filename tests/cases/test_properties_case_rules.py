@@ -16,7 +16,7 @@ Beside the machine: following `next_wakeup` from any start visits the SLA levels
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from helpers.cases import CST, registration
 from hypothesis import HealthCheck, given, settings
@@ -32,9 +32,12 @@ from cases.models import (
     Actor,
     AssignDecision,
     CompleteInvestigationDecision,
+    CompleteRectificationDecision,
     DecideExtensionDecision,
     DecideReviewDecision,
+    DecideRewardDecision,
     MergeIntoDecision,
+    RecordAdministrativeRemedyDecision,
     RecordReceiptDecision,
     RecordReturnVisitDecision,
     RejectDecision,
@@ -90,6 +93,18 @@ def decision_for(name: str, actor: Actor, unit: str, flag: bool, flag2: bool, no
         "merge_into": lambda: MergeIntoDecision(
             actor=actor, target_case_no="SX2025092500007" if flag else "SX2025092600001"
         ),
+        # filed on a fixed day: before receipt, after "today" or in between, depending on the drawn start
+        "record_administrative_remedy": lambda: RecordAdministrativeRemedyDecision(
+            actor=actor,
+            remedy="litigation" if flag else "reconsideration",
+            authority="太原市人民政府",
+            reference_no="并政复〔2025〕1号",
+            filed_on=date(2025, 6, 2),
+        ),
+        "complete_rectification": lambda: CompleteRectificationDecision(actor=actor, result="已整改"),
+        "decide_reward": lambda: DecideRewardDecision(
+            actor=actor, granted=flag, amount_band="200-999" if flag else None, reasons="查实"
+        ),
     }[name]()
 
 
@@ -109,6 +124,9 @@ GOOD_ACTORS = {
     "withdraw": Actor(id="agent-07", role=Role.intake_agent, unit_id="SX"),
     "record_receipt": Actor(id="cw-1", role=Role.caseworker, unit_id="SX-TY-XD"),
     "decide_review": Actor(id="rev-1", role=Role.reviewer, unit_id="SX-TY"),
+    "record_administrative_remedy": Actor(id="disp-01", role=Role.dispatcher, unit_id="SX"),
+    "complete_rectification": Actor(id="cw-1", role=Role.caseworker, unit_id="SX-TY-XD"),
+    "decide_reward": Actor(id="sup-1", role=Role.supervisor, unit_id="SX-TY"),
 }
 
 

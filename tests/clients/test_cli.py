@@ -111,7 +111,8 @@ async def test_register_decide_show_list_round_trip(dev_env: WorkflowEnvironment
         assert reg["complainant"]["id_number"] not in res.stdout  # masked
 
         # refused by the workflow: exit 1, the validator's reason on stderr
-        res = await invoke(dev_env, q, "send-feedback", no, "--as", "cw-xd-1", "--role", "caseworker", "--unit", "SX-TY-XD", "--message", "done")
+        res = await invoke(dev_env, q, "send-feedback", no, "--as", "cw-xd-1", "--role", "caseworker", "--unit", "SX-TY-XD", "--message", "done",
+                           "--basis", "第十五条", "--reasons", "属实")
         assert res.exit_code == 1 and "send_feedback refused" in res.stderr
         # invalid option value for the model: exit 1 naming the field
         res = await invoke(dev_env, q, "reject", no, "--as", "disp-01", "--role", "dispatcher", "--unit", "SX", "--reason", "x", "--redirect-to", "12345")

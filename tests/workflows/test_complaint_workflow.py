@@ -50,6 +50,7 @@ from cases.models import (
     AssignDecision,
     CaseSummary,
     CompleteInvestigationDecision,
+    CompleteRectificationDecision,
     DecideExtensionDecision,
     DecideReviewDecision,
     MergeIntoDecision,
@@ -72,6 +73,9 @@ HISTORIES = Path(__file__).with_name("histories")
 RECORD = os.environ.get("COMPLAINTS_RECORD_HISTORIES") == "1"
 CAL = get_calendar("CN-SX")
 CAL_TZ = timezone(timedelta(hours=8))
+# the basis and reasons every new feedback states (seed 000: 说明依据及理由)
+BASIS = "《医疗保障基金使用监督管理条例》第十五条"
+REASONS = "医院超标准收费属实，应予退还"
 
 @pytest.fixture(scope="session")
 def time_shift_lib(tmp_path_factory: pytest.TempPathFactory) -> str:
@@ -187,7 +191,9 @@ async def test_happy_path_to_archive(pg_pool: asyncpg.Pool, time_shift_lib: str)
         )
         assert s.stage == "feedback"
         s = await h.execute_update(
-            ComplaintCase.send_feedback, SendFeedbackDecision(actor=CASEWORKER, message="已责令整改并退费")
+            ComplaintCase.send_feedback, SendFeedbackDecision(
+                actor=CASEWORKER, message="已责令整改并退费", basis=BASIS, reasons=REASONS
+            ),
         )
         # no outbox runs here: the SMS counts as received the day it was sent (provisional); 10/13 + 30 = Wed
         # 11/12, until 24:00
@@ -196,6 +202,10 @@ async def test_happy_path_to_archive(pg_pool: asyncpg.Pool, time_shift_lib: str)
             ComplaintCase.record_return_visit, RecordReturnVisitDecision(actor=INTAKE, outcome="satisfied")
         )
         assert s.stage == "review_window" and s.satisfaction == "satisfied"
+        s = await h.execute_update(
+            ComplaintCase.complete_rectification,
+            CompleteRectificationDecision(actor=CASEWORKER, result="医院已退费并整改收费流程"),
+        )
         await ctx.until(cst(2025, 11, 13, 9))
         final = await h.result()
         assert final.stage == "archived" and final.close_reason == "review_window_lapsed"
@@ -552,7 +562,7 @@ async def test_feedback_return_visit_and_return_window_around_spring_festival(
             ("red", cst(2026, 2, 24, 17)),
             ("escalated", cst(2026, 3, 2, 17)),
         ]
-        s = await h.execute_update(ComplaintCase.send_feedback, SendFeedbackDecision(actor=CASEWORKER, message="结果"))
+        s = await h.execute_update(ComplaintCase.send_feedback, SendFeedbackDecision(actor=CASEWORKER, message="结果", basis=BASIS, reasons=REASONS))
         visit = [c for c in s.clocks if c.clock == "return_visit"][0]
         assert visit.due_at == cst(2026, 3, 6, 17)  # 3 WD: 3/4, 3/5, Fri 3/6
         await ctx.until(cst(2026, 3, 9, 9))
@@ -571,7 +581,7 @@ async def test_unsatisfied_return_visit_rehandling(pg_pool: asyncpg.Pool, time_s
             CompleteInvestigationDecision(actor=CASEWORKER, findings="已核实"),
         )
         await h.execute_update(
-            ComplaintCase.send_feedback, SendFeedbackDecision(actor=CASEWORKER, message="结果")
+            ComplaintCase.send_feedback, SendFeedbackDecision(actor=CASEWORKER, message="结果", basis=BASIS, reasons=REASONS)
         )
         await ctx.until(cst(2025, 11, 5, 10))
         s = await h.execute_update(
@@ -597,7 +607,7 @@ async def test_review_day_30_and_31_upheld_and_overturned(pg_pool: asyncpg.Pool,
                 CompleteInvestigationDecision(actor=CASEWORKER, findings="已核实"),
             )
             s = await h.execute_update(
-                ComplaintCase.send_feedback, SendFeedbackDecision(actor=CASEWORKER, message="结果")
+                ComplaintCase.send_feedback, SendFeedbackDecision(actor=CASEWORKER, message="结果", basis=BASIS, reasons=REASONS)
             )
             assert s.review_window_ends_at == cst(2025, 12, 4, 0)  # 11/3 + 30 = Wed 12/3, until 24:00
             await h.execute_update(
@@ -666,7 +676,7 @@ async def test_withdrawal_during_review_cancels_the_child(pg_pool: asyncpg.Pool,
             CompleteInvestigationDecision(actor=CASEWORKER, findings="已核实"),
         )
         await h.execute_update(
-            ComplaintCase.send_feedback, SendFeedbackDecision(actor=CASEWORKER, message="结果")
+            ComplaintCase.send_feedback, SendFeedbackDecision(actor=CASEWORKER, message="结果", basis=BASIS, reasons=REASONS)
         )
         await h.execute_update(
             ComplaintCase.request_review, RequestReviewDecision(actor=INTAKE, reason="不服")

@@ -188,3 +188,19 @@ def test_quiet_calendar_reload_is_replayed_on_both_paths() -> None:
     histories = Path(__file__).with_name("histories")
     assert PATCH_QUIET_CALENDAR_RELOAD not in _patch_markers(histories / "calendar_update.json")
     assert PATCH_QUIET_CALENDAR_RELOAD in _patch_markers(histories / "calendar_reload_unmoved.json")
+
+
+def test_rectification_change_is_replayed_on_both_paths() -> None:
+    """Since PATCH_RECTIFICATION_CLOCK a completion that requires rectification starts its own clock: the happy
+    path completed that way before the change (no marker, no clock), the rectification scenario after it (the
+    marker). Both replay above. A handling unit's merge reads
+    its target since PATCH_MERGE_BY_HANDLING_UNIT (no history holds the old path: it was refused before)."""
+    from workflows.complaint_case import PATCH_MERGE_BY_HANDLING_UNIT, PATCH_RECTIFICATION_CLOCK
+
+    histories = Path(__file__).with_name("histories")
+    before, after = histories / "happy_path_local_loads.json", histories / "rectification_tracked.json"
+    assert PATCH_RECTIFICATION_CLOCK not in _patch_markers(before)
+    assert PATCH_RECTIFICATION_CLOCK in _patch_markers(after)
+    merged = histories / "merged_in_investigation.json"
+    assert PATCH_MERGE_BY_HANDLING_UNIT in _patch_markers(merged)
+    assert "load_merge_target" in _activity_types(merged)
