@@ -137,7 +137,7 @@ async def test_the_sender_tells_the_case_when_its_result_was_delivered(
         await h.execute_update(
             ComplaintCase.complete_investigation, CompleteInvestigationDecision(actor=CASEWORKER, findings="已核实")
         )
-        await h.execute_update(ComplaintCase.send_feedback, SendFeedbackDecision(actor=CASEWORKER, message="结果"))
+        await h.execute_update(ComplaintCase.send_feedback, SendFeedbackDecision(actor=CASEWORKER, message="结果", basis="《医疗保障基金使用监督管理条例》", reasons="核查属实"))
         s = await h.query(ComplaintCase.summary)
         for _ in range(300):
             if s.feedback_received_on is not None or worker.done():

@@ -867,7 +867,7 @@ async def test_merged_complainant_answered_through_own_channel(pg_pool: asyncpg.
             CompleteInvestigationDecision(actor=CASEWORKER, findings="已核实", legal_basis="条例第十五条"),
         )
         s = await target.execute_update(
-            ComplaintCase.send_feedback, SendFeedbackDecision(actor=CASEWORKER, message="处理结果")
+            ComplaintCase.send_feedback, SendFeedbackDecision(actor=CASEWORKER, message="处理结果", basis=BASIS, reasons=REASONS)
         )
         rows = await ctx.pool.fetch(
             "SELECT recipient_ref, channel, recipient_masked, status, params FROM notifications"
@@ -929,7 +929,7 @@ async def feedback_sent(ctx: Ctx, case_no: str, **over: Any) -> WorkflowHandle[C
     await h.execute_update(
         ComplaintCase.complete_investigation, CompleteInvestigationDecision(actor=CASEWORKER, findings="已核实")
     )
-    await h.execute_update(ComplaintCase.send_feedback, SendFeedbackDecision(actor=CASEWORKER, message="结果"))
+    await h.execute_update(ComplaintCase.send_feedback, SendFeedbackDecision(actor=CASEWORKER, message="结果", basis=BASIS, reasons=REASONS))
     return h
 
 
