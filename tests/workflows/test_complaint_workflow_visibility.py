@@ -34,6 +34,9 @@ CONTRACT_UPDATES = {
     "withdraw",
     "merge_into",
     "record_receipt",
+    "record_administrative_remedy",
+    "complete_rectification",
+    "decide_reward",
 }
 
 

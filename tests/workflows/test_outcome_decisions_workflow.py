@@ -336,10 +336,12 @@ async def test_a_verified_fraud_report_records_the_reward(pg_pool: asyncpg.Pool,
         assert abs(s.reward.decided_at - cst(2025, 10, 9, 11)) < timedelta(minutes=1)
         assert s.complainant is None  # the reporter stays confidential
         notes = await ctx.pool.fetch(
-            "SELECT audience, template FROM notifications WHERE case_no=$1 AND template='fraud_reward_decided'",
+            "SELECT audience, channel FROM notifications WHERE case_no=$1 AND template='fraud_reward_decided'"
+            " ORDER BY channel",
             s.case_no,
         )
-        assert [tuple(r) for r in notes] == [("complainant", "fraud_reward_decided")]
+        # a hotline reporter is answered the hotline's way: a recorded call-back and an SMS
+        assert [tuple(r) for r in notes] == [("complainant", "callback"), ("complainant", "sms")]
         await refused(
             h.execute_update(
                 ComplaintCase.decide_reward,
