@@ -246,7 +246,8 @@ def _investigation(rng: random.Random, clock: _Clock, t: datetime, cw: dict[str,
         "findings": "经调取结算明细核实，" + ("机构存在违规收费，已责令整改。" if fault else "机构结算符合政策规定。"),
         "legal_basis": "《医疗保障基金使用监督管理条例》",
         "institution_at_fault": fault,
-        "rectification_required": fault and rng.random() < 0.7,
+        # a tracked rectification needs its own decision later (and holds the case open): the demo does not plan it
+        "rectification_required": False,
     }))
     return done
 

@@ -118,7 +118,10 @@ def test_a_referral_to_reconsideration_closes_the_case_with_its_own_reason() -> 
         "filed_on": "2025-10-17",
     }
     assert closed.events[-1].kind == "archived"
-    assert [n.template for n in notices_for(closed, ev)] == ["case_closed_administrative_remedy"]
+    # a hotline complainant: a recorded call-back and an SMS
+    assert [(n.channel, n.template) for n in notices_for(closed, ev)] == [
+        ("callback", "case_closed_administrative_remedy"), ("sms", "case_closed_administrative_remedy")
+    ]
 
 
 def test_litigation_during_a_review_and_by_the_handling_unit() -> None:
@@ -214,7 +217,8 @@ def test_an_overdue_rectification_turns_red_and_holds_the_case_open_past_its_rev
     s = _do(s, _feedback(), T0)
     s = _do(s, RecordReturnVisitDecision(actor=INTAKE, outcome="satisfied"), T0 + timedelta(hours=2))
     # the window's own rule (natural days) is the review tests'; here it only has to end after the rectification
-    assert s.review_window_ends_at == CAL.end_of_day(CAL.natural_deadline(date(2025, 9, 26), 30))
+    # sent 9/26 (the SMS presumed received that day): 30 days to 24:00 of 10/26, a Sunday, so 24:00 of Mon 10/27
+    assert s.review_window_ends_at == cst(2025, 10, 28, 0)
     due = s.running("rectification").due_at  # type: ignore[union-attr]
     s, events = tick(s, due)
     assert s.running("rectification").level == "yellow"  # type: ignore[union-attr]  # the due instant is on time
@@ -285,7 +289,9 @@ def test_a_verified_fraud_report_records_the_reward_decision() -> None:
     assert summ.reward.decided_at == at and summ.reward.unit == "SX-TY"
     ev = next(e for e in s.events if e.kind == "reward_decided")
     # the real-name reporter is told; the notice names no reporter
-    assert [(n.audience, n.template) for n in notices_for(s, ev)] == [("complainant", "fraud_reward_decided")]
+    assert [(n.audience, n.channel, n.template) for n in notices_for(s, ev)] == [
+        ("complainant", "callback", "fraud_reward_decided"), ("complainant", "sms", "fraud_reward_decided")
+    ]
     with pytest.raises(DecisionRefused, match="already decided"):
         _do(s, d, at)
     assert "decide_reward" not in allowed_decisions(s, SUPERVISOR, at, CAL)
