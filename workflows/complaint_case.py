@@ -130,6 +130,11 @@ PATCH_ORIGINAL_CHANNEL_REPLIES = "reply-through-the-original-channel"
 # The complainants of merged duplicates (并单) get every notice of the case and may ask for review; cases that
 # registered before answer their own complainant only.
 PATCH_MERGED_COMPLAINANTS = "notify-merged-complainants"
+# `persist_case_changes` runs as a local activity, inside the workflow task that took the decision: an update
+# answers after that one workflow task instead of waiting for an activity task round trip through the task
+# queue and a second workflow task (and the batch no longer goes into the history, only its small result).
+# Decided at registration: cases that registered before keep the task-queue activity.
+PATCH_PERSIST_AS_LOCAL_ACTIVITY = "persist-case-changes-as-local-activity"
 
 
 class MergedFrom(BaseModel):
@@ -659,17 +664,27 @@ class ComplaintCase:
         if not events:
             return
         if workflow.patched(PATCH_PUBLISH_IN_ONE_ACTIVITY):
-            await workflow.execute_activity_method(
-                CaseActivities.persist_case_changes,
-                CaseChanges(
-                    events=[self._event_record(ev) for ev in events],
-                    notifications=[n for ev in events for n in self._notifications(ev)],
-                    projection=self._projection(),
-                    pii=pii,
-                ),
-                start_to_close_timeout=ACTIVITY_TIMEOUT,
-                retry_policy=ACTIVITY_RETRY,
+            changes = CaseChanges(
+                events=[self._event_record(ev) for ev in events],
+                notifications=[n for ev in events for n in self._notifications(ev)],
+                projection=self._projection(),
+                pii=pii,
             )
+            if workflow.patched(PATCH_PERSIST_AS_LOCAL_ACTIVITY):
+                await workflow.execute_local_activity_method(
+                    CaseActivities.persist_case_changes,
+                    changes,
+                    start_to_close_timeout=ACTIVITY_TIMEOUT,
+                    retry_policy=ACTIVITY_RETRY,
+                    local_retry_threshold=LOCAL_RETRY_THRESHOLD,
+                )
+            else:
+                await workflow.execute_activity_method(
+                    CaseActivities.persist_case_changes,
+                    changes,
+                    start_to_close_timeout=ACTIVITY_TIMEOUT,
+                    retry_policy=ACTIVITY_RETRY,
+                )
             self._upsert_search_attributes()
             return
         # the old path: the same records, one activity each (the order of the commands is what replay checks)
