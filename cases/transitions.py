@@ -8,6 +8,7 @@ not fit the case raises `DecisionRefused` with a message saying why (stage, role
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -117,7 +118,10 @@ class _Tx:
     """A working copy of the state plus the events appended while applying one step."""
 
     def __init__(self, state: CaseState, now: datetime, actor: Actor | None = None) -> None:
-        self.s = state.model_copy(deep=True)
+        # The case's inputs (registration, policy, org directory) are never changed by a step, only replaced:
+        # the copy shares them. Copying the directory was most of the cost of a decision.
+        shared = (state.registration, state.policy, state.directory)
+        self.s = copy.deepcopy(state, {id(part): part for part in shared})
         self.now = now
         self.actor = actor
         self.events: list[CaseEvent] = []
