@@ -4,10 +4,11 @@ Functional core, Temporal shell: the rules live in `cases.transitions` (pure). T
 `CaseState`, accepts caseworker decisions as Workflow Updates (each validator runs the pure transition on the
 current state with `workflow.now()` and rejects a bad decision before anything reaches history), arms one
 timer for the next SLA threshold across all running clocks (the updatable-timer loop: wait for a change or the
-threshold, never fixed sleeps), and performs every side effect through idempotent activities: the audit trail
-(`record_case_event`), the read model (`project_case`), the outbox (`enqueue_notification`) and the encrypted
-personal data (`store_complainant_pii`). Calendar data and the org directory slice enter as activity results
-at start and stay in the state. A review runs as the child workflow `ComplaintReview` at the higher bureau.
+threshold, never fixed sleeps), and performs every side effect through idempotent activities: the audit trail,
+the read model, the outbox and the encrypted personal data of one decision go in one `persist_case_changes`
+transaction, run as a local activity inside the workflow task that took the decision (older cases: one activity
+per record, or the batch through the task queue). Calendar data and the org directory slice enter as local
+activity results at start and stay in the state. A review runs as the child workflow `ComplaintReview` at the higher bureau.
 """
 
 from __future__ import annotations
