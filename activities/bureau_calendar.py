@@ -114,11 +114,19 @@ def _require(value: str, name: str) -> str:
 
 
 def parse_close_time(value: str) -> time:
-    """`HH:MM` (or `HH:MM:SS`) as a time of day in Asia/Shanghai."""
+    """`HH:MM` (or `HH:MM:SS`) as a time of day in Asia/Shanghai, within the range a service day can close."""
     try:
-        return time.fromisoformat(value.strip())
+        close = time.fromisoformat(value.strip())
     except ValueError:
         raise BureauCalendarError(f"close_time: {value!r} is not a time of day like 17:30") from None
+    return _checked_close(close)
+
+
+def _checked_close(close: time) -> time:
+    problem = calendars.close_time_problem(close)
+    if problem:
+        raise BureauCalendarError(f"close_time: {problem}; a service day cannot end then")
+    return close
 
 
 async def record_day(
@@ -153,13 +161,14 @@ async def set_close_time(
     conn: asyncpg.Connection | asyncpg.Pool, jurisdiction: str, close_time: time | None, *, note: str = "",
     recorded_by: str = "",
 ) -> ServiceHoursRow | None:
-    """Set the end of the service day of `jurisdiction` (None: back to the default 17:00)."""
+    """Set the end of the service day of `jurisdiction` on every day, in place of the published hours (None: back
+    to the published hours: the season's close, else 17:00)."""
     code = normalise_code(jurisdiction)
     if close_time is None:
         await conn.execute("DELETE FROM bureau_service_hours WHERE jurisdiction = $1", code)
         return None
+    close_time = _checked_close(close_time.replace(microsecond=0, tzinfo=None))
     note, recorded_by = _require(note, "note"), _require(recorded_by, "recorded_by")
-    close_time = close_time.replace(microsecond=0, tzinfo=None)
     await conn.execute(
         "INSERT INTO bureau_service_hours (jurisdiction, close_time, note, recorded_by) VALUES ($1,$2,$3,$4)"
         " ON CONFLICT (jurisdiction) DO UPDATE SET close_time = EXCLUDED.close_time, note = EXCLUDED.note,"

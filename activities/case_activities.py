@@ -12,6 +12,7 @@ One `CaseActivities(pool)` per worker process; register `CaseActivities(pool).<m
 * `persist_case_changes(CaseChanges) -> PersistResult` - the events, notifications and projection of one
   decision (and, at registration, the encrypted personal data) in ONE transaction, same rules and
   idempotency as the single-record activities above (which stay registered for running cases' histories).
+  `write_case_changes(conn, changes)` is the same on a connection the caller holds (`complaints db rebuild`).
 * `resolve_handling_unit(ResolveUnitRequest) -> ResolvedUnit` - dispatch catalogue lookup, falling back
   from the area up the tree to the jurisdiction-wide rule.
 * `load_case_context(CaseContextRequest) -> CaseContext` - the org directory slice of a jurisdiction.
@@ -211,6 +212,20 @@ class CaseActivities:
         under retry (event and notification keys are written once, the projection's version guard ignores
         stale writes and re-applies the same version harmlessly). Bad data anywhere fails the whole batch
         (non-retryable) before anything is written."""
+        async with self.pool.acquire() as conn:
+            result = await self.write_case_changes(conn, changes)
+        activity.logger.info(
+            "persisted %d new event(s), %d new notification(s), projection %s",
+            result.events_written, result.notifications_queued,
+            "applied" if result.projection_applied else "unchanged",
+        )
+        if changes.echo:
+            result.changes = changes.model_copy(update={"echo": False})
+        return result
+
+    async def write_case_changes(self, conn: asyncpg.Connection, changes: CaseChanges) -> PersistResult:
+        """`persist_case_changes` on a connection the caller holds (a savepoint inside the caller's
+        transaction, if any): `complaints db rebuild` writes a case through the very same rows and rules."""
         events = [(e, _event_details(e)) for e in changes.events]
         notes = [(n.key, self._notification_row(n)) for n in changes.notifications]
         if changes.projection is not None:
@@ -218,17 +233,16 @@ class CaseActivities:
         pii = self._pii_row(changes.pii) if changes.pii is not None else None
         result = PersistResult()
         case_nos = sorted({e.case_no for e in changes.events} | {n.case_no for n in changes.notifications})
-        async with _data_errors(f"changes of case {', '.join(case_nos)}"), self.pool.acquire() as conn:
-            async with conn.transaction():
-                if pii is not None:
-                    await _upsert_pii(conn, *pii)
-                    result.pii_stored = True
-                for e, details in events:
-                    result.events_written += await _insert_event(conn, e, details)
-                for key, row in notes:
-                    result.notifications_queued += await _insert_notification(conn, key, row)
-                if changes.projection is not None:
-                    result.projection_applied = await _upsert_projection(conn, changes.projection)
+        async with _data_errors(f"changes of case {', '.join(case_nos)}"), conn.transaction():
+            if pii is not None:
+                await _upsert_pii(conn, *pii)
+                result.pii_stored = True
+            for e, details in events:
+                result.events_written += await _insert_event(conn, e, details)
+            for key, row in notes:
+                result.notifications_queued += await _insert_notification(conn, key, row)
+            if changes.projection is not None:
+                result.projection_applied = await _upsert_projection(conn, changes.projection)
         return result
 
     # ------------------------------------------------------------------------------- org directory

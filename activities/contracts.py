@@ -110,6 +110,26 @@ class NotificationRequest(BaseModel):
     at: datetime
 
 
+def notification_key(case_no: str, event_seq: int, index: int, audience: str) -> str:
+    """The outbox key of the `index`-th notice caused by timeline event `event_seq` of a case."""
+    return f"{case_no}:{event_seq}:n{index}:{audience}"
+
+
+class NoticeDelivered(BaseModel):
+    """`notice_delivered` signal: the outbox delivered the notification `key` at `delivered_at`."""
+
+    key: str
+    template: str
+    delivered_at: datetime
+
+    def event_seq(self) -> int | None:
+        """The timeline event that caused the notice (from its `notification_key`), None for another key."""
+        parts = self.key.split(":")
+        if len(parts) != 4 or not parts[1].isdigit():
+            return None
+        return int(parts[1])
+
+
 class ResolveUnitRequest(BaseModel):
     jurisdiction: str = Field(description="the case's jurisdiction (e.g. CN-SX) or the unit id of the area")
     category: str
@@ -176,6 +196,11 @@ class CaseChanges(BaseModel):
     pii: ComplainantPiiRecord | None = Field(
         default=None, description="at registration: the complainant's personal data (stored encrypted)"
     )
+    echo: bool = Field(
+        default=False,
+        description="return the batch in the result: a local activity's input is not kept in the history, its "
+        "result is, and `complaints db rebuild` re-creates the read model from what the history holds",
+    )
 
 
 class PersistResult(BaseModel):
@@ -187,3 +212,4 @@ class PersistResult(BaseModel):
     projection_applied: bool | None = Field(
         default=None, description="None: no projection sent; False: a newer version was already stored"
     )
+    changes: CaseChanges | None = Field(default=None, description="the batch written, when it asked for it (`echo`)")

@@ -7,6 +7,11 @@ senders never pick the same row), marks them `sending` with a lease, sends them 
 leaves a `sending` row whose lease expires and is picked up again: delivery is at-least-once, and every
 message carries its key as an idempotency key for the gateway.
 
+Some deliveries matter to the case itself: the review window counts from the day the complainant received the
+result. After each round the sender signals `notice_delivered` to the case of every delivered notice of those
+templates (`common.contract.DELIVERY_REPORTED_TEMPLATES`) and marks the row reported (`report_deliveries`); a
+row whose signal failed stays unreported and is signalled again next round (the case ignores repeats).
+
 Transports:
 * `LocalFileTransport` (embedded mode): appends each delivered message as a JSON line, with the recipient
   *masked*, to `<data_dir>/outbox/delivered.jsonl`.
@@ -26,9 +31,14 @@ from typing import Any, Protocol
 
 import aiohttp
 import asyncpg
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.case_activities import notification_aad
+from activities.contracts import NoticeDelivered
 from common.codec import CodecKeyError, KeyRing
+from common.contract import DELIVERY_REPORTED_TEMPLATES, NOTICE_DELIVERED_SIGNAL, workflow_id
+from common.metrics import OUTBOX_DELIVERIES
 from common.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -227,17 +237,22 @@ async def deliver_pending(
             await transport.send(message)
         except (PermanentDeliveryError, CodecKeyError) as exc:
             await _mark_failed(pool, row["id"], f"{type(exc).__name__}: {exc}", None)
-            log.warning("notification %s failed permanently: %s", row["key"], exc)
+            OUTBOX_DELIVERIES.labels(result="permanent").inc()
+            log.warning(
+                "notification %s failed permanently: %s", row["key"], exc, extra={"case_no": row["case_no"]}
+            )
             continue
         except Exception as exc:  # any transport problem: retry later
             delay = min(MAX_BACKOFF, backoff_base * (2 ** (row["attempts"] - 1)))
             await _mark_failed(pool, row["id"], f"{type(exc).__name__}: {exc}", delay)
+            OUTBOX_DELIVERIES.labels(result="retry").inc()
             log.warning(
                 "notification %s attempt %d failed, retry in %.0fs: %s",
                 row["key"],
                 row["attempts"],
                 delay,
                 exc,
+                extra={"case_no": row["case_no"]},
             )
             continue
         await pool.execute(
@@ -245,6 +260,7 @@ async def deliver_pending(
             "WHERE id = $1 AND status = 'sending'",
             row["id"],
         )
+        OUTBOX_DELIVERIES.labels(result="sent").inc()
         sent += 1
     return sent
 
@@ -268,6 +284,34 @@ async def _mark_failed(pool: asyncpg.Pool, row_id: int, error: str, delay: float
         )
 
 
+_UNREPORTED_SQL = """
+SELECT id, key, case_no, template, sent_at FROM notifications
+WHERE status = 'sent' AND delivery_reported_at IS NULL AND audience = 'complainant'
+  AND template = ANY($1::text[])
+ORDER BY sent_at, id
+LIMIT $2
+"""
+
+
+async def report_deliveries(pool: asyncpg.Pool, client: Client, batch: int = 100) -> int:
+    """Signal each case whose result notice was delivered (when: the row's `sent_at`) and mark the row
+    reported; returns how many rows were reported. A case that has closed or does not exist has nobody left to
+    tell (reported too); any other failure leaves the row for the next round."""
+    rows = await pool.fetch(_UNREPORTED_SQL, list(DELIVERY_REPORTED_TEMPLATES), batch)
+    reported = 0
+    for row in rows:
+        report = NoticeDelivered(key=row["key"], template=row["template"], delivered_at=row["sent_at"])
+        try:
+            await client.get_workflow_handle(workflow_id(row["case_no"])).signal(NOTICE_DELIVERED_SIGNAL, report)
+        except RPCError as exc:
+            if exc.status is not RPCStatusCode.NOT_FOUND:
+                log.warning("delivery of %s not reported yet: %s", row["key"], exc)
+                continue
+        await pool.execute("UPDATE notifications SET delivery_reported_at = now() WHERE id = $1", row["id"])
+        reported += 1
+    return reported
+
+
 async def run_outbox_sender(
     pool: asyncpg.Pool,
     transport: Transport,
@@ -276,15 +320,19 @@ async def run_outbox_sender(
     *,
     batch: int = 100,
     keyring: KeyRing | None = None,
+    client: Client | None = None,
 ) -> None:
-    """Deliver in a loop until `stop_event` is set (or the task is cancelled). Errors are logged and the
-    loop goes on (the database may be briefly unreachable); a full batch is followed at once by the next."""
+    """Deliver in a loop until `stop_event` is set (or the task is cancelled), reporting deliveries to their
+    cases through `client`. Errors are logged and the loop goes on (the database may be briefly unreachable);
+    a full batch is followed at once by the next."""
     stop_event = stop_event or asyncio.Event()
     while not stop_event.is_set():
         sent = 0
         try:
             sent = await deliver_pending(pool, transport, batch, keyring=keyring)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            if client is not None:
+                await report_deliveries(pool, client, batch)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, RPCError) as exc:
             log.warning("outbox sender: %s", exc)
         if sent >= batch:
             continue

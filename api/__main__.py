@@ -8,6 +8,7 @@ import uvicorn
 
 from api.app import create_app
 from api.settings import get_api_settings
+from common.logs import configure_logging
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -16,7 +17,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default=s.host)
     parser.add_argument("--port", type=int, default=s.port)
     args = parser.parse_args(argv)
-    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="warning", access_log=False)
+    configure_logging("api")
+    # log_config=None: uvicorn's loggers reach the root handler (the project's format) instead of its own
+    uvicorn.run(create_app(), host=args.host, port=args.port, log_config=None, access_log=False)
 
 
 if __name__ == "__main__":

@@ -20,20 +20,24 @@ from fastapi import APIRouter, Body, Depends, FastAPI, Header, Path, Query, Requ
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import REGISTRY, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.service import RPCError
 
 from activities.db import create_pool
+from activities.outbox import DEFAULT_MAX_ATTEMPTS
 from api import idempotency
 from api.auth import (
     JWKS_FILE,
     Principal,
     TokenVerifier,
     Unauthenticated,
-    ensure_signing_key,
     machine,
+    verifier_for,
 )
+from api.metrics import RequestMetrics
 from api.problems import PROBLEM_RESPONSES, ApiProblem, install, problem_body, problem_media_type_only
 from api.settings import ApiSettings, get_api_settings
 from cases import sla
@@ -59,6 +63,7 @@ from clients.case_client import (
     no_such_workflow,
 )
 from common.contract import SEARCH_ATTRIBUTE_KEYS
+from common.metrics import ReadModelCollector, read_model_registry
 from common.settings import Settings, get_settings
 from dashboard.queries import effective_calendar, scope_predicate
 
@@ -197,6 +202,7 @@ class Services:
     pool: asyncpg.Pool
     verifier: TokenVerifier
     directory: OrgDirectory
+    read_model: ReadModelCollector | None = None
 
 
 def services(request: Request) -> Services:
@@ -647,6 +653,18 @@ async def readyz(request: Request) -> Any:
     return body if ok else JSONResponse(body.model_dump(), status_code=503)
 
 
+@ops.get("/metrics", include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    """Prometheus: this process's request counters and latencies, plus the read-model gauges when this
+    process is the deployment's one source of them (`COMPLAINTS_METRICS_READ_MODEL`)."""
+    body = generate_latest(REGISTRY)
+    collector = services(request).read_model
+    if collector is not None:
+        await collector.refresh()
+        body += generate_latest(read_model_registry(collector))
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
 @ops.get("/.well-known/jwks.json", include_in_schema=False)
 async def jwks(request: Request) -> Any:
     """The embedded stack's public signing keys (production verifies against the identity provider's)."""
@@ -671,6 +689,7 @@ def build_app(lifespan: Any = None) -> FastAPI:
         lifespan=lifespan,
     )
     install(app)
+    app.add_middleware(RequestMetrics)
     app.include_router(v1)
     app.include_router(ops)
 
@@ -691,16 +710,13 @@ def create_app(settings: Settings | None = None, api_settings: ApiSettings | Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         s = settings or get_settings()
         a = api_settings or get_api_settings()
-        jwks_file = None
-        if not a.jwks_url:
-            ensure_signing_key(s.data_dir)
-            jwks_file = s.data_dir / JWKS_FILE
-        verifier = TokenVerifier(a, jwks_file=jwks_file)
+        verifier = verifier_for(a, s.data_dir)
         directory = load_bundled_directory()
         client = await CaseClient.connect(s, directory=directory)
         pool = await create_pool(s.database_url, min_size=1, max_size=s.database_pool_max)
         await idempotency.expire(pool)
-        app.state.services = Services(s, a, client, pool, verifier, directory)
+        read_model = ReadModelCollector(pool, max_attempts=DEFAULT_MAX_ATTEMPTS) if s.metrics_read_model else None
+        app.state.services = Services(s, a, client, pool, verifier, directory, read_model)
         try:
             yield
         finally:

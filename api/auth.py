@@ -214,6 +214,15 @@ class TokenVerifier:
         return Principal(actor=actor, kind="person", scope_units=frozenset(subtree(directory, actor.unit_id)))
 
 
+def verifier_for(settings: ApiSettings, data_dir: Path) -> TokenVerifier:
+    """The verifier of this deployment: the identity provider's JWKS when configured, else the embedded
+    stack's own key in `data_dir` (created on first use). The API and the codec server both use it."""
+    if settings.jwks_url:
+        return TokenVerifier(settings)
+    ensure_signing_key(data_dir)
+    return TokenVerifier(settings, jwks_file=data_dir / JWKS_FILE)
+
+
 # -------------------------------------------------------------------------------------------- API keys
 
 

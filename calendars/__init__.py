@@ -13,8 +13,12 @@ data is loaded lazily by :func:`get_calendar` / :func:`snapshot`.
 from calendars.core import (
     DEFAULT_CLOSE_TIME,
     DEFAULT_SERVICE_HOURS,
+    SERVICE_CLOSE_RANGE,
     CalendarRangeError,
+    ServiceHoursError,
+    ServiceSeason,
     WorkingCalendar,
+    close_time_problem,
     shanghai_tz,
 )
 from calendars.loader import (
@@ -34,8 +38,12 @@ __all__ = [
     "CalendarDataError",
     "CalendarRangeError",
     "CalendarSnapshot",
+    "SERVICE_CLOSE_RANGE",
+    "ServiceHoursError",
+    "ServiceSeason",
     "UnknownJurisdictionError",
     "WorkingCalendar",
+    "close_time_problem",
     "get_calendar",
     "jurisdiction_chain",
     "known_jurisdictions",

@@ -127,6 +127,13 @@ def show(year: int = typer.Argument(..., help="e.g. 2026"), region: str = Region
         if yd is not None and yd.notice.get("title"):
             num = f" {yd.notice['document_number']}" if yd.notice.get("document_number") else ""
             typer.echo(f"  source ({code}, {yd.status}): {yd.notice['title']}{num}")
+    seasons = [x for x in cal.service_seasons if x.start.year <= year <= x.end.year]
+    for season in seasons:
+        windows = ", ".join(f"{a.isoformat('minutes')}-{b.isoformat('minutes')}" for a, b in season.windows)
+        typer.echo(f"  service hours {season.start.isoformat()}..{season.end.isoformat()} {season.name}: {windows}")
+    if not seasons:
+        windows = ", ".join(f"{a.isoformat('minutes')}-{b.isoformat('minutes')}" for a, b in cal.service_hours)
+        typer.echo(f"  service hours: {windows}; deadlines end at {cal.close_time.isoformat('minutes')}")
     typer.echo("")
     for row in range(4):
         blocks = [_month_lines(cal, year, 3 * row + k + 1) for k in range(3)]

@@ -21,19 +21,27 @@ import hashlib
 import json
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from functools import lru_cache
 
 __all__ = [
     "CalendarRangeError",
+    "ServiceHoursError",
+    "ServiceSeason",
     "WorkingCalendar",
     "DEFAULT_CLOSE_TIME",
     "DEFAULT_SERVICE_HOURS",
+    "SERVICE_CLOSE_RANGE",
+    "close_time_problem",
     "shanghai_tz",
 ]
 
 DEFAULT_CLOSE_TIME = time(17, 0)
 DEFAULT_SERVICE_HOURS: tuple[tuple[time, time], ...] = ((time(9, 0), time(12, 0)), (time(13, 0), time(17, 0)))
+# A deadline falls at the close of the service day. A close before noon or after 22:00 (Beijing time) is a
+# typing slip (03:00 for 15:00), not a bureau's hours: even Xinjiang's summer day, the latest, closes at 20:00.
+SERVICE_CLOSE_RANGE: tuple[time, time] = (time(12, 0), time(22, 0))
 
 _FIXED_CST = timezone(timedelta(hours=8), "Asia/Shanghai")
 
@@ -71,6 +79,55 @@ class CalendarRangeError(ValueError):
         super().__init__(msg)
 
 
+class ServiceHoursError(ValueError):
+    """Service hours that cannot be a bureau's day (empty or overlapping windows, a close out of range)."""
+
+
+def close_time_problem(close: time) -> str | None:
+    """Why `close` cannot end a service day (None: it can)."""
+    earliest, latest = SERVICE_CLOSE_RANGE
+    if not earliest <= close.replace(tzinfo=None) <= latest:
+        return (
+            f"{close.isoformat('minutes')} is not between {earliest.isoformat('minutes')} and "
+            f"{latest.isoformat('minutes')} (Beijing time)"
+        )
+    return None
+
+
+def _check_windows(windows: tuple[tuple[time, time], ...], what: str) -> None:
+    if not windows:
+        raise ServiceHoursError(f"{what}: no service window")
+    for a, b in windows:
+        if not a < b:
+            raise ServiceHoursError(f"{what}: service window {a.isoformat('minutes')}-{b.isoformat('minutes')} is empty")
+    for (_, end), (start, _) in zip(windows, windows[1:], strict=False):
+        if start < end:
+            raise ServiceHoursError(f"{what}: service windows overlap or are out of order at {start.isoformat('minutes')}")
+    problem = close_time_problem(windows[-1][1])
+    if problem:
+        raise ServiceHoursError(f"{what}: close time {problem}")
+
+
+@dataclass(frozen=True)
+class ServiceSeason:
+    """Staffed hours over a date range (Xinjiang's summer and winter hours, from the regional notice): on every
+    day of ``[start, end]`` the bureau works these windows and the service day closes at the last one's end."""
+
+    start: date
+    end: date
+    windows: tuple[tuple[time, time], ...]
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if self.end < self.start:
+            raise ServiceHoursError(f"service season {self.name or ''} ends {self.end} before it starts {self.start}")
+        _check_windows(self.windows, f"service season {self.name} {self.start}..{self.end}".replace("  ", " "))
+
+    @property
+    def close_time(self) -> time:
+        return self.windows[-1][1]
+
+
 def _require_aware(value: datetime, name: str) -> None:
     if not isinstance(value, datetime):
         raise TypeError(f"{name} must be a datetime, got {type(value).__name__}")
@@ -93,6 +150,8 @@ class WorkingCalendar:
         "end",
         "close_time",
         "service_hours",
+        "service_seasons",
+        "_season_starts",
         "provisional_years",
         "provisional_notes",
         "_off",
@@ -117,6 +176,7 @@ class WorkingCalendar:
         provisional_notes: Mapping[int, str] | None = None,
         close_time: time = DEFAULT_CLOSE_TIME,
         service_hours: Iterable[tuple[time, time]] = DEFAULT_SERVICE_HOURS,
+        service_seasons: Iterable[ServiceSeason] = (),
         names: Mapping[date, str] | None = None,
         closures: Iterable[date] = (),
         jurisdiction: str | None = None,
@@ -127,11 +187,26 @@ class WorkingCalendar:
         self.jurisdiction = jurisdiction or code
         self.start = start
         self.end = end
+        problem = close_time_problem(close_time)
+        if problem:
+            raise ServiceHoursError(f"close_time: {problem}")
         self.close_time = close_time
         self.service_hours = tuple((a, b) for a, b in service_hours)
         for a, b in self.service_hours:
             if not a < b:
-                raise ValueError(f"service window {a}-{b} is empty")
+                raise ServiceHoursError(f"service window {a}-{b} is empty")
+        seasons = sorted((s for s in service_seasons if s.end >= start and s.start <= end), key=lambda s: s.start)
+        for before, after in zip(seasons, seasons[1:], strict=False):
+            if after.start <= before.end:
+                raise ServiceHoursError(
+                    f"service seasons {before.name} {before.start}..{before.end} and {after.name} "
+                    f"{after.start}..{after.end} overlap"
+                )
+        # clipped to the range, so a restricted calendar's version depends only on what it covers
+        self.service_seasons = tuple(
+            replace(s, start=max(s.start, start), end=min(s.end, end)) for s in seasons
+        )
+        self._season_starts = [s.start for s in self.service_seasons]
         off = {d for d in off_weekdays if start <= d <= end}
         work = {d for d in working_weekends if start <= d <= end}
         for d in off:
@@ -226,6 +301,12 @@ class WorkingCalendar:
                 "close": self.close_time.isoformat(),
                 "service": [[a.isoformat(), b.isoformat()] for a, b in self.service_hours],
             }
+            if self.service_seasons:
+                # only when present: calendars without seasons keep the versions their cases recorded
+                payload["seasons"] = [
+                    [s.start.isoformat(), s.end.isoformat(), [[a.isoformat(), b.isoformat()] for a, b in s.windows]]
+                    for s in self.service_seasons
+                ]
             blob = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
             self._version = hashlib.sha256(blob).hexdigest()[:16]
         return self._version
@@ -322,10 +403,27 @@ class WorkingCalendar:
         return self.next_working_day(t)
 
     # ------------------------------------------------------------ datetimes
+    def season_on(self, d: date) -> ServiceSeason | None:
+        """The service season covering ``d``, if the data has one (else the default hours apply)."""
+        i = bisect_right(self._season_starts, d) - 1
+        if i >= 0 and self.service_seasons[i].end >= d:
+            return self.service_seasons[i]
+        return None
+
+    def service_hours_on(self, d: date) -> tuple[tuple[time, time], ...]:
+        """The staffed windows of ``d``: its season's, else ``service_hours``."""
+        season = self.season_on(d)
+        return season.windows if season else self.service_hours
+
+    def close_time_on(self, d: date) -> time:
+        """When the service day ``d`` ends: its season's close, else ``close_time``."""
+        season = self.season_on(d)
+        return season.close_time if season else self.close_time
+
     def end_of_day(self, d: date) -> datetime:
-        """The service close (``close_time``, 17:00 by default) on ``d`` in Asia/Shanghai."""
+        """The service close on ``d`` in Asia/Shanghai (the season's close, else ``close_time``, 17:00 by default)."""
         self._check(d)
-        return datetime.combine(d, self.close_time, tzinfo=shanghai_tz())
+        return datetime.combine(d, self.close_time_on(d), tzinfo=shanghai_tz())
 
     def local_date(self, dt: datetime, name: str = "dt") -> date:
         """Calendar date of the aware datetime ``dt`` in Asia/Shanghai."""
@@ -344,13 +442,13 @@ class WorkingCalendar:
         return self.end_of_day(self.add_working_days(day, n))
 
     def is_service_time(self, dt: datetime) -> bool:
-        """True during staffed service hours (9:00-12:00, 13:00-17:00 by default) on a working day."""
+        """True during staffed service hours (the day's season, else 9:00-12:00, 13:00-17:00) on a working day."""
         _require_aware(dt, "dt")
         local = dt.astimezone(shanghai_tz())
         if not self.is_working_day(local.date()):
             return False
         t = local.time().replace(tzinfo=None)
-        return any(a <= t < b for a, b in self.service_hours)
+        return any(a <= t < b for a, b in self.service_hours_on(local.date()))
 
     def working_days_left(self, now: datetime, due: datetime) -> int:
         """Working days from ``now`` until the ``due`` moment (both aware).
@@ -384,6 +482,7 @@ class WorkingCalendar:
             "provisional_notes": self.provisional_notes,
             "close_time": self.close_time,
             "service_hours": self.service_hours,
+            "service_seasons": self.service_seasons,
             "names": self._names,
             "closures": self._closures,
             "jurisdiction": self.jurisdiction,
@@ -411,8 +510,9 @@ class WorkingCalendar:
     def with_close_time(
         self, close_time: time, service_hours: Iterable[tuple[time, time]] | None = None
     ) -> WorkingCalendar:
-        """A new calendar whose end-of-day (and optionally service windows) differ."""
-        changes: dict[str, object] = {"close_time": close_time}
+        """A new calendar whose end-of-day (and optionally service windows) differ on every day: a bureau's own
+        close replaces the published seasons."""
+        changes: dict[str, object] = {"close_time": close_time, "service_seasons": ()}
         if service_hours is not None:
             changes["service_hours"] = tuple(service_hours)
         return self._derive(**changes)

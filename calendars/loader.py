@@ -16,7 +16,7 @@ from datetime import date, time, timedelta
 from functools import lru_cache
 from typing import Any
 
-from calendars.core import DEFAULT_CLOSE_TIME, WorkingCalendar
+from calendars.core import DEFAULT_CLOSE_TIME, ServiceHoursError, ServiceSeason, WorkingCalendar
 
 __all__ = [
     "UnknownJurisdictionError",
@@ -78,6 +78,13 @@ class YearData:
     holidays: tuple[HolidayBlock, ...]
     makeup_workdays: tuple[MakeupDay, ...]
     note: str | None = None
+    service_seasons: tuple[ServiceSeason, ...] = ()
+
+    @property
+    def awaits_verification(self) -> bool:
+        """The file says its transcription must be re-verified against the published notice: until someone
+        does (and edits the note), the year is provisional like a year without a notice."""
+        return "re-verify" in (self.note or "").lower()
 
 
 @dataclass
@@ -96,6 +103,29 @@ def _as_date(value: Any, where: str) -> date:
         return date.fromisoformat(str(value))
     except ValueError as exc:
         raise CalendarDataError(f"{where}: not a date: {value!r}") from exc
+
+
+def _as_window(value: Any, where: str) -> tuple[time, time]:
+    try:
+        a, b = str(value).split("-")
+        return time.fromisoformat(a.strip()), time.fromisoformat(b.strip())
+    except ValueError as exc:
+        raise CalendarDataError(f"{where}: not a service window like 10:00-14:00: {value!r}") from exc
+
+
+def _parse_seasons(raw: list[dict[str, Any]], year: int, where: str) -> tuple[ServiceSeason, ...]:
+    seasons = []
+    for item in raw:
+        start = _as_date(item.get("start"), where)
+        end = _as_date(item.get("end"), where)
+        if start.year != year or end.year != year:
+            raise CalendarDataError(f"{where}: service season {start}..{end} must lie in {year}")
+        windows = tuple(_as_window(w, where) for w in item.get("windows") or [])
+        try:
+            seasons.append(ServiceSeason(start, end, windows, str(item.get("name_zh", ""))))
+        except ServiceHoursError as exc:
+            raise CalendarDataError(f"{where}: {exc}") from exc
+    return tuple(seasons)
 
 
 def _parse_year(code: str, raw: dict[str, Any], where: str) -> YearData:
@@ -128,7 +158,14 @@ def _parse_year(code: str, raw: dict[str, Any], where: str) -> YearData:
     if clash:
         raise CalendarDataError(f"{where}: dates both off and makeup: {sorted(clash)}")
     return YearData(
-        code, year, status, dict(raw.get("notice") or {}), tuple(blocks), tuple(makeups), raw.get("note")
+        code,
+        year,
+        status,
+        dict(raw.get("notice") or {}),
+        tuple(blocks),
+        tuple(makeups),
+        raw.get("note"),
+        _parse_seasons(raw.get("service_hours") or [], year, where),
     )
 
 
@@ -244,6 +281,7 @@ def _base_calendar(resolved: str) -> WorkingCalendar:
     work: set[date] = set()
     names: dict[date, str] = {}
     provisional: dict[int, str] = {}
+    seasons: dict[int, tuple[ServiceSeason, ...]] = {}
     for level in chain:
         years = ds.years.get(level, {})
         expects_data = level == "CN" or bool(ds.jurisdictions[level].get("regional_holidays"))
@@ -257,6 +295,12 @@ def _base_calendar(resolved: str) -> WorkingCalendar:
                 provisional.setdefault(
                     y, f"{level} {y} is provisional: {yd.note or 'no official notice yet'}"
                 )
+            elif yd.awaits_verification:
+                provisional.setdefault(
+                    y, f"{level} {y} is provisional until verified against the published notice: {yd.note}"
+                )
+            if yd.service_seasons:
+                seasons[y] = yd.service_seasons  # the most specific level's hours win
             for b in yd.holidays:
                 for d in b.days():
                     if d > end:
@@ -276,6 +320,7 @@ def _base_calendar(resolved: str) -> WorkingCalendar:
         working_weekends=work,
         provisional_years=provisional.keys(),
         provisional_notes=provisional,
+        service_seasons=[s for y in sorted(seasons) for s in seasons[y]],
         names=names,
         jurisdiction=resolved,
     )
@@ -292,7 +337,7 @@ def get_calendar(
 
     Loads the YAML data on first use (cached). ``extra_closures`` adds a bureau's
     own closure days, ``extra_openings`` its special service days (off days it works);
-    ``close_time`` overrides the 17:00 end of service day.
+    ``close_time`` overrides the end of the service day on every day (17:00, or the published season's close).
     """
     norm = code.strip().upper().replace("_", "-")
     closures = tuple(sorted(set(extra_closures or ())))
@@ -300,16 +345,16 @@ def get_calendar(
     if set(closures) & set(openings):
         both = ", ".join(d.isoformat() for d in sorted(set(closures) & set(openings)))
         raise ValueError(f"a day cannot be both a closure and an opening: {both}")
-    return _derived_calendar(norm, closures, openings, close_time or DEFAULT_CLOSE_TIME)
+    return _derived_calendar(norm, closures, openings, close_time)
 
 
 @lru_cache(maxsize=256)
 def _derived_calendar(
-    norm: str, closures: tuple[date, ...], openings: tuple[date, ...], close_time: time
+    norm: str, closures: tuple[date, ...], openings: tuple[date, ...], close_time: time | None
 ) -> WorkingCalendar:
     resolved = resolve_code(norm)
     cal = _base_calendar(resolved)
-    if norm != resolved or closures or close_time != DEFAULT_CLOSE_TIME:
+    if norm != resolved or closures or close_time is not None:
         cal = WorkingCalendar(
             norm,
             cal.start,
@@ -318,8 +363,10 @@ def _derived_calendar(
             working_weekends=cal.working_weekends,
             provisional_years=cal.provisional_years,
             provisional_notes=cal.provisional_notes,
-            close_time=close_time,
+            close_time=close_time or DEFAULT_CLOSE_TIME,
             service_hours=cal.service_hours,
+            # a bureau's own close applies on every day, in place of the published seasons
+            service_seasons=cal.service_seasons if close_time is None else (),
             names=cal._names,  # noqa: SLF001 - same package
             closures=closures,
             jurisdiction=resolved,

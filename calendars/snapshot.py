@@ -14,10 +14,24 @@ from datetime import date, time
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from calendars.core import DEFAULT_CLOSE_TIME, DEFAULT_SERVICE_HOURS, WorkingCalendar
+from calendars.core import DEFAULT_CLOSE_TIME, DEFAULT_SERVICE_HOURS, ServiceSeason, WorkingCalendar
 from calendars.loader import get_calendar
 
-__all__ = ["CalendarSnapshot", "snapshot"]
+__all__ = ["CalendarSnapshot", "SeasonHours", "snapshot"]
+
+
+class SeasonHours(BaseModel):
+    """Service hours over a date range (a `calendars.ServiceSeason` as data)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    start: date
+    end: date
+    windows: list[tuple[time, time]]
+    name: str = ""
+
+    def season(self) -> ServiceSeason:
+        return ServiceSeason(self.start, self.end, tuple(self.windows), self.name)
 
 
 class CalendarSnapshot(BaseModel):
@@ -40,6 +54,9 @@ class CalendarSnapshot(BaseModel):
     provisional_notes: dict[int, str] = Field(default_factory=dict)
     close_time: time = DEFAULT_CLOSE_TIME
     service_hours: list[tuple[time, time]] = Field(default_factory=lambda: list(DEFAULT_SERVICE_HOURS))
+    service_seasons: list[SeasonHours] = Field(
+        default_factory=list, description="service hours by date range; service_hours on days outside them"
+    )
     version: str = Field(description="content hash of the data in this snapshot")
 
     _cal: WorkingCalendar | None = PrivateAttr(default=None)
@@ -66,6 +83,7 @@ class CalendarSnapshot(BaseModel):
             provisional_notes=self.provisional_notes,
             close_time=self.close_time,
             service_hours=self.service_hours,
+            service_seasons=[s.season() for s in self.service_seasons],
             closures=closures,
             jurisdiction=self.jurisdiction,
         )
@@ -94,6 +112,9 @@ class CalendarSnapshot(BaseModel):
             provisional_notes=dict(sorted(sub.provisional_notes.items())),
             close_time=sub.close_time,
             service_hours=list(sub.service_hours),
+            service_seasons=[
+                SeasonHours(start=s.start, end=s.end, windows=list(s.windows), name=s.name) for s in sub.service_seasons
+            ],
             version=sub.version,
         )
 

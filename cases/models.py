@@ -363,6 +363,14 @@ class DecideReviewDecision(_Decision):
     reasons: str = Field(min_length=2)
 
 
+class RecordReceiptDecision(_Decision):
+    """回执: the day a feedback letter reached the complainant (the review window counts from the day after)."""
+
+    decision: Literal["record_receipt"] = "record_receipt"
+    received_on: date = Field(description="the date on the postal receipt 回执 (Asia/Shanghai)")
+    note: str = Field(default="", max_length=500)
+
+
 class WithdrawDecision(_Decision):
     """撤回 by the complainant, recorded by intake; any open stage."""
 
@@ -390,7 +398,8 @@ Decision = Annotated[
     | RequestReviewDecision
     | DecideReviewDecision
     | WithdrawDecision
-    | MergeIntoDecision,
+    | MergeIntoDecision
+    | RecordReceiptDecision,
     Field(discriminator="decision"),
 ]
 
@@ -410,8 +419,52 @@ DECISION_MODELS: dict[str, type[BaseModel]] = {
         DecideReviewDecision,
         WithdrawDecision,
         MergeIntoDecision,
+        RecordReceiptDecision,
     )
 }
+
+
+# Decisions a case may bring with it when it is taken over from another system (存量迁移). The ones left out
+# talk to other workflows (a review child, a merge target) or close the case, so they are sent as decisions.
+PRIOR_DECISION_NAMES: tuple[str, ...] = (
+    "accept",
+    "assign",
+    "return_case",
+    "request_extension",
+    "decide_extension",
+    "complete_investigation",
+    "send_feedback",
+    "record_return_visit",
+)
+
+
+class PriorDecision(BaseModel):
+    """One decision taken before the case came to this system, at the instant it was taken."""
+
+    at: AwareDatetime
+    decision: Decision
+
+
+class PriorDecisions(BaseModel):
+    """What a case taken over from another system had already been through: its decisions, oldest first.
+
+    The rules check each one at its own instant, exactly as if it had been sent then; the timeline marks them
+    with `source`. Notices for them are not sent again (they went out from the system that took them)."""
+
+    source: str = Field(min_length=1, max_length=64, description="where the record comes from, e.g. 旧12393系统")
+    decisions: list[PriorDecision] = Field(min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def _in_order(self) -> PriorDecisions:
+        for i, step in enumerate(self.decisions):
+            name = step.decision.decision
+            if name not in PRIOR_DECISION_NAMES:
+                raise ValueError(
+                    f"decisions.{i}.decision: {name} cannot be taken over (send it as a decision once the case runs)"
+                )
+            if i and step.at < self.decisions[i - 1].at:
+                raise ValueError(f"decisions.{i}.at: {step.at.isoformat()} is before the decision above it")
+        return self
 
 
 # ---------------------------------------------------------------- state pieces and the summary
@@ -501,6 +554,14 @@ class CaseSummary(BaseModel):
     closed_at: datetime | None = None
     clocks: list[SlaClock]
     review_window_ends_at: datetime | None = None
+    review_window_provisional: bool = Field(
+        default=False,
+        description="the window's end is presumed: receipt not yet known (a letter not yet recorded, an electronic "
+        "notice not yet delivered) or its last day in a year of provisional calendar data",
+    )
+    feedback_received_on: date | None = Field(
+        default=None, description="the day the complainant received the result, when known"
+    )
     sla_level: SlaLevel
     next_due_at: datetime | None = None
     any_provisional: bool

@@ -56,6 +56,13 @@ class SlaPolicy(BaseModel):
     feedback_wd: int = Field(default=5, ge=1, description="after the investigation ends")
     return_visit_wd: int = Field(default=3, ge=1, description="after feedback")
     review_window_days: int = Field(default=30, ge=1, description="natural days after feedback is received")
+    postal_allowance_days: int = Field(
+        default=7,
+        ge=0,
+        le=60,
+        description="a feedback letter counts as received this many natural days after it was sent, until a "
+        "caseworker records the day it arrived (the review window is provisional until then)",
+    )
     review_decision_wd: int = Field(default=15, ge=1, description="at the higher bureau, from the request")
     return_window_wd: int = Field(default=5, ge=0, description="a unit may return a misrouted case")
     reporter_notice_wd: int = Field(default=5, ge=1, description="fraud reports: tell a real-name reporter")
@@ -65,6 +72,12 @@ class SlaPolicy(BaseModel):
         default=True,
         description="red 超期 only after the due instant (a stage finished at it is on time); False keeps the "
         "earlier rule (red from the due instant on) for cases that registered under it",
+    )
+    review_window_from_receipt: bool = Field(
+        default=True,
+        description="the review window counts from the day after the complainant received the result (outbox "
+        "delivery, recorded receipt of a letter) and ends at 24:00 of its last day (民法典 Art. 203); False keeps "
+        "the earlier rule (from the sending day, ending at the service close) for cases that registered under it",
     )
     remind_pending_extension: bool = Field(
         default=True,

@@ -45,6 +45,11 @@ def start_of_day(d: date) -> datetime:
     return datetime.combine(d, time(0), tzinfo=CST)
 
 
+def end_of_natural_day(d: date) -> datetime:
+    """24:00 of `d` (the first instant of the next day): where a period of natural days ends (民法典 Art. 203)."""
+    return start_of_day(d + timedelta(days=1))
+
+
 def blue_window(working_days: int, fraction: float) -> int:
     """How many working days before the end blue starts: at most `fraction` of the stage, at least 1."""
     return max(1, math.floor(working_days * fraction + 1e-9))

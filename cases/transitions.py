@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -34,6 +34,8 @@ from cases.models import (
     MaskedComplainant,
     MergedComplainant,
     MergeIntoDecision,
+    PriorDecisions,
+    RecordReceiptDecision,
     RecordReturnVisitDecision,
     RejectDecision,
     RequestExtensionDecision,
@@ -76,7 +78,11 @@ class CaseState(BaseModel):
     extension_reason: str | None = None
     investigation: InvestigationResult | None = None
     feedback_sent_at: datetime | None = None
+    feedback_seq: int | None = Field(default=None, description="timeline seq of the latest `feedback_sent`")
+    feedback_delivered_at: datetime | None = Field(default=None, description="the outbox delivered it (electronic)")
+    feedback_receipt_recorded_on: date | None = Field(default=None, description="a letter's recorded receipt")
     review_window_ends_at: datetime | None = None
+    review_window_provisional: bool = False
     satisfaction: Satisfaction | None = None
     rehandlings: int = 0
     reviews: int = 0
@@ -97,6 +103,16 @@ class CaseState(BaseModel):
     @property
     def is_open(self) -> bool:
         return self.stage in OPEN_STAGES
+
+    @property
+    def feedback_by_letter(self) -> bool:
+        """The result goes back by post: its receipt is recorded by a caseworker, not by the outbox."""
+        return "letter" in self.reply_channels
+
+    @property
+    def reply_channels(self) -> list[str]:
+        """How the complainant is answered: the policy's channels for the channel the case came in by."""
+        return [str(c) for c in self.policy.reply_channels[self.registration.channel]]
 
     @property
     def confidential_reporter(self) -> bool:
@@ -529,11 +545,49 @@ def _send_feedback(tx: _Tx, d: SendFeedbackDecision, actor: Actor, cal: Calendar
     s = tx.s
     tx.stop("feedback")
     s.feedback_sent_at = tx.now
-    window_day = cal.natural_deadline(sla.local_date(tx.now), s.policy.review_window_days)
-    s.review_window_ends_at = cal.end_of_day(window_day)
+    s.feedback_delivered_at = None
+    s.feedback_receipt_recorded_on = None
+    _set_review_window(s, cal)
     s.stage = Stage.return_visit
     tx.start("return_visit", cal, s.policy.return_visit_wd, s.directory.provincial_centre)
-    tx.event("feedback_sent", review_window_ends_at=_fmt(s.review_window_ends_at))
+    ev = tx.event(
+        "feedback_sent",
+        review_window_ends_at=_fmt(s.review_window_ends_at),
+        review_window_provisional=s.review_window_provisional or None,
+    )
+    s.feedback_seq = ev.seq
+
+
+def feedback_received_on(state: CaseState) -> tuple[date, bool] | None:
+    """The day the complainant received the latest result and whether that day is only presumed: the recorded
+    receipt of a letter, the outbox's delivery of an electronic notice; until then, for a letter the sending
+    day plus the postal allowance, for an electronic notice the sending day (both provisional)."""
+    if state.feedback_sent_at is None:
+        return None
+    if state.feedback_receipt_recorded_on is not None:
+        return state.feedback_receipt_recorded_on, False
+    if state.feedback_delivered_at is not None:
+        return sla.local_date(state.feedback_delivered_at), False
+    sent = sla.local_date(state.feedback_sent_at)
+    if state.feedback_by_letter:
+        return sent + timedelta(days=state.policy.postal_allowance_days), True
+    return sent, True
+
+
+def _set_review_window(s: CaseState, cal: CalendarLike) -> None:
+    """The end of the review window: `review_window_days` natural days counted from the day after receipt,
+    ending at 24:00 of the last day, moved to the next working day when that day is not one (民法典 Art. 201/203)."""
+    assert s.feedback_sent_at is not None
+    days = s.policy.review_window_days
+    if not s.policy.review_window_from_receipt:
+        s.review_window_ends_at = cal.end_of_day(cal.natural_deadline(sla.local_date(s.feedback_sent_at), days))
+        return
+    received = feedback_received_on(s)
+    assert received is not None
+    day, presumed = received
+    last = cal.natural_deadline(day, days)
+    s.review_window_ends_at = sla.end_of_natural_day(last)
+    s.review_window_provisional = presumed or cal.is_provisional(last)
 
 
 def _may_record_return_visit(s: CaseState, actor: Actor, now: datetime, cal: CalendarLike) -> None:
@@ -563,9 +617,83 @@ def _reopen(tx: _Tx, cal: CalendarLike, kind: str, **details: Any) -> None:
     s.extension_status = None
     s.extension_reason = None
     s.review_window_ends_at = None
+    s.review_window_provisional = False
     s.stage = Stage.investigation
     clock = tx.start("investigation", cal, s.policy.investigation_wd, s.handling_unit)
     tx.event(kind, unit=s.handling_unit, due_at=_fmt(clock.due_at), **details)
+
+
+def _may_record_receipt(s: CaseState, actor: Actor, now: datetime, cal: CalendarLike) -> None:
+    _need_stage(s, "record_receipt", Stage.return_visit, Stage.review_window)
+    _need_role(s, "record_receipt", actor, Role.caseworker, Role.intake_agent)
+    if actor.role is Role.caseworker:
+        _need_handling_unit(s, "record_receipt", actor)
+    else:
+        _need_dispatch_unit(s, "record_receipt", actor)
+    if not s.policy.review_window_from_receipt:
+        raise _refuse(
+            s, "record_receipt", "this case counts its review window from the sending day (it registered before "
+            "receipts were recorded)"
+        )
+    if not s.feedback_by_letter:
+        raise _refuse(
+            s,
+            "record_receipt",
+            f"the result went by {' and '.join(s.reply_channels)}, not by letter: the outbox records its delivery",
+        )
+    if s.feedback_receipt_recorded_on is not None:
+        raise _refuse(
+            s, "record_receipt", f"the receipt was already recorded ({s.feedback_receipt_recorded_on.isoformat()})"
+        )
+
+
+def _record_receipt(tx: _Tx, d: RecordReceiptDecision, actor: Actor, cal: CalendarLike) -> None:
+    s = tx.s
+    assert s.feedback_sent_at is not None
+    sent = sla.local_date(s.feedback_sent_at)
+    if d.received_on < sent:
+        raise _refuse(
+            s, "record_receipt", f"received_on {d.received_on.isoformat()} is before the letter was sent ({sent.isoformat()})"
+        )
+    if d.received_on > sla.local_date(tx.now):
+        raise _refuse(s, "record_receipt", f"received_on {d.received_on.isoformat()} is in the future")
+    s.feedback_receipt_recorded_on = d.received_on
+    _set_review_window(s, cal)
+    tx.event(
+        "feedback_receipt_recorded",
+        received_on=d.received_on.isoformat(),
+        note=d.note or None,
+        review_window_ends_at=_fmt(s.review_window_ends_at),
+        review_window_provisional=s.review_window_provisional or None,
+    )
+
+
+def feedback_delivered(
+    state: CaseState, feedback_seq: int, delivered_at: datetime, now: datetime, cal: CalendarLike
+) -> tuple[CaseState, list[CaseEvent]]:
+    """The outbox delivered the feedback notice of the `feedback_sent` event `feedback_seq`: the review window
+    counts from the day of delivery. Anything else (an earlier round's notice, a letter, a repeat report, a case
+    past the window stages or on the earlier rule) changes nothing."""
+    if (
+        not state.policy.review_window_from_receipt
+        or state.stage not in (Stage.return_visit, Stage.review_window)
+        or state.feedback_seq != feedback_seq
+        or state.feedback_by_letter
+        or state.feedback_delivered_at is not None
+        or state.feedback_sent_at is None
+    ):
+        return state, []
+    tx = _Tx(state, now)
+    s = tx.s
+    s.feedback_delivered_at = max(delivered_at, state.feedback_sent_at)
+    _set_review_window(s, cal)
+    tx.event(
+        "feedback_delivered",
+        delivered_at=_fmt(s.feedback_delivered_at),
+        review_window_ends_at=_fmt(s.review_window_ends_at),
+        review_window_provisional=s.review_window_provisional or None,
+    )
+    return tx.done()
 
 
 def _may_request_review(s: CaseState, actor: Actor, now: datetime, cal: CalendarLike) -> None:
@@ -577,7 +705,9 @@ def _may_request_review(s: CaseState, actor: Actor, now: datetime, cal: Calendar
         raise _refuse(
             s,
             "request_review",
-            f"the review window of {s.policy.review_window_days} days after feedback ended at {_fmt(s.review_window_ends_at)}",
+            f"the review window of {s.policy.review_window_days} days after "
+            f"{'the result was received' if s.policy.review_window_from_receipt else 'feedback'} ended at "
+            f"{_fmt(s.review_window_ends_at)}",
         )
     if higher_bureau(s.directory, s.handling_unit) is None:
         raise _refuse(s, "request_review", f"unit {s.handling_unit} has no higher bureau")
@@ -681,6 +811,7 @@ _RULES: dict[str, tuple[Guard, Handler]] = {
     "decide_review": (_may_decide_review, _decide_review),
     "withdraw": (_may_withdraw, _withdraw),
     "merge_into": (_may_merge, _merge),
+    "record_receipt": (_may_record_receipt, _record_receipt),
 }
 DECISIONS: tuple[str, ...] = tuple(_RULES)
 
@@ -772,6 +903,53 @@ def allowed_for_new_case(reg: ComplaintRegistration, actor: Actor) -> list[str]:
             continue
         out.append(name)
     return out
+
+
+# ------------------------------------------------------------------------------------------ take-over
+
+
+def take_over(
+    reg: ComplaintRegistration,
+    prior: PriorDecisions,
+    directory: OrgDirectory,
+    policy: SlaPolicy,
+    now: datetime,
+    cal: CalendarLike,
+) -> tuple[CaseState, list[CaseEvent]]:
+    """A case taken over from another system (存量迁移): registered at its receipt, then its prior decisions,
+    each applied at its own instant by the same rules, with the SLA thresholds that passed in between recorded
+    at their instants; finally brought up to `now`. Lateness in the record stays lateness here. Raises
+    `DecisionRefused` naming the step that does not fit."""
+    state, _ = register(reg, directory, policy, reg.received_at, cal)
+    for i, step in enumerate(prior.decisions):
+        if step.at < reg.received_at:
+            raise DecisionRefused(f"decisions.{i}.at: {step.at.isoformat()} is before the case was received")
+        if step.at > now:
+            raise DecisionRefused(f"decisions.{i}.at: {step.at.isoformat()} is in the future")
+        state = _tick_through(state, step.at)
+        decision = step.decision
+        try:
+            state, _ = apply(state, decision, decision.actor, step.at, cal)
+        except DecisionRefused as e:
+            raise DecisionRefused(f"decisions.{i}: {e.reason}") from None
+    state = _tick_through(state, now)
+    # every event of the new state came from this take-over (each step deep-copies the state, so mark the
+    # final copies)
+    for ev in state.events:
+        ev.details["taken_over_from"] = prior.source
+    return state, list(state.events)
+
+
+def _tick_through(state: CaseState, until: datetime) -> CaseState:
+    """`state` with every SLA threshold up to `until` recorded, each at its own instant."""
+    at = state.events[-1].at
+    while state.is_open:
+        wake = next_wakeup(state, at)
+        if wake is None or wake > until or wake <= at:
+            break
+        state, _ = tick(state, wake)
+        at = wake
+    return state
 
 
 # ------------------------------------------------------------------------------------- time passing
@@ -891,9 +1069,12 @@ def absorb_duplicate(
 
 
 def recompute_deadlines(
-    state: CaseState, cal: CalendarLike, now: datetime
+    state: CaseState, cal: CalendarLike, now: datetime, *, report_unmoved: bool = False
 ) -> tuple[CaseState, list[CaseEvent]]:
-    """A new calendar: recompute every deadline not yet passed (running clocks and the review window)."""
+    """A new calendar: recompute every deadline not yet passed (running clocks and the review window).
+
+    The case records the calendar version it now counts on; the timeline gets `deadlines_recomputed` only when a
+    deadline moved (`report_unmoved`: also when only the version changed, as cases did before)."""
     tx = _Tx(state, now)
     s = tx.s
     p = s.policy
@@ -917,13 +1098,13 @@ def recompute_deadlines(
         and s.review_window_ends_at > now
         and s.feedback_sent_at is not None
     ):
-        end = cal.end_of_day(cal.natural_deadline(sla.local_date(s.feedback_sent_at), p.review_window_days))
-        if end != s.review_window_ends_at:
-            changed.append({"clock": "review_window", "from": _fmt(s.review_window_ends_at), "to": _fmt(end)})
-            s.review_window_ends_at = end
+        before = s.review_window_ends_at
+        _set_review_window(s, cal)
+        if s.review_window_ends_at != before:
+            changed.append({"clock": "review_window", "from": _fmt(before), "to": _fmt(s.review_window_ends_at)})
     old_version = s.calendar_version
     s.calendar_version = cal.version
-    if changed or old_version != cal.version:
+    if changed or (report_unmoved and old_version != cal.version):
         tx.event(
             "deadlines_recomputed",
             calendar_version=cal.version,
@@ -934,6 +1115,20 @@ def recompute_deadlines(
 
 
 # ------------------------------------------------------------------------------------------ summary
+
+
+def _window_provisional(state: CaseState) -> bool:
+    """The open review window's end is presumed (receipt unknown, or provisional calendar data)."""
+    return (
+        state.review_window_provisional
+        and state.review_window_ends_at is not None
+        and state.stage in (Stage.return_visit, Stage.review_window)
+    )
+
+
+def _known_receipt(state: CaseState) -> date | None:
+    received = feedback_received_on(state)
+    return received[0] if received is not None and not received[1] else None
 
 
 def summarize(state: CaseState) -> CaseSummary:
@@ -969,7 +1164,9 @@ def summarize(state: CaseState) -> CaseSummary:
         review_window_ends_at=state.review_window_ends_at,
         sla_level=sla.overall_level(state.clocks),
         next_due_at=sla.next_due(state.clocks),
-        any_provisional=any(c.provisional for c in state.clocks),
+        any_provisional=any(c.provisional for c in state.clocks) or _window_provisional(state),
+        review_window_provisional=_window_provisional(state),
+        feedback_received_on=_known_receipt(state),
         extension_status=state.extension_status,
         returns=len(state.returned_by),
         rehandlings=state.rehandlings,

@@ -47,6 +47,7 @@ from cases.models import (
     CaseSummary,
     Channel,
     ComplaintRegistration,
+    PriorDecisions,
     SlaLevel,
     Stage,
     case_no_problem,
@@ -407,11 +408,16 @@ class CaseClient:
             raise InvalidInput("case_no", problem)
         return self.client.get_workflow_handle(workflow_id(case_no), result_type=CaseSummary)
 
-    async def register(self, registration: ComplaintRegistration | Mapping[str, Any] | str) -> str:
-        """Start the case (or find the one with this number) and return its case number."""
+    async def register(
+        self, registration: ComplaintRegistration | Mapping[str, Any] | str, prior: PriorDecisions | None = None
+    ) -> str:
+        """Start the case (or find the one with this number) and return its case number. `prior`: a case
+        taken over from another system, with the decisions it already went through at their instants."""
         reg = self.validate_registration(registration)
         try:
-            await start_case(self.client, reg, task_queue=self.task_queue, rpc_timeout=self.rpc_timeout)
+            await start_case(
+                self.client, reg, task_queue=self.task_queue, prior=prior, rpc_timeout=self.rpc_timeout
+            )
         except RPCError as e:
             raise CaseClientError(f"register {reg.case_no} failed: {e.message}") from e
         return reg.case_no

@@ -10,6 +10,7 @@
     complaints bureau-calendar close 2026-12-03 -j CN-SX --note 系统割接闭馆 --as adm-sx
     complaints db backup --output backups/2026-12-01                 # read model (+ dev server file, embedded)
     complaints db restore backups/2026-12-01 --replace
+    complaints db rebuild                                            # read model from Temporal, no backup
     complaints report sla-board --scope SX-TY --format xlsx --output 时限督办.xlsx
 
 Connection settings come from `COMPLAINTS_*` environment variables (see `common.settings`), or
@@ -20,8 +21,10 @@ message on stderr names the field or the reason), 2 usage error.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import os
+import subprocess
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -45,6 +48,7 @@ from cases.models import Actor, CaseKind, CaseSummary, Channel, Role, Satisfacti
 from cases.org import load_bundled_directory
 from clients import backup as b
 from clients import demo as demo_mod
+from clients import rebuild as rb
 from clients.case_client import (
     CaseClient,
     CaseClientError,
@@ -53,6 +57,7 @@ from clients.case_client import (
     InvalidInput,
     LineError,
 )
+from common.connect import connect
 from common.process import run_command
 from common.settings import Settings, get_settings
 from dashboard import queries as dq
@@ -429,6 +434,21 @@ def record_return_visit(
     )
 
 
+@app.command("record-receipt")
+def record_receipt(
+    case_no: str = CASE_ARG,
+    actor_id: str | None = AS_OPT,
+    role: Role | None = ROLE_OPT,
+    unit: str | None = UNIT_OPT,
+    received_on: str | None = typer.Option(None, "--received-on", help="date on the postal receipt, YYYY-MM-DD"),
+    note: str | None = typer.Option(None, "--note"),
+    file: Path | None = FILE_OPT,
+    as_json: bool = JSON_OPT,
+) -> None:
+    """回执: the day the feedback letter reached the complainant (the review window counts from the day after)."""
+    _decide("record_receipt", case_no, actor_id, role, unit, file, as_json, received_on=received_on, note=note)
+
+
 @app.command("request-review")
 def request_review(
     case_no: str = CASE_ARG,
@@ -511,14 +531,19 @@ def render_summary(s: CaseSummary, console: Console) -> None:
         ("jurisdiction", s.jurisdiction),
         ("stage", s.stage.value + ("" if s.open else f" (closed: {s.close_reason.value if s.close_reason else '-'})")),
         ("handling unit", f"{s.handling_unit or '-'}{' ' + s.handling_unit_name if s.handling_unit_name else ''}"),
-        ("SLA level", s.sla_level + (" (provisional calendar)" if s.any_provisional else "")),
+        ("SLA level", s.sla_level + (" (provisional deadlines)" if s.any_provisional else "")),
         ("next due", _fmt(s.next_due_at)),
         ("received / accepted / closed", f"{_fmt(s.received_at)} / {_fmt(s.accepted_at)} / {_fmt(s.closed_at)}"),
     ]
     if s.extension_status:
         rows.append(("extension", s.extension_status))
     if s.review_window_ends_at:
-        rows.append(("review window ends", _fmt(s.review_window_ends_at)))
+        window = _fmt(s.review_window_ends_at)
+        if s.feedback_received_on:
+            window += f" (result received {s.feedback_received_on.isoformat()})"
+        if s.review_window_provisional:
+            window += " (provisional: receipt not yet known, or provisional calendar data)"
+        rows.append(("review window ends", window))
     if s.returns or s.rehandlings or s.reviews:
         rows.append(("returns / re-handlings / reviews", f"{s.returns} / {s.rehandlings} / {s.reviews}"))
     if s.satisfaction:
@@ -651,7 +676,8 @@ def demo(
     concurrency: int = typer.Option(20, "--concurrency", "-c", min=1, max=500),
     jsonl: bool = typer.Option(False, "--jsonl", help="only print the registrations as JSON Lines (no server)"),
 ) -> None:
-    """Generate realistic cases (channels, categories, Shanxi units) and drive them through decisions."""
+    """A bureau's past months (closed cases, simulated on a shifted clock into the read model) and its open
+    cases, live on the server with their past decisions taken over. Needs the development stack."""
     try:
         start_day = datetime.strptime(start, "%Y-%m-%d").date() if start else None
     except ValueError:
@@ -664,10 +690,26 @@ def demo(
         for p in plans:
             typer.echo(p.registration.model_dump_json())
         return
-    rep = _run(lambda cc: demo_mod.run(cc, plans, concurrency=concurrency))
-    out.print(rep.describe(), markup=False)
-    if rep.failed:
-        raise typer.Exit(1)
+    # the past runs a worker on a time-skipping server: development tooling, in its own process
+    if importlib.util.find_spec("devstack") is None:
+        raise _fail("demo: needs the development stack (the source tree's devstack package); --jsonl does not")
+    settings = STATE.settings or get_settings()
+    env = {**os.environ, "COMPLAINTS_TEMPORAL_ADDRESS": settings.temporal_address,
+           "COMPLAINTS_TEMPORAL_NAMESPACE": settings.temporal_namespace, "COMPLAINTS_TASK_QUEUE": settings.task_queue,
+           "COMPLAINTS_DATABASE_URL": settings.database_url, "COMPLAINTS_DATA_DIR": str(settings.data_dir)}
+    argv = [sys.executable, "-m", "devstack.demo", "--cases", str(cases), "--concurrency", str(concurrency)]
+    argv += ["--start", start_day.isoformat()] if start_day else []
+    argv += ["--seed", str(seed)] if seed is not None else []
+    err.print(f"demo: {cases} cases; the closed past runs on a simulated clock, then the open cases start live",
+              markup=False)
+    try:
+        done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    except OSError as e:
+        raise _fail(f"demo: cannot start the development stack's demo ({e})") from None
+    out.print(done.stdout.rstrip(), markup=False)
+    if done.returncode != 0:
+        err.print(done.stderr.rstrip(), markup=False)
+        raise _fail("demo failed (its messages are above)")
 
 
 # ------------------------------------------------------------------------------------ bureau calendar
@@ -797,7 +839,8 @@ def bureau_publish(jurisdiction: str = JURISDICTION_OPT) -> None:
 # ------------------------------------------------------------------------------------------ backup
 
 db_app = typer.Typer(
-    help="Back up and restore the read-model database (and, embedded, the dev server's SQLite file).",
+    help="Back up and restore the read-model database (and, embedded, the dev server's SQLite file), or rebuild"
+         " it from Temporal.",
     no_args_is_help=True,
 )
 app.add_typer(db_app, name="db")
@@ -874,6 +917,62 @@ def db_restore(
         out.print(f"dev server database restored at {report.temporal_db}", markup=False)
     for note in report.notes:
         out.print(f"note: {note}", markup=False)
+
+
+@db_app.command("rebuild")
+def db_rebuild(
+    replace: bool = typer.Option(
+        False, "--replace",
+        help="rebuild into case tables that hold rows (rows there as new or newer stay; nothing is deleted)",
+    ),
+    concurrency: int = typer.Option(4, "--concurrency", "-c", help="cases read and written at once"),
+    requeue_notifications_since: str | None = typer.Option(
+        None, "--requeue-notifications-since",
+        help="re-queue the notifications requested at or after this instant (ISO 8601 with offset); default: none"
+             " (their delivery state was in the lost database, older ones would be sent twice)",
+    ),
+) -> None:
+    """Re-create cases, SLA clocks, the audit trail and personal data from Temporal (no backup needed).
+
+    Lists the cases on visibility (only the --task-queue's when given), open and closed within retention, and
+    writes what each history's completed activities wrote. Needs the codec keys the histories were written with."""
+    settings = STATE.settings or get_settings()
+    since = _parse_dt(requeue_notifications_since, "--requeue-notifications-since")
+
+    def progress(n: int, case: rb.CaseRebuilt) -> None:
+        extra = f", {case.in_flight} write(s) in flight" if case.in_flight else ""
+        out.print(
+            f"[{n}] {case.case_no} v{case.version}: {case.events} events, {case.clocks} clocks"
+            f"{', personal data' if case.pii else ''}"
+            f"{f', {case.notifications} notifications re-queued' if case.notifications else ''}{extra}",
+            markup=False,
+        )
+
+    async def go() -> rb.RebuildReport:
+        try:
+            client = await connect(settings)
+        except RuntimeError as e:
+            raise rb.RebuildError(f"Temporal at {settings.temporal_address}: {e}") from None
+        return await rb.rebuild(
+            client, settings.database_url, task_queues=STATE.queue_scope, replace=replace, requeue_since=since,
+            concurrency=concurrency, on_case=progress,
+        )
+
+    try:
+        report = asyncio.run(go())
+    except (rb.RebuildError, InvalidInput) as e:
+        raise _fail(str(e)) from None
+    in_flight = sum(c.in_flight for c in report.cases)
+    out.print(
+        f"rebuilt {len(report.cases)} case(s) into {settings.database_url.split('@')[-1]}"
+        + (f"; {len(report.skipped)} workflow(s) had written nothing" if report.skipped else "")
+        + (f"; {in_flight} write(s) still in flight, left to the worker" if in_flight else "")
+        + (f"; {report.notifications_not_requeued} notification(s) not re-queued"
+           if report.notifications_not_requeued else ""),
+        markup=False,
+    )
+
+
 # ------------------------------------------------------------------------------------------ reports
 
 report_app = typer.Typer(

@@ -1,16 +1,22 @@
-"""A realistic demo generator: Shanxi complaints over the channels, kinds and categories seen at the bureaus,
-each with a plan of caseworker decisions that leaves it in a believable stage.
+"""A believable demo: a bureau's past months simulated on a clock the demo controls, its open cases live.
 
-`generate(n, start=..., seed=...)` is pure (a random generator seeded by `seed`, "now" passed in or read
-once from the real clock): it returns `CasePlan`s (a registration + the decisions to send). `run(case_client,
-plans)` registers the cases and sends the decisions through the normal `CaseClient`, with bounded
-concurrency.
+`generate(n, start=..., seed=..., now=...)` is pure: Shanxi complaints over the channels, kinds and categories
+seen at the bureaus, each with a planned life (`CasePlan.steps`: every caseworker decision at the instant it is
+taken, in working days on the province's calendar), including late acceptances, extensions, late
+investigations, re-handling, reviews upheld and overturned. What a case looks like at `now` follows from its
+age, not from a target stage.
 
-Time: registrations get `received_at` spread over working hours between `start` and now, so old cases are
-late at acceptance (red, escalated) while recent ones are on track. Decisions happen at the system's real
-clock (the workflow uses `workflow.now()`); the generator never fakes it. So the spread over months is in
-the receipt dates and the stage mix (older cases got further: extended, reviewed, archived), not in the
-decision timestamps.
+`split(plans, now)` cuts the plans at `now`:
+
+* history: cases whose life ended before `now` (rejected, withdrawn, transferred, answered on the spot,
+  review decided, review window lapsed). `devstack.demo` runs them on a clock-shifted time-skipping server with
+  the project's worker and activities, writing the same read model, so every decision and every SLA timer
+  (levels, 督办/通报 escalations, the review window) happens at its own past instant.
+* live: cases still open at `now`. `run_live` registers them on the real server as cases taken over with
+  their prior decisions (`PriorDecisions`: applied by the same rules at their own past instants, no notices
+  sent again); a decision the take-over cannot carry (a review request and its decision) is sent as an
+  ordinary decision now, so the plan keeps such a request only while its window is still open at `now`.
+  Their later steps are left to the people using the monitor and the workbench.
 """
 
 from __future__ import annotations
@@ -23,12 +29,22 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from cases.models import CaseSummary, ComplaintRegistration
-from cases.org import OrgDirectory, load_bundled_directory
+from calendars import get_calendar
+from cases.models import (
+    PRIOR_DECISION_NAMES,
+    CaseKind,
+    ComplaintRegistration,
+    PriorDecision,
+    PriorDecisions,
+)
+from cases.org import OrgDirectory, higher_bureau, load_bundled_directory
 from cases.pii import id_number_check_digit
+from cases.policy import policy_for
 from clients.case_client import CaseClient, CaseClientError, DecisionRefused
 
 CST = ZoneInfo("Asia/Shanghai")
+JURISDICTION = "CN-SX"
+TAKE_OVER_SOURCE = "demo"
 
 CHANNELS = {  # share of intake per channel (the 12393 hotline dominates)
     "hotline_12393": 44,
@@ -80,20 +96,40 @@ INTAKE = {"id": "agent-12393-07", "role": "intake_agent", "unit_id": "SX"}
 
 
 @dataclass
+class Step:
+    """One planned decision: at `at`, update `name` with `payload`."""
+
+    at: datetime
+    name: str
+    payload: dict[str, Any]
+
+
+@dataclass
 class CasePlan:
-    """One demo case: its registration and the decisions (update name, payload) to send in order."""
+    """One demo case: its registration and its whole planned life; `closes_at` is when the plan ends the case
+    (None: it would still be open after its last step, e.g. a pending extension)."""
 
     registration: ComplaintRegistration
-    decisions: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    target: str = "acceptance"
+    steps: list[Step] = field(default_factory=list)
+    profile: str = ""
+    closes_at: datetime | None = None
+
+    @property
+    def case_no(self) -> str:
+        return self.registration.case_no
+
+    def past(self, now: datetime) -> list[Step]:
+        """The steps taken by `now`."""
+        return [s for s in self.steps if s.at <= now]
 
 
 @dataclass
 class DemoReport:
-    """What `run` did."""
+    """What the live part did (the history part reports through `devstack.demo`)."""
 
     registered: int = 0
-    decisions: int = 0
+    taken_over_decisions: int = 0
+    decisions_now: int = 0
     refused: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     stages: Counter[str] = field(default_factory=Counter)
@@ -103,8 +139,9 @@ class DemoReport:
         """A short human report."""
         stages = ", ".join(f"{k} {v}" for k, v in sorted(self.stages.items()))
         lines = [
-            f"registered {self.registered} cases, sent {self.decisions} decisions in {self.seconds:.1f}s",
-            f"stages: {stages}",
+            f"live: registered {self.registered} open cases with {self.taken_over_decisions} prior decisions, "
+            f"sent {self.decisions_now} decisions now, in {self.seconds:.1f}s",
+            f"open stages: {stages}",
         ]
         if self.refused:
             lines.append(f"{len(self.refused)} decision(s) refused, e.g. {self.refused[0]}")
@@ -138,101 +175,152 @@ def _received_at(rng: random.Random, start: date, now: datetime) -> datetime:
     return min(at, now.astimezone(CST) - timedelta(minutes=1))
 
 
-def _target(rng: random.Random, kind: str, age_days: float) -> str:
-    """The stage a case should reach: older cases got further."""
-    if kind == "consultation":
-        return "answered"
-    if kind == "misconduct":
-        return rng.choice(["acceptance", "transferred", "transferred"]) if age_days > 2 else "acceptance"
-    if age_days < 2:
-        return _pick(rng, {"acceptance": 60, "investigation": 25, "dispatch": 10, "rejected": 5})
-    if age_days < 25:
-        return _pick(
-            rng,
-            {"acceptance": 6, "rejected": 4, "merged": 2, "dispatch": 6, "returned": 5, "investigation": 40,
-             "extension_requested": 8, "extended": 8, "extension_refused": 3, "feedback": 10, "withdrawn": 3,
-             "return_visit": 5},
-        )
-    return _pick(
-        rng,
-        {"acceptance": 2, "rejected": 4, "merged": 2, "dispatch": 2, "returned": 3, "investigation": 10,
-         "extended": 10, "feedback": 6, "return_visit": 8, "review_window": 22, "rehandling": 5,
-         "under_review": 8, "upheld": 10, "overturned": 4, "withdrawn": 4},
-    )
+# A case whose life ends this close to `now` is still open when the demo reaches the live server.
+_HISTORY_MARGIN = timedelta(minutes=10)
 
 
-def _plan_decisions(
-    rng: random.Random, directory: OrgDirectory, target: str, unit: str, kind: str, open_cases: list[str]
-) -> list[tuple[str, dict[str, Any]]]:
-    u = directory.unit(unit)
-    parent = u.parent_id or unit
-    cw = {"id": f"cw-{unit.lower()}-{rng.randint(1, 3)}", "role": "caseworker", "unit_id": unit}
-    sup = {"id": f"sup-{parent}", "role": "supervisor", "unit_id": parent}
-    rev = {"id": f"rev-{parent.lower()}-1", "role": "reviewer", "unit_id": parent}
-    out: list[tuple[str, dict[str, Any]]] = []
-    if target in ("acceptance", "answered"):
-        return out
-    if target == "rejected":
-        return [("reject", {"actor": DISPATCHER, "reason": "不属于医保部门职责范围", "redirect_to": rng.choice(REDIRECTS)})]
-    if target == "merged":
-        if open_cases:
-            return [("merge_into", {"actor": DISPATCHER, "target_case_no": rng.choice(open_cases)})]
-        target = "investigation"
-    if target == "transferred":
-        return [("accept", {"actor": DISPATCHER, "note": "转纪检监察 12388"})]
-    if target == "dispatch":
-        return [("accept", {"actor": DISPATCHER, "note": "待分派"})]
-    if target == "returned":
-        siblings = [x.unit_id for x in directory.units if x.parent_id == parent and x.unit_id != unit] or [parent]
-        other = rng.choice(siblings) if parent != unit else unit
-        if other == unit:
-            return [("accept", {"actor": DISPATCHER, "unit_id": unit})]
-        return [
-            ("accept", {"actor": DISPATCHER, "unit_id": unit}),
-            ("return_case", {"actor": cw, "reason": "涉事机构不在本辖区"}),
-            ("assign", {"actor": DISPATCHER, "unit_id": other, "note": "改派"}),
-        ]
-    out.append(("accept", {"actor": DISPATCHER, "unit_id": unit, "note": "转办"}))
-    if target == "withdrawn":
-        out.append(("withdraw", {"actor": INTAKE, "reason": "投诉人撤回"}))
-        return out
-    if target in ("extension_requested", "extended", "extension_refused") or (target not in ("investigation",) and rng.random() < 0.25):
-        out.append(("request_extension", {"actor": cw, "reason": "需调取多家机构结算数据，情况复杂"}))
-        if target != "extension_requested":
-            out.append(("decide_extension", {"actor": sup, "approve": target != "extension_refused", "note": ""}))
-    if target in ("investigation", "extension_requested", "extended", "extension_refused"):
-        return out
+class _Clock:
+    """Moments of a case's life in working days of the province's calendar (a decision taken `wd` working
+    days after `t` happens during that day's service hours; `wd` 0 means later the same day)."""
+
+    def __init__(self, rng: random.Random, cal: Any) -> None:
+        self.rng = rng
+        self.cal = cal
+        self.review_window_days = policy_for(CaseKind.complaint, JURISDICTION).review_window_days
+
+    def after(self, t: datetime, wd: int) -> datetime:
+        if wd <= 0:
+            return t + timedelta(minutes=self.rng.randint(20, 180))
+        day = self.cal.add_working_days(t.astimezone(CST).date(), wd)
+        hour = self.rng.choice([9, 9, 10, 10, 11, 14, 14, 15, 15, 16])
+        return datetime.combine(day, time(hour, self.rng.randrange(60), self.rng.randrange(60)), CST)
+
+    def review_window_end(self, feedback_at: datetime) -> datetime:
+        """When the workflow closes the review window (the rule of `cases.transitions._send_feedback`)."""
+        return self.cal.end_of_day(
+            self.cal.natural_deadline(feedback_at.astimezone(CST).date(), self.review_window_days))
+
+
+def _actors(rng: random.Random, directory: OrgDirectory, unit: str) -> dict[str, dict[str, str]]:
+    parent = directory.unit(unit).parent_id or unit
+    higher = higher_bureau(directory, unit)
+    reviewer_unit = higher.unit_id if higher is not None else parent
+    return {
+        "cw": {"id": f"cw-{unit.lower()}-{rng.randint(1, 3)}", "role": "caseworker", "unit_id": unit},
+        "sup": {"id": f"sup-{parent.lower()}", "role": "supervisor", "unit_id": parent},
+        "rev": {"id": f"rev-{reviewer_unit.lower()}-1", "role": "reviewer", "unit_id": reviewer_unit},
+    }
+
+
+def _investigation(rng: random.Random, clock: _Clock, t: datetime, cw: dict[str, str], sup: dict[str, str],
+                   steps: list[Step], tags: list[str], *, first: bool) -> datetime:
+    """The investigation from `t` (its start) to its completion; returns the completion instant."""
+    earliest = t  # the completion comes after every step of the investigation
+    if first and rng.random() < 0.15:
+        asked = clock.after(t, rng.randint(9, 13))
+        steps.append(Step(asked, "request_extension", {"actor": cw, "reason": "需调取多家机构结算数据，情况复杂"}))
+        decided = clock.after(asked, rng.randint(0, 1))
+        approve = rng.random() < 0.85
+        steps.append(Step(decided, "decide_extension", {"actor": sup, "approve": approve, "note": ""}))
+        earliest = decided
+        tags.append("extended" if approve else "extension_refused")
+        late = rng.random() < 0.1
+        wd = (rng.randint(31, 34) if late else rng.randint(16, 29)) if approve else (
+            rng.randint(16, 21) if late else rng.randint(14, 15))
+    else:
+        late = rng.random() < 0.08
+        wd = rng.randint(16, 23) if late else rng.randint(3, 14)
+    if late:
+        tags.append("late_investigation")
+    done = max(clock.after(t, wd), clock.after(earliest, 0))
     fault = rng.random() < 0.45
-    out.append(
-        ("complete_investigation", {
-            "actor": cw,
-            "findings": "经调取结算明细核实，" + ("机构存在违规收费，已责令整改。" if fault else "机构结算符合政策规定。"),
-            "legal_basis": "《医疗保障基金使用监督管理条例》",
-            "institution_at_fault": fault,
-            "rectification_required": fault and rng.random() < 0.7,
-        })
-    )
-    if target == "feedback":
-        return out
-    out.append(("send_feedback", {"actor": cw, "message": "已将核查结果及依据告知投诉人。"}))
-    if target == "return_visit":
-        return out
-    if target == "rehandling":
-        out.append(("record_return_visit", {"actor": INTAKE, "outcome": "unsatisfied", "request_rehandling": True}))
-        return out
-    outcome = _pick(rng, {"satisfied": 62, "basically_satisfied": 22, "unsatisfied": 9, "unreachable": 7})
-    out.append(("record_return_visit", {"actor": INTAKE, "outcome": outcome, "request_rehandling": False}))
-    if target == "review_window":
-        return out
-    out.append(("request_review", {"actor": INTAKE, "reason": "对处理结果不服，申请复核"}))
-    if target == "under_review":
-        return out
-    up = target == "upheld"
-    out.append(
-        ("decide_review", {"actor": rev, "outcome": "uphold" if up else "overturn",
-                           "reasons": "原处理事实清楚" if up else "原处理认定事实不清，发回重办"})
-    )
-    return out
+    steps.append(Step(done, "complete_investigation", {
+        "actor": cw,
+        "findings": "经调取结算明细核实，" + ("机构存在违规收费，已责令整改。" if fault else "机构结算符合政策规定。"),
+        "legal_basis": "《医疗保障基金使用监督管理条例》",
+        "institution_at_fault": fault,
+        "rectification_required": fault and rng.random() < 0.7,
+    }))
+    return done
+
+
+def _feedback_and_visit(rng: random.Random, clock: _Clock, t: datetime, cw: dict[str, str], steps: list[Step],
+                        *, rehandling: bool) -> tuple[datetime, datetime]:
+    """Feedback after the investigation and the hotline's return visit; returns (feedback, visit) instants."""
+    sent = clock.after(t, rng.choice([0, 1, 1, 2, 3, 4]))
+    steps.append(Step(sent, "send_feedback", {"actor": cw, "message": "已将核查结果及依据告知投诉人。"}))
+    visited = clock.after(sent, rng.choice([0, 1, 1, 2]))
+    outcome = "unsatisfied" if rehandling else _pick(
+        rng, {"satisfied": 62, "basically_satisfied": 22, "unsatisfied": 9, "unreachable": 7})
+    steps.append(Step(visited, "record_return_visit",
+                      {"actor": INTAKE, "outcome": outcome, "request_rehandling": rehandling}))
+    return sent, visited
+
+
+def _life(rng: random.Random, clock: _Clock, directory: OrgDirectory, kind: str, received: datetime,
+          unit: str, now: datetime) -> tuple[list[Step], str, datetime | None]:
+    """The planned decisions of one case, its profile and when the plan closes it."""
+    if kind == "consultation":
+        return [], "answered_on_spot", received
+    steps: list[Step] = []
+    tags: list[str] = []
+    if kind != "misconduct" and rng.random() < 0.04:
+        at = clock.after(received, rng.randint(0, 2))
+        steps.append(Step(at, "reject", {"actor": DISPATCHER, "reason": "不属于医保部门职责范围",
+                                         "redirect_to": rng.choice(REDIRECTS)}))
+        return steps, "rejected", at
+    r = rng.random()
+    accept_wd = rng.randint(0, 2) if r < 0.88 else (rng.randint(3, 5) if r < 0.97 else rng.randint(8, 9))
+    if accept_wd > 2:
+        tags.append("late_acceptance")
+    accepted = clock.after(received, accept_wd)
+    if kind == "misconduct":
+        steps.append(Step(accepted, "accept", {"actor": DISPATCHER, "note": "转纪检监察 12388"}))
+        return steps, "transferred", accepted
+    steps.append(Step(accepted, "accept", {"actor": DISPATCHER, "unit_id": unit, "note": "转办"}))
+    t = accepted
+    if rng.random() < 0.06:  # misrouted: the unit returns it, the dispatcher assigns a sibling unit
+        parent = directory.unit(unit).parent_id
+        siblings = [u.unit_id for u in directory.units if u.parent_id == parent and u.unit_id != unit]
+        if parent and siblings:
+            cw = _actors(rng, directory, unit)["cw"]
+            t = clock.after(t, rng.randint(1, 3))
+            steps.append(Step(t, "return_case", {"actor": cw, "reason": "涉事机构不在本辖区"}))
+            unit = rng.choice(siblings)
+            t = clock.after(t, rng.randint(0, 1))
+            steps.append(Step(t, "assign", {"actor": DISPATCHER, "unit_id": unit, "note": "改派"}))
+            tags.append("returned")
+    actors = _actors(rng, directory, unit)
+    cw, sup, rev = actors["cw"], actors["sup"], actors["rev"]
+    if rng.random() < 0.03:
+        at = clock.after(t, rng.randint(2, 8))
+        steps.append(Step(at, "withdraw", {"actor": INTAKE, "reason": "投诉人撤回"}))
+        return steps, "withdrawn", at
+    done = _investigation(rng, clock, t, cw, sup, steps, tags, first=True)
+    rehandle = rng.random() < 0.05
+    sent, visited = _feedback_and_visit(rng, clock, done, cw, steps, rehandling=rehandle)
+    if rehandle:
+        tags.append("rehandled")
+        done = _investigation(rng, clock, visited, cw, sup, steps, tags, first=False)
+        sent, visited = _feedback_and_visit(rng, clock, done, cw, steps, rehandling=False)
+    if rng.random() < 0.08:
+        asked = max(visited, sent + timedelta(days=rng.randint(3, 20))) + timedelta(hours=1)
+        decided = clock.after(asked, rng.randint(4, 12))
+        uphold = rng.random() < 0.75
+        window_end = clock.review_window_end(sent)
+        if asked <= now and window_end < now and not (uphold and decided < now - _HISTORY_MARGIN):
+            # still open at now, so the request would be sent now, after its window: this complainant let it go
+            return steps, "+".join(tags) or "on_time", window_end
+        steps.append(Step(asked, "request_review", {"actor": INTAKE, "reason": "对处理结果不服，申请复核"}))
+        steps.append(Step(decided, "decide_review", {
+            "actor": rev, "outcome": "uphold" if uphold else "overturn",
+            "reasons": "原处理事实清楚" if uphold else "原处理认定事实不清，发回重办"}))
+        if uphold:
+            return steps, "+".join([*tags, "review_upheld"]), decided
+        tags.append("review_overturned")
+        done = _investigation(rng, clock, decided, cw, sup, steps, tags, first=False)
+        sent, visited = _feedback_and_visit(rng, clock, done, cw, steps, rehandling=False)
+    return steps, "+".join(tags) or "on_time", clock.review_window_end(sent)
 
 
 def generate(
@@ -244,18 +332,18 @@ def generate(
     directory: OrgDirectory | None = None,
     province: str = "SX",
 ) -> list[CasePlan]:
-    """`n` demo cases received between `start` (default 90 days before now) and now, with decision plans."""
+    """`n` demo cases received between `start` (default 90 days before now) and now, each with its life."""
     now = now or datetime.now(UTC)
     start = start or (now.astimezone(CST).date() - timedelta(days=90))
     if start > now.astimezone(CST).date():
         raise ValueError(f"{start} is in the future")
     rng = random.Random(seed if seed is not None else now.timestamp())
     directory = directory or load_bundled_directory()
+    clock = _Clock(rng, get_calendar(JURISDICTION))
     areas = [u.unit_id for u in directory.units if u.level in ("city", "county") and u.unit_id in AREA_CODES]
     base = rng.randrange(1, 60_000)
     serials: Counter[str] = Counter()
     plans: list[CasePlan] = []
-    open_cases: list[str] = []
     for _ in range(n):
         received = _received_at(rng, start, now)
         day = f"{received:%Y%m%d}"
@@ -306,19 +394,46 @@ def generate(
         if kind == "consultation":
             reg["on_the_spot_answer"] = "已当场告知办理流程及所需材料。"
             reg["demand"] = ""
+        if kind == "consultation":
+            reg["on_the_spot_answer"] = "已当场告知办理流程及所需材料。"
+            reg["demand"] = ""
         registration = ComplaintRegistration.model_validate(reg)
-        age = (now - received).total_seconds() / 86400
-        target = _target(rng, kind, age)
-        unit = area
-        decisions = _plan_decisions(rng, directory, target, unit, kind, open_cases[-20:])
-        plans.append(CasePlan(registration, decisions, target))
-        if target in ("acceptance", "dispatch", "investigation", "extended"):
-            open_cases.append(case_no)
+        steps, profile, closes_at = _life(rng, clock, directory, kind, received, area, now)
+        plans.append(CasePlan(registration, steps, profile, closes_at))
     return plans
 
 
-async def run(cc: CaseClient, plans: list[CasePlan], *, concurrency: int = 20) -> DemoReport:
-    """Register each plan's case and send its decisions in order (cases in parallel, bounded)."""
+def split(plans: list[CasePlan], now: datetime) -> tuple[list[CasePlan], list[CasePlan]]:
+    """(history, live): the cases closed before `now` (run on the simulated clock) and those open at `now`."""
+    history, live = [], []
+    for p in plans:
+        if p.closes_at is not None and p.closes_at < now - _HISTORY_MARGIN:
+            history.append(p)
+        else:
+            live.append(p)
+    return history, live
+
+
+def take_over(plan: CasePlan, now: datetime) -> tuple[PriorDecisions | None, list[Step]]:
+    """A live case's prior decisions (its past up to the first one a take-over cannot carry) and the past
+    steps that must be sent as decisions now."""
+    past = plan.past(now)
+    cut = next((i for i, s in enumerate(past) if s.name not in PRIOR_DECISION_NAMES), len(past))
+    prior = None
+    if cut:
+        prior = PriorDecisions(source=TAKE_OVER_SOURCE, decisions=[
+            PriorDecision.model_validate({"at": s.at, "decision": {**s.payload, "decision": s.name}})
+            for s in past[:cut]
+        ])
+    return prior, past[cut:]
+
+
+async def run_live(
+    cc: CaseClient, plans: list[CasePlan], *, now: datetime | None = None, concurrency: int = 20
+) -> DemoReport:
+    """Register the cases open at `now` as take-overs of their past, then send the past steps a take-over
+    cannot carry (cases in parallel, bounded)."""
+    now = now or datetime.now(UTC)
     rep = DemoReport()
     loop = asyncio.get_running_loop()
     t0 = loop.time()
@@ -326,28 +441,30 @@ async def run(cc: CaseClient, plans: list[CasePlan], *, concurrency: int = 20) -
 
     async def one(p: CasePlan) -> None:
         async with sem:
-            case_no = p.registration.case_no
+            prior, now_steps = take_over(p, now)
             try:
-                await cc.register(p.registration)
+                await cc.register(p.registration, prior=prior)
             except CaseClientError as e:
-                rep.failed.append(f"{case_no}: register: {e}")
+                rep.failed.append(f"{p.case_no}: register: {e}")
                 return
             rep.registered += 1
-            last: CaseSummary | None = None
-            for name, payload in p.decisions:
+            rep.taken_over_decisions += len(prior.decisions) if prior else 0
+            for step in now_steps:
                 try:
-                    last = await cc.decide(case_no, name, payload)
-                    rep.decisions += 1
+                    await cc.decide(p.case_no, step.name, step.payload)
+                    rep.decisions_now += 1
                 except DecisionRefused as e:
-                    rep.refused.append(f"{case_no}: {e}")
+                    rep.refused.append(f"{p.case_no}: {e}")
                     break
                 except CaseClientError as e:
-                    rep.failed.append(f"{case_no}: {name}: {e}")
+                    rep.failed.append(f"{p.case_no}: {step.name}: {e}")
                     return
-            if last is not None:
-                rep.stages[last.stage.value] += 1
-            else:
-                rep.stages["archived" if p.registration.kind.value == "consultation" else "acceptance"] += 1
+            try:
+                summary = await cc.summary(p.case_no)
+            except CaseClientError as e:
+                rep.failed.append(f"{p.case_no}: summary: {e}")
+                return
+            rep.stages[summary.stage.value] += 1
 
     await asyncio.gather(*(one(p) for p in plans))
     rep.seconds = loop.time() - t0

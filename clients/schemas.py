@@ -3,6 +3,8 @@
 `python -m clients.schemas` (re)writes `schemas/`:
 
 * `schemas/ComplaintRegistration.json` - the input of workflow `ComplaintCase` (task queue `complaints`);
+* `schemas/PriorDecisions.json` - its optional second input: a case taken over from another system with the
+  decisions it already went through, each at its instant;
 * `schemas/updates/<update>.json` - the input of each Workflow Update (`accept`, `reject`, ...);
 * `schemas/CaseSummary.json` - the result of the `summary` query (and of the finished workflow);
 * `schemas/index.json` - names of the workflow, task queue, updates and query with their schema files;
@@ -26,7 +28,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from api.app import openapi_document
-from cases.models import DECISION_MODELS, CaseSummary, ComplaintRegistration
+from cases.models import DECISION_MODELS, CaseSummary, ComplaintRegistration, PriorDecisions
 from cases.pii import id_number_check_digit
 from common import contract
 
@@ -169,6 +171,7 @@ def generate() -> dict[str, str]:
     files: dict[str, Any] = {
         "ComplaintRegistration.json": _schema(ComplaintRegistration, "validation", "ComplaintRegistration"),
         "CaseSummary.json": _schema(CaseSummary, "serialization", "CaseSummary"),
+        "PriorDecisions.json": _schema(PriorDecisions, "validation", "PriorDecisions"),
     }
     for name, model in DECISION_MODELS.items():
         files[f"updates/{name}.json"] = _schema(model, "validation", f"updates/{name}")
@@ -177,6 +180,7 @@ def generate() -> dict[str, str]:
         "task_queue": contract.TASK_QUEUE,
         "workflow_id": contract.workflow_id("<case_no>"),
         "workflow_input": "ComplaintRegistration.json",
+        "workflow_input_take_over": "PriorDecisions.json",
         "workflow_result": "CaseSummary.json",
         "queries": {contract.SUMMARY_QUERY: {"input": None, "result": "CaseSummary.json"}},
         "updates": {

@@ -19,6 +19,10 @@ WORKFLOW_ID_PREFIX = "complaint-"
 SUMMARY_QUERY = "summary"
 ALLOWED_DECISIONS_QUERY = "allowed_decisions"
 CALENDAR_UPDATED_SIGNAL = "calendar_updated"
+# The outbox sender tells a case when a complainant notice of one of these templates was delivered: the review
+# window counts from the day the complainant received the result.
+NOTICE_DELIVERED_SIGNAL = "notice_delivered"
+DELIVERY_REPORTED_TEMPLATES: tuple[str, ...] = ("case_feedback",)
 
 CASE_STAGE = SearchAttributeKey.for_keyword("CaseStage")
 SLA_LEVEL = SearchAttributeKey.for_keyword("SlaLevel")
@@ -46,3 +50,11 @@ def workflow_id(case_no: str) -> str:
 def review_workflow_id(case_no: str, review_no: int) -> str:
     """`complaint-<case_no>-review-<n>`: the review of a case at the higher bureau."""
     return f"{workflow_id(case_no)}-review-{review_no}"
+
+
+def case_no_of(workflow_id: str) -> str | None:
+    """The case number in a case's or a review's workflow id; None for any other workflow."""
+    if not workflow_id.startswith(WORKFLOW_ID_PREFIX):
+        return None
+    case_no, _, _ = workflow_id.removeprefix(WORKFLOW_ID_PREFIX).partition("-review-")
+    return case_no or None

@@ -11,6 +11,7 @@ and demos) and `COMPLAINTS_DASHBOARD_REFRESH_SECONDS` (auto-refresh interval, de
 from __future__ import annotations
 
 import calendar as pycal
+import logging
 import os
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
@@ -23,6 +24,7 @@ import streamlit as st
 from calendars import get_calendar, known_jurisdictions, shanghai_tz
 from cases.models import CASE_NO_RE, CaseKind, Channel, Stage
 from clients.case_client import CaseClientError
+from common.logs import configure_logging
 from common.settings import Settings
 from dashboard import queries as q
 from dashboard import reports
@@ -42,6 +44,8 @@ from dashboard.i18n import (
     t,
     vocab,
 )
+
+log = logging.getLogger("complaints.dashboard")
 
 PAGES = ("overview", "board", "cases", "units", "case", "calendar")
 PERIODS = ("this_month", "last_7", "last_30", "last_month", "this_quarter", "custom")
@@ -90,6 +94,7 @@ def pct_delta(cur: float | None, prev: float | None) -> str | None:
 
 def unavailable(lang: str, exc: Exception) -> None:
     """The page shown when the database cannot be reached."""
+    log.warning("read model unavailable: %s", exc)
     st.error(f"⚠️ {t('unavailable', lang)}")
     st.caption(str(exc)[:300])
 
@@ -169,6 +174,18 @@ def page_overview(ctx: Ctx) -> None:
         }
     )
     st.dataframe(table, hide_index=True, width="stretch")
+    undelivered_notifications(ctx)
+
+
+def undelivered_notifications(ctx: Ctx) -> None:
+    """Messages the outbox gave up on: without a person they never reach the complainant or the unit."""
+    lang = ctx.lang
+    total, rows = ctx.run(lambda c: q.undelivered_notifications(c, ctx.scope))
+    st.subheader(f"{t('undelivered', lang)}: {total}", help=t("undelivered_help", lang))
+    if total:
+        st.dataframe(rows, hide_index=True, width="stretch")
+    else:
+        st.caption(t("undelivered_none", lang))
 
 
 def _choice(label: str, options: list[str], table: dict[str, tuple[str, str]] | None, lang: str, key: str,
@@ -611,6 +628,7 @@ def main() -> None:
     """Render the dashboard."""
     st.set_page_config(page_title="医保投诉督办 / Complaint SLA", page_icon="🏥", layout="wide")
     settings = Settings()
+    configure_logging("dashboard", settings)
     lang = st.sidebar.selectbox("语言 / Language", list(LANGS), key="lang", format_func=lambda k: LANGS[k])
     access = authenticate(settings, lang)
     ctx = Ctx(settings, lang, access)

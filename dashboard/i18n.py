@@ -73,6 +73,12 @@ _T: dict[str, tuple[str, str]] = {
     "complainant": ("投诉人（已脱敏）", "Complainant (masked)"),
     "confidential": ("保密举报人：身份不显示", "Confidential reporter: identity not shown"),
     "pending_ext": ("待审批的延期申请", "Extension requests awaiting a decision"),
+    "undelivered": ("未能送达的通知", "Notifications not delivered"),
+    "undelivered_help": (
+        "发送已用尽重试次数、被网关拒绝或缺少联系方式，需人工处理",
+        "attempts exhausted, refused by the gateway or no contact: a person has to act",
+    ),
+    "undelivered_none": ("没有未能送达的通知", "No undelivered notifications"),
     "approve": ("批准延期", "Approve extension"),
     "refuse": ("不予延期", "Refuse extension"),
     "note": ("审批意见", "Note"),
@@ -154,6 +160,7 @@ DECISION_LABELS: dict[str, tuple[str, str]] = {
     "decide_review": ("复核决定", "Decide the review"),
     "withdraw": ("撤回", "Withdraw"),
     "merge_into": ("并单", "Merge into another case"),
+    "record_receipt": ("登记回执", "Record the letter's receipt"),
 }
 
 LEVEL_LABELS: dict[str, tuple[str, str]] = {

@@ -33,6 +33,7 @@ import asyncpg
 import pandas as pd
 
 from activities.bureau_calendar import BureauCalendar, BureauDayRow, ServiceHoursRow, applicable
+from activities.outbox import DEFAULT_MAX_ATTEMPTS
 from calendars import get_calendar, shanghai_tz
 
 LEVELS: tuple[str, ...] = ("on_track", "blue", "yellow", "red")
@@ -818,3 +819,37 @@ async def pending_extensions(conn: Conn, scope_unit_ids: Sequence[str] | None, l
     return pd.DataFrame(
         [dict(r) for r in rows], columns=["case_no", "handling_unit", "unit_name", "due_at", "sla_level"]
     )
+
+
+UNDELIVERED_COLUMNS = [
+    "case_no", "handling_unit", "audience", "channel", "recipient_masked", "template", "status", "attempts",
+    "last_error", "requested_at",
+]
+
+
+async def undelivered_notifications(
+    conn: Conn, scope_unit_ids: Sequence[str] | None, limit: int = 200, max_attempts: int = DEFAULT_MAX_ATTEMPTS
+) -> tuple[int, pd.DataFrame]:
+    """Notifications the outbox has given up on, newest first, and how many there are in scope: attempts
+    exhausted, refused for good by the gateway (never retried), or `undeliverable` (no contact to send to).
+    Only a person can still get these messages out. Belongs to the case's scope (its handling unit)."""
+    where = f"""
+        FROM notifications n LEFT JOIN cases c ON c.case_no = n.case_no
+        WHERE n.status IN ('failed', 'undeliverable')
+          AND (n.status = 'undeliverable' OR n.attempts >= $2 OR n.next_attempt_at = 'infinity')
+          AND {scope_predicate("c.handling_unit", "c.jurisdiction")}
+    """
+    scope = _scope_param(scope_unit_ids)
+    total = await conn.fetchval(f"SELECT count(*) {where}", scope, max_attempts)
+    rows = await conn.fetch(
+        f"""
+        SELECT n.case_no, c.handling_unit, n.audience, n.channel, n.recipient_masked, n.template, n.status,
+               n.attempts, n.last_error, n.requested_at
+        {where}
+        ORDER BY n.created_at DESC, n.id DESC LIMIT $3
+        """,
+        scope,
+        max_attempts,
+        limit,
+    )
+    return int(total or 0), pd.DataFrame([dict(r) for r in rows], columns=UNDELIVERED_COLUMNS)

@@ -30,6 +30,7 @@ from api.settings import get_api_settings
 from calendars import get_calendar, shanghai_tz
 from cases.models import Actor, Role
 from cases.org import OrgDirectory, load_bundled_directory
+from common.logs import configure_logging
 from common.settings import Settings
 from dashboard.i18n import (
     DECISION_LABELS,
@@ -219,6 +220,7 @@ def case_page(token: str, case_no: str, lang: str) -> None:
 def main() -> None:
     st.set_page_config(page_title="医保投诉待办 / Caseworker workbench", page_icon="🗂️", layout="wide")
     settings = Settings()
+    configure_logging("workbench", settings)
     lang = st.sidebar.selectbox("语言 / Language", list(LANGS), key="lang", format_func=lambda k: LANGS[k],
                                 index=list(LANGS).index("zh"))
     actor, token = sign_in(settings, lang)

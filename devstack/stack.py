@@ -1,4 +1,5 @@
 """The embedded stack behind `make up` / `make down`: dev server, PostgreSQL, worker, dashboard, codec server.
+Every listening port is on 127.0.0.1, the worker's metrics and probes included.
 
 Every process is started detached in its own session, its pid written under `.data/pids/`, its output
 under `.data/logs/`. `down` stops exactly those pids (by process group), never anything found by name.
@@ -44,6 +45,8 @@ class Stack:
         self.ui_port = self.settings.embedded_temporal_ui_port
         self.codec_port = self.settings.codec_server_port
         self.api_port = get_api_settings().port
+        # loopback only in the embedded mode, whatever COMPLAINTS_METRICS_HOST says
+        self.worker_ops = f"http://127.0.0.1:{self.settings.worker_ops_port}"
 
     # -- process bookkeeping ------------------------------------------------------------------------------
     def _pidfile(self, name: str) -> Path:
@@ -130,6 +133,9 @@ class Stack:
             "COMPLAINTS_TEMPORAL_ADDRESS": f"127.0.0.1:{self.temporal_port}",
             "COMPLAINTS_TEMPORAL_UI_URL": f"http://localhost:{self.ui_port}",
             "COMPLAINTS_CODEC_SERVER_PORT": str(self.codec_port),
+            "COMPLAINTS_METRICS_HOST": "127.0.0.1",
+            "COMPLAINTS_WORKER_OPS_PORT": str(self.settings.worker_ops_port),
+            "COMPLAINTS_WORKER_SDK_METRICS_PORT": str(self.settings.worker_sdk_metrics_port),
             "COMPLAINTS_MODE": "embedded",
         }
 
@@ -140,6 +146,7 @@ class Stack:
             "--ip", "127.0.0.1", "--port", str(self.temporal_port), "--ui-port", str(self.ui_port),
             "--ui-codec-endpoint", f"http://127.0.0.1:{self.codec_port}",
             "--log-level", "warn",
+            "--log-format", "json" if self.settings.log_format == "json" else "text",
         ]
         for name, kind in SEARCH_ATTRIBUTES.items():
             argv += ["--search-attribute", f"{name}={kind}"]
@@ -157,15 +164,20 @@ class Stack:
         print(f"  migrations: {len(applied)} applied" + (f" ({', '.join(applied)})" if applied else ""))
 
     def start_worker(self) -> None:
-        self._spawn("worker", [sys.executable, "-m", "workers"], self._env())
+        # the worker serves the read-model gauges here; the API leaves them to it (common.metrics)
+        env = {**self._env(), "COMPLAINTS_METRICS_READ_MODEL": "true"}
+        self._spawn("worker", [sys.executable, "-m", "workers"], env)
 
     def start_codec_server(self) -> None:
-        self._spawn("codec", [sys.executable, "-m", "clients.codec_server", "--port", str(self.codec_port)],
-                    self._env())
+        # The dev server's Web UI has no login, so it has no token to forward (and `start-dev` has no flag for
+        # TEMPORAL_CODEC_PASS_ACCESS_TOKEN): on loopback the embedded codec server runs without one.
+        env = {**self._env(), "COMPLAINTS_CODEC_SERVER_AUTH": "false"}
+        argv = [sys.executable, "-m", "clients.codec_server", "--host", "127.0.0.1", "--port", str(self.codec_port)]
+        self._spawn("codec", argv, env)
 
     def start_api(self) -> None:
         argv = [sys.executable, "-m", "api", "--host", "127.0.0.1", "--port", str(self.api_port)]
-        self._spawn("api", argv, self._env())
+        self._spawn("api", argv, {**self._env(), "COMPLAINTS_METRICS_READ_MODEL": "false"})
 
     def _start_streamlit(self, name: str, script: str, port: int, env: dict[str, str]) -> None:
         argv = [
@@ -202,6 +214,7 @@ class Stack:
         _wait_http(f"http://127.0.0.1:{self.api_port}/readyz", "HTTP API", 60)
         _wait_http(f"http://127.0.0.1:{self.settings.workbench_port}/_stcore/health", "workbench", 90)
         asyncio.run(_wait_worker_polling(f"127.0.0.1:{self.temporal_port}", self.settings.task_queue, 60))
+        _wait_http(f"{self.worker_ops}/readyz", "worker probes", 60)
         print()
         print(f"  Temporal Web UI   http://localhost:{self.ui_port}")
         print(f"  SLA dashboard     http://localhost:{self.settings.dashboard_port}")
@@ -210,6 +223,9 @@ class Stack:
         print(f"  Temporal gRPC     127.0.0.1:{self.temporal_port}  (task queue '{self.settings.task_queue}')")
         print(f"  PostgreSQL        {self.postgres.dsn('complaints')}")
         print(f"  Codec server      http://127.0.0.1:{self.codec_port}")
+        print(f"  Worker metrics    {self.worker_ops}/metrics  (/healthz, /readyz; Temporal SDK: "
+              f"http://127.0.0.1:{self.settings.worker_sdk_metrics_port}/metrics)")
+        print(f"  API metrics       http://127.0.0.1:{self.api_port}/metrics")
         print(f"  Logs              {self.logs}")
         print("Stop with `make down` (data is kept in .data/).")
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Debian packages the test suite needs beyond PyPI: headless Chromium and its driver (dashboard browser test),
-# docker-compose (validates docker-compose.yml without an engine), a C compiler (the clock shim of the dated
+# docker-compose (validates docker-compose.yml without an engine), promtool from `prometheus` (checks and
+# unit-tests the alert rules of deploy/prometheus), a C compiler (the clock shim of the dated
 # time-skipping tests), runuser (PostgreSQL runs unprivileged when we are root), CJK and emoji fonts
 # (readable dashboard screenshots). Installs only what is missing; `make test` runs it first.
 set -euo pipefail
@@ -8,6 +9,7 @@ need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 command -v runuser >/dev/null 2>&1 || need+=(util-linux)
 dpkg -s fonts-noto-cjk >/dev/null 2>&1 || need+=(fonts-noto-cjk)

@@ -2,8 +2,9 @@
 
 Stateless: scale out by starting more of them (docker-compose `deploy.replicas`). On start it applies
 pending migrations (safe with several workers starting at once) and seeds the org directory; it also runs
-the notification outbox sender. SIGTERM drains gracefully: in-flight activities finish, workflows resume on
-another worker.
+the notification outbox sender, and serves its metrics and health probes (workers.ops). SIGTERM drains
+gracefully: in-flight activities get `worker_graceful_shutdown_seconds` to finish, workflows resume on another
+worker.
 """
 
 from __future__ import annotations
@@ -17,16 +18,26 @@ from typing import Any
 
 import asyncpg
 from temporalio.client import Client
-from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
+from temporalio.runtime import (
+    LogForwardingConfig,
+    LoggingConfig,
+    PrometheusConfig,
+    Runtime,
+    TelemetryConfig,
+    TelemetryFilter,
+)
 from temporalio.worker import Worker
 
 from activities import all_activities
 from activities.db import apply_migrations, create_pool
-from activities.outbox import make_transport, run_outbox_sender
+from activities.outbox import DEFAULT_MAX_ATTEMPTS, make_transport, run_outbox_sender
 from activities.seed import seed_directory
 from common.codec import KeyRing
 from common.connect import connect
+from common.logs import configure_logging
+from common.metrics import ReadModelCollector
 from common.settings import Settings, get_settings
+from workers.ops import MetricsInterceptor, Probe, ops_app, sdk_prometheus, start_ops_server
 from workers.sandbox import workflow_runner
 from workflows import WORKFLOWS
 
@@ -34,9 +45,10 @@ log = logging.getLogger("complaints.worker")
 CORE_LOGGER = "temporalio.core"
 
 
-def forward_core_logs() -> None:
+def forward_core_logs(metrics: PrometheusConfig | None = None) -> None:
     """Route the SDK core's own warnings (slow or failed workflow tasks, poll errors) through Python logging,
-    so they reach the worker's log. Call it before the first client is created.
+    so they reach the worker's log, and export the core's metrics with `metrics`. Call it before the first
+    client is created.
 
     By default the core prints them to file descriptor 1 from its workflow-processing thread, with a blocking
     write: under a parent that reads the worker's stdout through a pipe and then stops reading (a supervisor
@@ -46,7 +58,7 @@ def forward_core_logs() -> None:
         Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(
             filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
             forwarding=LogForwardingConfig(logger=logging.getLogger(CORE_LOGGER)),
-        ))),
+        ), metrics=metrics)),
         error_if_already_set=False,
     )
 
@@ -72,7 +84,8 @@ def build_worker(
         "max_concurrent_activities": s.worker_max_concurrent_activities,
         "max_concurrent_workflow_tasks": s.worker_max_concurrent_workflow_tasks,
         "max_cached_workflows": s.worker_max_cached_workflows,
-        "graceful_shutdown_timeout": timedelta(seconds=10),
+        "graceful_shutdown_timeout": timedelta(seconds=s.worker_graceful_shutdown_seconds),
+        "interceptors": [MetricsInterceptor()],
         **options,
     }
     return Worker(
@@ -100,10 +113,18 @@ async def run_worker(settings: Settings | None = None, stop: asyncio.Event | Non
     pool = await create_pool(s.database_url, s.database_pool_min, s.database_pool_max)
     client = await connect(s)
     worker = build_worker(client, pool, s)
+    collector = ReadModelCollector(pool, max_attempts=DEFAULT_MAX_ATTEMPTS) if s.metrics_read_model else None
+    probe = Probe(worker, client, pool, s.task_queue, s.temporal_namespace)
+    ops = await start_ops_server(ops_app(probe, collector), s.metrics_host, s.worker_ops_port)
     transport = make_transport(s)
     sender = asyncio.create_task(
         run_outbox_sender(
-            pool, transport, interval=s.outbox_interval_seconds, stop_event=stop, keyring=KeyRing.from_settings(s)
+            pool,
+            transport,
+            interval=s.outbox_interval_seconds,
+            stop_event=stop,
+            keyring=KeyRing.from_settings(s),
+            client=client,
         )
     )
     log.info("worker polling task queue %r on %s", s.task_queue, s.temporal_address)
@@ -113,13 +134,14 @@ async def run_worker(settings: Settings | None = None, stop: asyncio.Event | Non
     finally:
         stop.set()
         await asyncio.gather(sender, return_exceptions=True)
+        await ops.cleanup()
         await transport.close()
         await pool.close()
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    forward_core_logs()
+    configure_logging("worker")
+    forward_core_logs(sdk_prometheus(get_settings()))
 
     async def _run() -> None:
         stop = asyncio.Event()

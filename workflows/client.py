@@ -19,20 +19,27 @@ from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from cases.models import CaseSummary, ComplaintRegistration
+from cases.models import CaseSummary, ComplaintRegistration, PriorDecisions
 from common.contract import TASK_QUEUE, workflow_id
 from workflows.complaint_case import ComplaintCase
 
 
 async def start_case(
-    client: Client, reg: ComplaintRegistration, *, task_queue: str = TASK_QUEUE, **kwargs: Any
+    client: Client,
+    reg: ComplaintRegistration,
+    *,
+    task_queue: str = TASK_QUEUE,
+    prior: PriorDecisions | None = None,
+    **kwargs: Any,
 ) -> WorkflowHandle[ComplaintCase, CaseSummary]:
-    """Start `ComplaintCase` for `reg`, or return the handle of the case that already has this number."""
+    """Start `ComplaintCase` for `reg`, or return the handle of the case that already has this number.
+
+    `prior`: a case taken over from another system, with the decisions it already went through."""
     wid = workflow_id(reg.case_no)
     try:
         return await client.start_workflow(
             ComplaintCase.run,
-            reg,
+            args=[reg] if prior is None else [reg, prior],
             id=wid,
             task_queue=task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,

@@ -31,8 +31,10 @@ with workflow.unsafe.imports_passed_through():
         CaseProjection,
         ComplainantPiiRecord,
         MaskedPerson,
+        NoticeDelivered,
         NotificationRequest,
         SlaClockRecord,
+        notification_key,
     )
     from calendars import CalendarRangeError, CalendarSnapshot
     from cases import sla
@@ -50,6 +52,8 @@ with workflow.unsafe.imports_passed_through():
         DecideReviewDecision,
         MergedComplainant,
         MergeIntoDecision,
+        PriorDecisions,
+        RecordReceiptDecision,
         RecordReturnVisitDecision,
         RejectDecision,
         RequestExtensionDecision,
@@ -68,6 +72,7 @@ with workflow.unsafe.imports_passed_through():
         absorb_duplicate,
         allowed_for_new_case,
         apply,
+        feedback_delivered,
         needs_tick,
         next_wakeup,
         precheck_new_case,
@@ -75,12 +80,14 @@ with workflow.unsafe.imports_passed_through():
         refusal,
         register,
         summarize,
+        take_over,
         tick,
         update_external_clock,
     )
     from common.contract import (
         ALLOWED_DECISIONS_QUERY,
         CALENDAR_UPDATED_SIGNAL,
+        NOTICE_DELIVERED_SIGNAL,
         SEARCH_ATTRIBUTE_KEYS,
         SUMMARY_QUERY,
         WORKFLOW_TYPE,
@@ -131,10 +138,20 @@ PATCH_ORIGINAL_CHANNEL_REPLIES = "reply-through-the-original-channel"
 # The complainants of merged duplicates (并单) get every notice of the case and may ask for review; cases that
 # registered before answer their own complainant only.
 PATCH_MERGED_COMPLAINANTS = "notify-merged-complainants"
+# A case taken over from another system starts with its prior decisions applied at their own instants; their
+# notices are not sent again. Only starts that carry prior decisions reach this call.
+PATCH_TAKE_OVER = "take-over-prior-decisions"
+# The review window counts from the day the complainant received the result (the outbox's delivery report, a
+# letter's recorded receipt, else a presumed day) and ends at 24:00 of its last day. Stored in the case's
+# policy at registration like the breach rules: cases that registered before keep the sending-day window.
+PATCH_REVIEW_WINDOW_FROM_RECEIPT = "review-window-from-receipt"
+# New calendar data that moves no deadline leaves the timeline (and the read model) alone; the case still
+# records the calendar version it counts on.
+PATCH_QUIET_CALENDAR_RELOAD = "calendar-reload-records-only-moved-deadlines"
 # `persist_case_changes` runs as a local activity, inside the workflow task that took the decision: an update
 # answers after that one workflow task instead of waiting for an activity task round trip through the task
-# queue and a second workflow task (and the batch no longer goes into the history, only its small result).
-# Decided at registration: cases that registered before keep the task-queue activity.
+# queue and a second workflow task. The batch is in the history as the local activity's result (`echo`), where
+# `complaints db rebuild` reads it. Decided at registration: cases that registered before keep the activity.
 PATCH_PERSIST_AS_LOCAL_ACTIVITY = "persist-case-changes-as-local-activity"
 
 
@@ -186,12 +203,13 @@ class ComplaintCase:
     """One case from registration to archive."""
 
     @workflow.init
-    def __init__(self, registration: RegistrationInput) -> None:
+    def __init__(self, registration: RegistrationInput, prior: PriorDecisions | None = None) -> None:
         # None when the input is invalid: `run` then fails the start with the fields named
         try:
             self._registration: ComplaintRegistration | None = _validated_registration(registration)
         except ApplicationError:
             self._registration = None
+        self._taking_over = prior is not None
         self._state: CaseState | None = None
         self._snap: CalendarSnapshot | None = None
         self._cal: Any = None
@@ -204,7 +222,7 @@ class ComplaintCase:
 
     # ------------------------------------------------------------------------------------------ run
     @workflow.run
-    async def run(self, registration: RegistrationInput) -> CaseSummary:
+    async def run(self, registration: RegistrationInput, prior: PriorDecisions | None = None) -> CaseSummary:
         reg = _validated_registration(registration)
         context_request = CaseContextRequest(
             case_no=reg.case_no, jurisdiction=reg.jurisdiction, category=reg.category.value
@@ -236,11 +254,23 @@ class ComplaintCase:
             policy = policy.model_copy(update={"reply_channels": SMS_REPLIES})
         if not workflow.patched(PATCH_MERGED_COMPLAINANTS):
             policy = policy.model_copy(update={"notify_merged_complainants": False})
+        if not workflow.patched(PATCH_REVIEW_WINDOW_FROM_RECEIPT):
+            policy = policy.model_copy(update={"review_window_from_receipt": False})
         async with self._lock:
-            state, events = register(reg, directory, policy, workflow.now(), self._cal)
+            notify = True
+            if prior is not None and workflow.patched(PATCH_TAKE_OVER):
+                try:
+                    state, events = take_over(reg, prior, directory, policy, workflow.now(), self._cal)
+                except DecisionRefused as e:
+                    raise ApplicationError(
+                        f"prior decisions refused, no case opened: {e}", type="InvalidInput", non_retryable=True
+                    ) from None
+                notify = False  # the system that took them sent their notices
+            else:
+                state, events = register(reg, directory, policy, workflow.now(), self._cal)
             self._state = state
             if workflow.patched(PATCH_PUBLISH_IN_ONE_ACTIVITY):
-                await self._publish(events, pii=self._pii_record(reg))
+                await self._publish(events, pii=self._pii_record(reg), notify=notify)
             else:
                 await self._store_pii(reg)
                 await self._publish(events)
@@ -289,7 +319,9 @@ class ComplaintCase:
     def allowed_decisions(self, actor: Actor) -> list[str]:
         """The decisions `actor` may take now (the validators' own stage/role/unit/deadline rules)."""
         if self._state is None:
-            return [] if self._registration is None else allowed_for_new_case(self._registration, actor)
+            if self._registration is None or self._taking_over:
+                return []  # a take-over's stage comes from its prior decisions, applied in a moment
+            return allowed_for_new_case(self._registration, actor)
         allowed = []
         for name in DECISIONS:
             try:
@@ -320,6 +352,35 @@ class ComplaintCase:
             await self._publish(events)
             self._changed = True
 
+    @workflow.signal(name=NOTICE_DELIVERED_SIGNAL)
+    async def notice_delivered(self, delivery: NoticeDelivered) -> None:
+        """The outbox delivered a complainant notice: a feedback notice starts the review window's count."""
+        feedback_seq = delivery.event_seq()
+        if feedback_seq is None:
+            workflow.logger.warning("delivery report with a foreign key ignored: %s", delivery.key)
+            return
+        await self._ready()
+        async with self._lock:
+            try:
+                new, events = feedback_delivered(
+                    self.state, feedback_seq, delivery.delivered_at, workflow.now(), self._cal
+                )
+            except CalendarRangeError:
+                # the window's end lies beyond the loaded calendar: reload up to two years from now, as decisions do
+                reg = self.state.registration
+                await self._set_calendar(await load_snapshot(reg.jurisdiction, reg.received_at, workflow.now()))
+                try:
+                    new, events = feedback_delivered(
+                        self.state, feedback_seq, delivery.delivered_at, workflow.now(), self._cal
+                    )
+                except CalendarRangeError as beyond:
+                    workflow.logger.warning("delivery of %s not applied: %s", delivery.key, beyond)
+                    return
+            if events:
+                self._state = new
+                await self._publish(events)
+                self._changed = True
+
     @workflow.signal(name="review_clock")
     def review_clock(self, clock: SlaClock) -> None:
         """The review child reports its clock (start, level changes, escalation)."""
@@ -344,7 +405,12 @@ class ComplaintCase:
                     snap = await load_snapshot(reg.jurisdiction, reg.received_at, workflow.now())
                 await self._set_calendar(snap)
                 if self.state.is_open:
-                    new, events = recompute_deadlines(self.state, self._cal, workflow.now())
+                    new, events = recompute_deadlines(
+                        self.state,
+                        self._cal,
+                        workflow.now(),
+                        report_unmoved=not workflow.patched(PATCH_QUIET_CALENDAR_RELOAD),
+                    )
                     self._state = new
                     await self._publish(events)
 
@@ -356,6 +422,8 @@ class ComplaintCase:
             if self._registration is None:
                 raise ApplicationError("the case was not opened: its registration is invalid",
                                        type="DecisionRefused", non_retryable=True)
+            if self._taking_over:
+                return  # its stage comes from the prior decisions: the handler waits for them and decides
             try:
                 precheck_new_case(self._registration, decision, decision.actor)
             except DecisionRefused as e:
@@ -474,6 +542,15 @@ class ComplaintCase:
 
     @record_return_visit.validator
     def _v_record_return_visit(self, d: RecordReturnVisitDecision) -> None:
+        self._validate(d)
+
+    @workflow.update
+    async def record_receipt(self, d: RecordReceiptDecision) -> CaseSummary:
+        """回执: the day the feedback letter arrived; the review window counts from the day after."""
+        return await self._simple(d)
+
+    @record_receipt.validator
+    def _v_record_receipt(self, d: RecordReceiptDecision) -> None:
         self._validate(d)
 
     @workflow.update
@@ -646,7 +723,7 @@ class ComplaintCase:
         case_no = state.case_no
         return [
             NotificationRequest(
-                key=f"{case_no}:{ev.seq}:n{n.index}:{n.audience}",
+                key=notification_key(case_no, ev.seq, n.index, n.audience),
                 case_no=case_no,
                 audience=n.audience,  # type: ignore[arg-type]
                 channel=n.channel,  # type: ignore[arg-type]
@@ -659,19 +736,29 @@ class ComplaintCase:
             for n in notices_for(state, ev)
         ]
 
-    async def _publish(self, events: list[CaseEvent], pii: ComplainantPiiRecord | None = None) -> None:
-        """Audit trail + outbox for each event, one projection (one activity since
-        PATCH_PUBLISH_IN_ONE_ACTIVITY), then the search attributes. `pii` only on the new path."""
+    async def _publish(
+        self, events: list[CaseEvent], pii: ComplainantPiiRecord | None = None, notify: bool = True
+    ) -> None:
+        """Audit trail + outbox for each event (no outbox when `notify` is False), one projection (one activity
+        since PATCH_PUBLISH_IN_ONE_ACTIVITY), then the search attributes. `pii` and `notify` only on the new
+        path."""
         if not events:
             return
+        # not a command: replay does not see it, and the SDK's logger stays silent while replaying
+        workflow.logger.info(
+            "events %s, now in stage %s", ", ".join(ev.kind for ev in events), self.state.stage.value
+        )
         if workflow.patched(PATCH_PUBLISH_IN_ONE_ACTIVITY):
+            local = workflow.patched(PATCH_PERSIST_AS_LOCAL_ACTIVITY)
             changes = CaseChanges(
                 events=[self._event_record(ev) for ev in events],
-                notifications=[n for ev in events for n in self._notifications(ev)],
+                notifications=[n for ev in events for n in self._notifications(ev)] if notify else [],
                 projection=self._projection(),
                 pii=pii,
+                # the history keeps a local activity's result, not its input: the batch comes back in it
+                echo=local,
             )
-            if workflow.patched(PATCH_PERSIST_AS_LOCAL_ACTIVITY):
+            if local:
                 await workflow.execute_local_activity_method(
                     CaseActivities.persist_case_changes,
                     changes,

@@ -1,5 +1,6 @@
 """Schema migrations: applied in order, recorded with checksums, idempotent, safe when two workers start at once,
-and an applied file edited afterwards is refused."""
+an applied file edited afterwards is refused, and a `-- migrate: no-transaction` migration builds an index
+concurrently while the table keeps taking writes."""
 
 from __future__ import annotations
 
@@ -14,10 +15,13 @@ import pytest
 
 from activities.db import (
     MIGRATIONS_DIR,
+    NO_TRANSACTION_MARKER,
     MigrationChecksumError,
+    MigrationError,
     applied_migrations,
     apply_migrations,
     migration_files,
+    runs_outside_transaction,
 )
 from activities.seed import prepare_database, seed_directory
 from devstack.pgserver import EmbeddedPostgres
@@ -125,5 +129,134 @@ async def test_a_database_migrated_before_checksums_gets_them_on_first_run(pg_se
         recorded = dict(await conn.fetch("SELECT name, checksum FROM schema_migrations"))
         assert recorded == {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in migration_files()}
         assert await applied_migrations(conn) == recorded
+    finally:
+        await conn.close()
+
+
+# ------------------------------------------------------------------------------ no-transaction migrations
+
+_INSERT_NOTIFICATION = (
+    "INSERT INTO notifications (key, case_no, audience, channel, recipient_ref, template, requested_at) "
+    "VALUES ($1, 'SX2026100100001', 'internal', 'internal', 'sup', 'reminder', now())"
+)
+
+
+async def test_the_given_up_index_is_built_outside_a_transaction_and_valid(pg_server: EmbeddedPostgres) -> None:
+    dsn = await _fresh_db(pg_server)
+    marked = [p.name for p in migration_files() if runs_outside_transaction(p)]
+    assert "0550_notifications_given_up_index.sql" in marked
+    assert set(marked) <= set(await apply_migrations(dsn))
+    conn = await asyncpg.connect(dsn)
+    try:
+        valid = await conn.fetchval(
+            "SELECT i.indisvalid FROM pg_index i WHERE i.indexrelid = 'notifications_given_up_idx'::regclass"
+        )
+        recorded = await conn.fetchval(
+            "SELECT checksum FROM schema_migrations WHERE name = '0550_notifications_given_up_index.sql'"
+        )
+    finally:
+        await conn.close()
+    assert valid is True and recorded
+
+
+async def _writes_while_index_builds(dsn: str, migrations: Path) -> None:
+    """Apply `migrations` while a transaction that wrote to `notifications` stays open (an index build must
+    wait for it), and meanwhile insert another notification with a 3 s statement timeout."""
+    holder, writer = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
+    tx = holder.transaction()
+    await tx.start()
+    try:
+        await holder.execute(_INSERT_NOTIFICATION, f"held-{uuid.uuid4().hex}")
+        migrating = asyncio.create_task(apply_migrations(dsn, migrations))
+        for _ in range(200):  # until the build waits for the open transaction
+            waiting = await writer.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%CREATE INDEX%' AND wait_event_type = 'Lock'"
+            )
+            if waiting:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the index build never waited for the open transaction")
+        try:
+            await writer.execute("SET statement_timeout = '3s'")
+            await writer.execute(_INSERT_NOTIFICATION, f"during-{uuid.uuid4().hex}")
+        finally:
+            await tx.rollback()
+            await migrating
+    finally:
+        await holder.close()
+        await writer.close()
+
+
+async def test_a_concurrent_index_build_lets_writes_through(pg_server: EmbeddedPostgres, tmp_path: Path) -> None:
+    dsn = await _fresh_db(pg_server)
+    await apply_migrations(dsn)
+    migrations = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS_DIR, migrations)
+    (migrations / "9000_concurrent.sql").write_text(
+        f"{NO_TRANSACTION_MARKER}\nCREATE INDEX CONCURRENTLY IF NOT EXISTS n_key_idx ON notifications (key, case_no);\n",
+        encoding="utf-8",
+    )
+    await _writes_while_index_builds(dsn, migrations)  # the insert went through within its timeout
+
+
+async def test_control_a_plain_index_build_blocks_writes(pg_server: EmbeddedPostgres, tmp_path: Path) -> None:
+    """Without CONCURRENTLY the same insert waits behind the build and hits its timeout: the check above can fail."""
+    dsn = await _fresh_db(pg_server)
+    await apply_migrations(dsn)
+    migrations = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS_DIR, migrations)
+    (migrations / "9000_plain.sql").write_text(
+        "CREATE INDEX IF NOT EXISTS n_key_idx ON notifications (key, case_no);\n", encoding="utf-8"
+    )
+    with pytest.raises(asyncpg.QueryCanceledError):
+        await _writes_while_index_builds(dsn, migrations)
+
+
+async def test_concurrently_without_the_marker_is_refused_naming_the_file(
+    pg_server: EmbeddedPostgres, tmp_path: Path
+) -> None:
+    dsn = await _fresh_db(pg_server)
+    migrations = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS_DIR, migrations)
+    (migrations / "9000_unmarked.sql").write_text(
+        "-- CONCURRENTLY in a comment alone is fine\nCREATE INDEX CONCURRENTLY n_key_idx ON notifications (key);\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(MigrationError, match="9000_unmarked.sql") as e:
+        await apply_migrations(dsn, migrations)
+    assert NO_TRANSACTION_MARKER in str(e.value)
+    conn = await asyncpg.connect(dsn)
+    try:  # refused before anything ran
+        assert await conn.fetchval("SELECT count(*) FROM schema_migrations") == 0
+    finally:
+        await conn.close()
+
+
+async def test_a_failed_no_transaction_migration_is_not_recorded_and_runs_again(
+    pg_server: EmbeddedPostgres, tmp_path: Path
+) -> None:
+    dsn = await _fresh_db(pg_server)
+    migrations = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS_DIR, migrations)
+    applied = await apply_migrations(dsn, migrations)
+    later = migrations / "9000_later.sql"
+    later.write_text(
+        f"{NO_TRANSACTION_MARKER}\n-- two statements, run one by one\n"
+        "CREATE TABLE IF NOT EXISTS later_table (id int);\n"
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS later_idx ON no_such_table (id);\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(asyncpg.UndefinedTableError):
+        await apply_migrations(dsn, migrations)
+    conn = await asyncpg.connect(dsn)
+    try:
+        # the first statement stayed (no transaction to undo it), the migration is not recorded
+        assert await conn.fetchval("SELECT to_regclass('later_table')") is not None
+        assert await conn.fetchval("SELECT count(*) FROM schema_migrations WHERE name = '9000_later.sql'") == 0
+        later.write_text(later.read_text(encoding="utf-8").replace("no_such_table", "later_table"), encoding="utf-8")
+        assert await apply_migrations(dsn, migrations) == ["9000_later.sql"]
+        assert await conn.fetchval("SELECT to_regclass('later_idx')") is not None
+        assert applied == [p.name for p in migration_files()]
     finally:
         await conn.close()

@@ -14,6 +14,7 @@ import pytest_asyncio
 import schemathesis
 from helpers.api import DISPATCHER, INTAKE, ROOT, ApiProcess, api_process
 from helpers.client import registration, task_queue
+from helpers.reliability import worker_ports_env
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import checks
@@ -32,7 +33,7 @@ CHECKS = [
 
 
 def _worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "workers"], cwd=ROOT, env=env,
+    return subprocess.Popen([sys.executable, "-m", "workers"], cwd=ROOT, env={**env, **worker_ports_env()},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

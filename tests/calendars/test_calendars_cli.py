@@ -40,5 +40,10 @@ def test_show_grid() -> None:
     out = res.output
     assert "Legend" in out and "PROVISIONAL" not in out
     assert "31*" in out and "11+" in out and "古尔邦节" in out and "国办发明电〔2024〕12号" in out
+    assert "service hours 2025-05-01..2025-09-30 夏季作息: 10:00-14:00, 16:00-20:00" in out
+    assert "service hours 2025-10-01..2025-12-31 冬季作息: 10:00-14:00, 15:30-19:30" in out
     res = runner.invoke(app, ["show", "2027"])
     assert res.exit_code == 0 and "PROVISIONAL" in res.output
+    assert "service hours: 09:00-12:00, 13:00-17:00; deadlines end at 17:00" in res.output
+    res = runner.invoke(app, ["show", "2026", "--region", "CN-XJ"])
+    assert "PROVISIONAL" in res.output and "re-verify" in res.output

@@ -34,6 +34,7 @@ from cases.models import (
     DecideExtensionDecision,
     DecideReviewDecision,
     MergeIntoDecision,
+    RecordReceiptDecision,
     RecordReturnVisitDecision,
     RejectDecision,
     RequestExtensionDecision,
@@ -97,6 +98,7 @@ def sample(name: str, actor: Actor) -> BaseModel:
         "decide_review": lambda: DecideReviewDecision(actor=actor, outcome="uphold", reasons="原处理正确"),
         "withdraw": lambda: WithdrawDecision(actor=actor, reason="已自行解决"),
         "merge_into": lambda: MergeIntoDecision(actor=actor, target_case_no="SX2025092500007"),
+        "record_receipt": lambda: RecordReceiptDecision(actor=actor, received_on=date(2025, 9, 26)),
     }[name]()
 
 
@@ -184,7 +186,7 @@ def test_decision_matrix(stage: str, name: str, role: Role) -> None:
             apply(state, decision, RIGHT_UNIT[role], t, CAL)
         msg = str(err.value)
         assert name in msg and state.case_no in msg
-        assert any(w in msg for w in ("stage", "role", "archived", "pending", "unit", "already"))
+        assert any(w in msg for w in ("stage", "role", "archived", "pending", "unit", "already", "letter"))
     # the input state is never mutated
     assert state == state_at(stage)[0]
 
@@ -401,14 +403,15 @@ def test_return_window_and_overrule() -> None:
 
 def test_review_window_day_30_accepted_day_31_refused() -> None:
     s, _ = state_at("feedback")
-    s = _do(s, sample("send_feedback", CASEWORKER), cst(2025, 11, 3, 10))  # Mon; +30 = Wed 12/3
-    assert s.review_window_ends_at == cst(2025, 12, 3, 17)
+    # Mon 11/3 by SMS, received the same day until the outbox says otherwise; +30 = Wed 12/3, until 24:00
+    s = _do(s, sample("send_feedback", CASEWORKER), cst(2025, 11, 3, 10))
+    assert s.review_window_ends_at == cst(2025, 12, 4, 0)
     s = _do(s, sample("record_return_visit", INTAKE), cst(2025, 11, 4, 10))
-    _do(s, sample("request_review", INTAKE), cst(2025, 12, 3, 16))
+    _do(s, sample("request_review", INTAKE), cst(2025, 12, 3, 23, 59))
     with pytest.raises(
-        DecisionRefused, match="review window of 30 days after feedback ended at 2025-12-03T17:00"
+        DecisionRefused, match="review window of 30 days after the result was received ended at 2025-12-04T00:00"
     ):
-        _do(s, sample("request_review", INTAKE), cst(2025, 12, 4, 9))
+        _do(s, sample("request_review", INTAKE), cst(2025, 12, 4, 0) + sla.AFTER)
     # nothing requested: the window lapses and the case archives
     s2, evs = tick(s, next_wakeup(s, cst(2025, 11, 5, 10)))  # type: ignore[arg-type]
     assert s2.stage is Stage.archived and s2.close_reason.value == "review_window_lapsed"  # type: ignore[union-attr]
@@ -416,13 +419,13 @@ def test_review_window_day_30_accepted_day_31_refused() -> None:
 
 def test_review_window_rolls_over_a_holiday() -> None:
     s, _ = state_at("feedback")
-    s = _do(s, sample("send_feedback", CASEWORKER), cst(2025, 9, 29, 10))  # +30 = Wed 10/29
-    assert s.review_window_ends_at == cst(2025, 10, 29, 17)
+    s = _do(s, sample("send_feedback", CASEWORKER), cst(2025, 9, 29, 10))  # +30 = Wed 10/29, until 24:00
+    assert s.review_window_ends_at == cst(2025, 10, 30, 0)
     s2 = _new(case_no="SX2025090100001", received_at="2025-08-20T10:00:00+08:00")
     s2 = _do(s2, AcceptDecision(actor=DISPATCHER, unit_id=HANDLING_UNIT), cst(2025, 8, 21, 10))
     s2 = _do(s2, sample("complete_investigation", CASEWORKER), cst(2025, 8, 29, 10))
     s2 = _do(s2, sample("send_feedback", CASEWORKER), cst(2025, 9, 1, 10))  # +30 = 10/1 holiday -> 10/9
-    assert s2.review_window_ends_at == cst(2025, 10, 9, 17)
+    assert s2.review_window_ends_at == cst(2025, 10, 10, 0)
 
 
 def test_review_uphold_and_overturn() -> None:

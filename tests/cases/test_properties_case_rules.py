@@ -35,6 +35,7 @@ from cases.models import (
     DecideExtensionDecision,
     DecideReviewDecision,
     MergeIntoDecision,
+    RecordReceiptDecision,
     RecordReturnVisitDecision,
     RejectDecision,
     RequestExtensionDecision,
@@ -62,7 +63,7 @@ actors = st.builds(
 )
 
 
-def decision_for(name: str, actor: Actor, unit: str, flag: bool, flag2: bool) -> BaseModel:
+def decision_for(name: str, actor: Actor, unit: str, flag: bool, flag2: bool, now: datetime) -> BaseModel:
     """A well-formed decision of kind `name` with the drawn actor, unit and flags."""
     return {
         "accept": lambda: AcceptDecision(actor=actor, unit_id=unit if flag else None, use_catalogue=flag2),
@@ -83,6 +84,9 @@ def decision_for(name: str, actor: Actor, unit: str, flag: bool, flag2: bool) ->
             actor=actor, outcome="overturn" if flag else "uphold", reasons="理由"
         ),
         "withdraw": lambda: WithdrawDecision(actor=actor, reason=""),
+        "record_receipt": lambda: RecordReceiptDecision(
+            actor=actor, received_on=(now - timedelta(days=2 if flag else 0)).date()
+        ),
         "merge_into": lambda: MergeIntoDecision(
             actor=actor, target_case_no="SX2025092500007" if flag else "SX2025092600001"
         ),
@@ -103,6 +107,7 @@ GOOD_ACTORS = {
     "record_return_visit": Actor(id="agent-07", role=Role.intake_agent, unit_id="SX"),
     "request_review": Actor(id="agent-07", role=Role.intake_agent, unit_id="SX"),
     "withdraw": Actor(id="agent-07", role=Role.intake_agent, unit_id="SX"),
+    "record_receipt": Actor(id="cw-1", role=Role.caseworker, unit_id="SX-TY-XD"),
     "decide_review": Actor(id="rev-1", role=Role.reviewer, unit_id="SX-TY"),
 }
 
@@ -147,7 +152,7 @@ class CaseMachine(RuleBasedStateMachine):
     def decide(self, name: str, actor: Actor | None, unit: str, flag: bool, flag2: bool, minutes: int) -> None:
         self.now += timedelta(minutes=minutes)
         who = actor or GOOD_ACTORS[name]
-        decision = decision_for(name, who, unit, flag, flag2)
+        decision = decision_for(name, who, unit, flag, flag2, self.now)
         was_archived = not self.state.is_open
         try:
             new, events = apply(self.state, decision, who, self.now, CAL)
@@ -211,7 +216,7 @@ class CaseMachine(RuleBasedStateMachine):
         for name in DECISIONS:
             actor = GOOD_ACTORS[name]
             try:
-                apply(self.state, decision_for(name, actor, "SX-TY-XD", False, False), actor, self.now, CAL)
+                apply(self.state, decision_for(name, actor, "SX-TY-XD", False, False, self.now), actor, self.now, CAL)
             except DecisionRefused as exc:
                 assert name in str(exc)
             else:
@@ -235,7 +240,7 @@ def test_timer_loop_reaches_every_threshold(day_offset: int, hour: int) -> None:
     reg = registration(received_at=start.isoformat())
     state, _ = register(reg, DIRECTORY, policy_for(reg.kind, reg.jurisdiction), start, CAL)
     dispatcher = GOOD_ACTORS["accept"]
-    state, _ = apply(state, decision_for("accept", dispatcher, "SX-TY-XD", True, False), dispatcher, start, CAL)
+    state, _ = apply(state, decision_for("accept", dispatcher, "SX-TY-XD", True, False, start), dispatcher, start, CAL)
     now, seen = start, []
     for _ in range(20):
         wake = next_wakeup(state, now)

@@ -232,7 +232,7 @@ async def test_failure_messages_are_encrypted_too(dev_env: WorkflowEnvironment, 
 @pytest.fixture
 async def codec_server() -> AsyncIterator[tuple[str, EncryptionCodec]]:
     codec = EncryptionCodec(KeyRing({"k1": new_key()}))
-    runner = web.AppRunner(make_app(codec, cors_origins=["http://localhost:8233"], namespaces=["default"]))
+    runner = web.AppRunner(make_app(codec, auth=None, cors_origins=["http://localhost:8233"], namespaces=["default"]))
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

@@ -15,6 +15,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,6 +60,8 @@ def stack_env(tmp_path: Path) -> dict[str, str]:
         "COMPLAINTS_DASHBOARD_PORT": str(_free_port()),
         "COMPLAINTS_API_PORT": str(_free_port()),
         "COMPLAINTS_WORKBENCH_PORT": str(_free_port()),
+        "COMPLAINTS_WORKER_OPS_PORT": str(_free_port()),
+        "COMPLAINTS_WORKER_SDK_METRICS_PORT": str(_free_port()),
     }
 
 
@@ -111,6 +114,9 @@ def test_make_up_runs_everything_and_down_stops_exactly_it(stack_env: dict[str, 
     data = Path(stack_env["COMPLAINTS_DATA_DIR"])
     try:
         assert "worker: polling task queue 'complaints'" in out
+        worker_ops = f"http://127.0.0.1:{stack_env['COMPLAINTS_WORKER_OPS_PORT']}"
+        assert f"Worker metrics    {worker_ops}/metrics" in out
+        assert _http_status(f"{worker_ops}/readyz") == 200
         assert _http_status(f"http://127.0.0.1:{stack_env['COMPLAINTS_EMBEDDED_TEMPORAL_UI_PORT']}/") == 200
         assert _http_status(f"http://127.0.0.1:{stack_env['COMPLAINTS_DASHBOARD_PORT']}/") == 200
         assert _http_status(f"http://127.0.0.1:{stack_env['COMPLAINTS_WORKBENCH_PORT']}/") == 200
@@ -129,6 +135,15 @@ def test_make_up_runs_everything_and_down_stops_exactly_it(stack_env: dict[str, 
         )
         with urllib.request.urlopen(request, timeout=30) as resp:
             assert json.loads(resp.read())["allowed_decisions"] == ["accept", "reject", "merge_into"]
+        # the read-model gauges come from the worker alone, the API's /metrics has its requests only
+        with urllib.request.urlopen(f"{worker_ops}/metrics", timeout=30) as resp:
+            worker_metrics = resp.read().decode()
+        waiting = [s.value for f in text_string_to_metric_families(worker_metrics) for s in f.samples
+                   if s.name == "complaints_open_cases" and s.labels["stage"] == "acceptance"]
+        assert sum(waiting) == 1, worker_metrics
+        with urllib.request.urlopen(f"http://127.0.0.1:{stack_env['COMPLAINTS_API_PORT']}/metrics", timeout=30) as resp:
+            api_metrics = resp.read().decode()
+        assert "complaints_api_requests_total" in api_metrics and "complaints_open_cases" not in api_metrics
     finally:
         pids = {p.stem: int(p.read_text()) for p in (data / "pids").glob("*.pid")}
         _stack("down", stack_env)

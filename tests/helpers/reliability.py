@@ -115,11 +115,17 @@ class DevServer:
             self.proc.wait(10)
 
 
+def worker_ports_env() -> dict[str, str]:
+    """Free ports for a worker process's metrics and probes: the defaults may be taken by `make up` or by
+    another worker of the same test."""
+    return {"COMPLAINTS_WORKER_OPS_PORT": str(free_port()), "COMPLAINTS_WORKER_SDK_METRICS_PORT": str(free_port())}
+
+
 class WorkerProcess:
     """`python -m workers` as a subprocess with the given `COMPLAINTS_*` environment."""
 
     def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.env = env
+        self.env = {**worker_ports_env(), **env}
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
 

@@ -1,25 +1,32 @@
-"""The worker process's outbox sender runs at `outbox_interval_seconds` (COMPLAINTS_OUTBOX_INTERVAL_SECONDS) and
-closes its gateway connection when the worker stops."""
+"""The worker process's outbox sender runs at `outbox_interval_seconds` (COMPLAINTS_OUTBOX_INTERVAL_SECONDS),
+closes its gateway connection when the worker stops, and tells a case when its result was delivered."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import random
 import uuid
 import warnings
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import asyncpg
 from aiohttp import web
+from helpers.cases import CASEWORKER, CST, DISPATCHER, HANDLING_UNIT, INTAKE, registration
 from helpers.client import task_queue
 from temporalio.testing import WorkflowEnvironment
 
 from activities.case_activities import CaseActivities
 from activities.contracts import NotificationRequest
+from calendars import get_calendar
+from cases.models import AcceptDecision, CompleteInvestigationDecision, SendFeedbackDecision, WithdrawDecision
 from common.codec import KeyRing
+from common.connect import connect
 from common.settings import Settings
 from workers.main import run_worker
+from workflows import ComplaintCase
+from workflows.client import start_case
 
 
 async def _queue(pool: asyncpg.Pool, keyring: KeyRing) -> str:
@@ -42,6 +49,7 @@ async def test_the_worker_sender_waits_the_configured_interval(
     settings = Settings(
         temporal_address=dev_env.client.service_client.config.target_host, task_queue=task_queue(),
         database_url=pg_dsn, data_dir=tmp_path, outbox_transport="file", outbox_interval_seconds=3600,
+        worker_ops_port=0,
     )
     keyring = KeyRing.from_settings(settings)  # the worker reads the same key file under tmp_path
     first = await _queue(pg_pool, keyring)
@@ -86,6 +94,7 @@ async def test_the_worker_closes_the_gateway_session_when_it_stops(
         temporal_address=dev_env.client.service_client.config.target_host, task_queue=task_queue(),
         database_url=pg_dsn, data_dir=tmp_path, outbox_transport="http",
         outbox_gateway_url=f"http://127.0.0.1:{port}/send", outbox_interval_seconds=0.2,
+        worker_ops_port=0,
     )
     keyring = KeyRing.from_settings(settings)
     try:
@@ -106,3 +115,51 @@ async def test_the_worker_closes_the_gateway_session_when_it_stops(
         assert not [w for w in caught if "Unclosed client session" in str(w.message)]
     finally:
         await runner.cleanup()
+
+
+async def test_the_sender_tells_the_case_when_its_result_was_delivered(
+    dev_env: WorkflowEnvironment, pg_dsn: str, pg_pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """The worker's sender delivers the feedback SMS and signals the case: the review window then counts from the
+    day of that delivery (the row's `sent_at`), no longer provisional, and ends at 24:00 of its 30th day."""
+    settings = Settings(
+        temporal_address=dev_env.client.service_client.config.target_host, task_queue=task_queue(),
+        database_url=pg_dsn, data_dir=tmp_path, outbox_transport="file", outbox_interval_seconds=0.2,
+    )
+    stop = asyncio.Event()
+    worker = asyncio.create_task(run_worker(settings, stop))
+    try:
+        client = await connect(settings)
+        now = datetime.now(CST)
+        reg = registration(case_no=f"SX{now:%Y%m%d}{random.randint(60000, 99999)}", received_at=now.isoformat())
+        h = await start_case(client, reg, task_queue=settings.task_queue)
+        await h.execute_update(ComplaintCase.accept, AcceptDecision(actor=DISPATCHER, unit_id=HANDLING_UNIT))
+        await h.execute_update(
+            ComplaintCase.complete_investigation, CompleteInvestigationDecision(actor=CASEWORKER, findings="已核实")
+        )
+        await h.execute_update(ComplaintCase.send_feedback, SendFeedbackDecision(actor=CASEWORKER, message="结果"))
+        s = await h.query(ComplaintCase.summary)
+        for _ in range(300):
+            if s.feedback_received_on is not None or worker.done():
+                break
+            await asyncio.sleep(0.1)
+            s = await h.query(ComplaintCase.summary)
+        row = await pg_pool.fetchrow(
+            "SELECT sent_at, delivery_reported_at FROM notifications"
+            " WHERE case_no = $1 AND template = 'case_feedback' AND audience = 'complainant'",
+            reg.case_no,
+        )
+        assert row["sent_at"] is not None and row["delivery_reported_at"] is not None
+        delivered_on = row["sent_at"].astimezone(CST).date()
+        assert s.feedback_received_on == delivered_on
+        cal = get_calendar("CN-SX")
+        last_day = cal.natural_deadline(delivered_on, 30)
+        assert s.review_window_ends_at == datetime.combine(last_day + timedelta(days=1), time(0), tzinfo=CST)
+        # receipt is known now; the window stays provisional only when its last day is in a provisional year
+        assert s.review_window_provisional == cal.is_provisional(last_day)
+        [event] = [e for e in s.events if e.kind == "feedback_delivered"]
+        assert datetime.fromisoformat(event.details["delivered_at"]) == row["sent_at"]
+        await h.execute_update(ComplaintCase.withdraw, WithdrawDecision(actor=INTAKE))
+    finally:
+        stop.set()
+        await asyncio.wait_for(worker, 60)

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -41,20 +41,25 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from activities.outbox import report_deliveries
+from activities.seed import seed_directory
 from calendars import CalendarSnapshot, get_calendar
 from cases.models import (
     AcceptDecision,
+    Actor,
     AssignDecision,
     CaseSummary,
     CompleteInvestigationDecision,
     DecideExtensionDecision,
     DecideReviewDecision,
     MergeIntoDecision,
+    RecordReceiptDecision,
     RecordReturnVisitDecision,
     RejectDecision,
     RequestExtensionDecision,
     RequestReviewDecision,
     ReturnCaseDecision,
+    Role,
     SendFeedbackDecision,
     WithdrawDecision,
 )
@@ -184,7 +189,9 @@ async def test_happy_path_to_archive(pg_pool: asyncpg.Pool, time_shift_lib: str)
         s = await h.execute_update(
             ComplaintCase.send_feedback, SendFeedbackDecision(actor=CASEWORKER, message="已责令整改并退费")
         )
-        assert s.review_window_ends_at == cst(2025, 11, 12, 17)  # 10/13 + 30 = Wed 11/12
+        # no outbox runs here: the SMS counts as received the day it was sent (provisional); 10/13 + 30 = Wed
+        # 11/12, until 24:00
+        assert s.review_window_ends_at == cst(2025, 11, 13, 0) and s.review_window_provisional
         s = await h.execute_update(
             ComplaintCase.record_return_visit, RecordReturnVisitDecision(actor=INTAKE, outcome="satisfied")
         )
@@ -192,10 +199,8 @@ async def test_happy_path_to_archive(pg_pool: asyncpg.Pool, time_shift_lib: str)
         await ctx.until(cst(2025, 11, 13, 9))
         final = await h.result()
         assert final.stage == "archived" and final.close_reason == "review_window_lapsed"
-        assert (
-            final.closed_at is not None
-            and final.closed_at.astimezone(CAL_TZ).date().isoformat() == "2025-11-12"
-        )
+        assert final.closed_at is not None
+        assert final.closed_at.astimezone(CAL_TZ).replace(second=0, microsecond=0) == cst(2025, 11, 13, 0)
         assert all(c.level == "on_track" and not c.breached for c in final.clocks)
         # the read model got every event once, the complainant was told through SMS
         rows = await ctx.pool.fetch(
@@ -594,7 +599,7 @@ async def test_review_day_30_and_31_upheld_and_overturned(pg_pool: asyncpg.Pool,
             s = await h.execute_update(
                 ComplaintCase.send_feedback, SendFeedbackDecision(actor=CASEWORKER, message="结果")
             )
-            assert s.review_window_ends_at == cst(2025, 12, 3, 17)
+            assert s.review_window_ends_at == cst(2025, 12, 4, 0)  # 11/3 + 30 = Wed 12/3, until 24:00
             await h.execute_update(
                 ComplaintCase.record_return_visit,
                 RecordReturnVisitDecision(actor=INTAKE, outcome="unsatisfied"),
@@ -610,14 +615,12 @@ async def test_review_day_30_and_31_upheld_and_overturned(pg_pool: asyncpg.Pool,
         review = [c for c in s.clocks if c.clock == "review"][0]
         assert review.unit == "SX-TY" and review.due_at == cst(2025, 12, 24, 17)  # 15 WD from 12/3
         await ctx.until(cst(2025, 12, 4, 9))  # day 31
-        # the window closed at 17:00 on day 30 and the case archived itself: a day-31 request finds it closed
+        # the window closed at 24:00 on day 30 and the case archived itself: a day-31 request finds it closed
         # (the refusal message for a still-open case is covered in test_case_rules)
         lapsed = await late.result()
         assert lapsed.close_reason == "review_window_lapsed"
-        assert (
-            lapsed.closed_at is not None
-            and lapsed.closed_at.astimezone(CAL_TZ).date() == cst(2025, 12, 3).date()
-        )
+        assert lapsed.closed_at is not None
+        assert lapsed.closed_at.astimezone(CAL_TZ).replace(second=0, microsecond=0) == cst(2025, 12, 4, 0)
         with pytest.raises((WorkflowUpdateFailedError, RPCError)):
             await late.execute_update(
                 ComplaintCase.request_review, RequestReviewDecision(actor=INTAKE, reason="不服")
@@ -903,3 +906,182 @@ async def test_merged_complainant_answered_through_own_channel(pg_pool: asyncpg.
         ]
         await target.execute_update(ComplaintCase.withdraw, WithdrawDecision(actor=INTAKE))
         await record(target, "merged_complainant_answered")
+
+
+def to_minute(at: datetime | None) -> datetime | None:
+    return at.astimezone(CAL_TZ).replace(second=0, microsecond=0) if at is not None else None
+
+
+async def feedback_sent(ctx: Ctx, case_no: str, **over: Any) -> WorkflowHandle[ComplaintCase, CaseSummary]:
+    """A case accepted, investigated and answered at once (feedback sent now)."""
+    h = await ctx.start(case_no, **over)
+    await h.execute_update(ComplaintCase.accept, AcceptDecision(actor=DISPATCHER, unit_id=HANDLING_UNIT))
+    await h.execute_update(
+        ComplaintCase.complete_investigation, CompleteInvestigationDecision(actor=CASEWORKER, findings="已核实")
+    )
+    await h.execute_update(ComplaintCase.send_feedback, SendFeedbackDecision(actor=CASEWORKER, message="结果"))
+    return h
+
+
+async def test_review_window_counts_from_the_delivery_the_outbox_reports(
+    pg_pool: asyncpg.Pool, time_shift_lib: str
+) -> None:
+    """An SMS sent Mon 11/3 and delivered Tue 11/4 08:15 (the gateway was down overnight): the 30 days count
+    from Wed 11/5, the last is Thu 12/4, and the window ends at 24:00 that day, not at the service close."""
+    async with scenario(cst(2025, 11, 3, 16, 30), pg_pool, time_shift_lib) as ctx:
+        h = await feedback_sent(ctx, "SX2025110300131")
+        s = await summary(h)
+        assert s.review_window_ends_at == cst(2025, 12, 4, 0) and s.review_window_provisional and s.any_provisional
+        # the outbox delivered the notice and reports it to the case (`sent_at` is the delivery instant)
+        await ctx.until(cst(2025, 11, 4, 8, 20))
+        row = await ctx.pool.fetchval(
+            "UPDATE notifications SET status = 'sent', sent_at = $2 WHERE case_no = $1 AND template = 'case_feedback'"
+            " AND audience = 'complainant' RETURNING key",
+            s.case_no,
+            cst(2025, 11, 4, 8, 15),
+        )
+        assert row is not None
+        assert await report_deliveries(ctx.pool, ctx.env.client) >= 1
+        s = await settle(h, lambda s: s.feedback_received_on is not None)
+        assert s.feedback_received_on == date(2025, 11, 4)
+        assert s.review_window_ends_at == cst(2025, 12, 5, 0)
+        assert not s.review_window_provisional and not s.any_provisional
+        delivered = [e for e in s.events if e.kind == "feedback_delivered"]
+        assert [e.details["delivered_at"] for e in delivered] == ["2025-11-04T08:15:00+08:00"]
+        assert await ctx.pool.fetchval(
+            "SELECT delivery_reported_at IS NOT NULL FROM notifications WHERE key = $1", row
+        )
+        # reported again (a second sender, a retry): nothing changes
+        await ctx.pool.execute("UPDATE notifications SET delivery_reported_at = NULL WHERE key = $1", row)
+        await report_deliveries(ctx.pool, ctx.env.client)
+        await h.execute_update(
+            ComplaintCase.record_return_visit, RecordReturnVisitDecision(actor=INTAKE, outcome="satisfied")
+        )
+        assert kinds(await summary(h)).count("feedback_delivered") == 1
+        # the last minute of day 30 is inside the window; the case closes at 24:00
+        await ctx.until(cst(2025, 12, 4, 23, 59))
+        assert "request_review" in await h.query(ComplaintCase.allowed_decisions, INTAKE)
+        await ctx.until(cst(2025, 12, 5, 0, 1))
+        final = await h.result()
+        assert final.close_reason == "review_window_lapsed" and to_minute(final.closed_at) == cst(2025, 12, 5, 0)
+        await record(h, "review_window_from_delivery")
+
+
+async def test_a_letter_window_is_provisional_until_its_receipt_is_recorded(
+    pg_pool: asyncpg.Pool, time_shift_lib: str
+) -> None:
+    """A letter sent Mon 11/3 counts as received after the 7-day postal allowance (Mon 11/10, window to 24:00
+    Wed 12/10, provisional); its receipt says Thu 11/6: the 30th day is Sat 12/6, so the window runs to 24:00
+    on Mon 12/8, the next working day."""
+    async with scenario(cst(2025, 11, 3, 10), pg_pool, time_shift_lib) as ctx:
+        h = await feedback_sent(ctx, "SX2025110300132", channel="mail")
+        s = await summary(h)
+        assert s.review_window_ends_at == cst(2025, 12, 11, 0) and s.review_window_provisional
+        await ctx.until(cst(2025, 11, 7, 9))
+        await refused(
+            h.execute_update(
+                ComplaintCase.record_receipt, RecordReceiptDecision(actor=CASEWORKER, received_on=date(2025, 11, 8))
+            ),
+            "received_on 2025-11-08 is in the future",
+        )
+        s = await h.execute_update(
+            ComplaintCase.record_receipt,
+            RecordReceiptDecision(actor=CASEWORKER, received_on=date(2025, 11, 6), note="挂号信回执"),
+        )
+        assert s.review_window_ends_at == cst(2025, 12, 9, 0) and not s.review_window_provisional
+        assert s.feedback_received_on == date(2025, 11, 6) and not s.any_provisional
+        await refused(
+            h.execute_update(
+                ComplaintCase.record_receipt, RecordReceiptDecision(actor=CASEWORKER, received_on=date(2025, 11, 6))
+            ),
+            "the receipt was already recorded (2025-11-06)",
+        )
+        await h.execute_update(
+            ComplaintCase.record_return_visit, RecordReturnVisitDecision(actor=INTAKE, outcome="satisfied")
+        )
+        await ctx.until(cst(2025, 12, 8, 23, 59))
+        assert "request_review" in await h.query(ComplaintCase.allowed_decisions, INTAKE)
+        await ctx.until(cst(2025, 12, 9, 0, 1))
+        final = await h.result()
+        assert final.close_reason == "review_window_lapsed" and to_minute(final.closed_at) == cst(2025, 12, 9, 0)
+        await record(h, "review_window_letter_receipt")
+
+
+async def test_a_calendar_reload_that_moves_nothing_stays_off_the_timeline(
+    pg_pool: asyncpg.Pool, time_shift_lib: str
+) -> None:
+    async with scenario(cst(2025, 9, 26, 9), pg_pool, time_shift_lib) as ctx:
+        h = await ctx.start("SX2025092600133")
+        await h.execute_update(ComplaintCase.accept, AcceptDecision(actor=DISPATCHER, unit_id=HANDLING_UNIT))
+        before = await summary(h)
+        # a closure after every deadline of the case: the calendar changed, no deadline did
+        cal = get_calendar("CN-SX").with_closures([date(2026, 3, 3)], name="系统升级闭馆")
+        snap = CalendarSnapshot.from_calendar(cal, date(2025, 9, 19), date(2027, 9, 30))
+        await h.signal(ComplaintCase.calendar_updated, CalendarUpdate(version=snap.version, snapshot=snap))
+        s = await settle(h, lambda s: s.calendar_version == snap.version)
+        assert kinds(s) == kinds(before) and s.clocks == before.clocks
+        versions = await ctx.pool.fetchval("SELECT count(*) FROM case_events WHERE case_no = $1", s.case_no)
+        assert versions == len(before.events)
+        # a closure on the investigation's last day moves it, and that is on the timeline
+        cal = cal.with_closures([date(2025, 10, 23)], name="系统升级闭馆")
+        snap = CalendarSnapshot.from_calendar(cal, date(2025, 9, 19), date(2027, 9, 30))
+        await h.signal(ComplaintCase.calendar_updated, CalendarUpdate(version=snap.version, snapshot=snap))
+        s = await settle(h, lambda s: s.calendar_version == snap.version)
+        recomputed = [e for e in s.events if e.kind == "deadlines_recomputed"]
+        assert [c["to"] for e in recomputed for c in e.details["changes"]] == ["2025-10-24T17:00:00+08:00"]
+        await h.execute_update(ComplaintCase.withdraw, WithdrawDecision(actor=INTAKE))
+        await record(h, "calendar_reload_unmoved")
+
+
+XJ_DISPATCHER = Actor(id="disp-xj", role=Role.dispatcher, unit_id="XJ")
+XJ_INTAKE = Actor(id="agent-xj", role=Role.intake_agent, unit_id="XJ")
+
+
+async def seed_xinjiang(pool: asyncpg.Pool, folder: Path) -> None:
+    """A Xinjiang directory beside the Shanxi one: the region's bureau, Urumqi and one of its districts."""
+    units = [
+        ("NHSA", "国家医疗保障局", "national", None, "CN"),
+        ("XJ", "新疆维吾尔自治区医疗保障局", "province", "NHSA", "CN-XJ"),
+        ("XJ-WLMQ", "乌鲁木齐市医疗保障局", "city", "XJ", "CN-XJ"),
+        ("XJ-WLMQ-TS", "乌鲁木齐市天山区医疗保障局", "county", "XJ-WLMQ", "CN-XJ"),
+    ]
+    doc = {
+        "version": "test-xj",
+        "provincial_centre": "XJ",
+        "units": [
+            {"unit_id": u, "name": n, "level": lv, "parent_id": p, "jurisdiction": j, "supervisor_id": f"sup-{u}"}
+            for u, n, lv, p, j in units
+        ],
+        "dispatch": [],
+    }
+    path = folder / "xj_units.json"
+    path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    await seed_directory(pool, path)
+
+
+async def test_xinjiang_deadlines_end_at_the_season_close(
+    pg_pool: asyncpg.Pool, time_shift_lib: str, tmp_path: Path
+) -> None:
+    """Xinjiang works Beijing time 10:00-14:00 and 16:00-20:00 in summer, until 19:30 in winter: a case received
+    Thu 9/24/2026 (Fri 9/25 is Mid-Autumn) must be accepted by 20:00 on Tue 9/29 (summer), and its investigation
+    (15 WD across National Day) ends at 19:30 on Mon 10/26 (winter). Xinjiang's 2026 data awaits verification, so
+    its deadlines are provisional."""
+    await seed_xinjiang(pg_pool, tmp_path)
+    async with scenario(cst(2026, 9, 24, 11), pg_pool, time_shift_lib) as ctx:
+        h = await ctx.start("XJ2026092400001", jurisdiction="CN-XJ")
+        s = await summary(h)
+        acceptance = [c for c in s.clocks if c.clock == "acceptance"][0]
+        assert acceptance.due_at == cst(2026, 9, 29, 20) and acceptance.provisional and s.any_provisional
+        await ctx.until(cst(2026, 9, 29, 19, 59))
+        s = await h.execute_update(ComplaintCase.accept, AcceptDecision(actor=XJ_DISPATCHER, unit_id="XJ-WLMQ-TS"))
+        assert not [c for c in s.clocks if c.clock == "acceptance"][0].breached  # 19:59 is within the summer day
+        inv = [c for c in s.clocks if c.clock == "investigation"][0]
+        assert inv.due_at == cst(2026, 10, 26, 19, 30)
+        await ctx.until(cst(2026, 10, 26, 19, 31))
+        s = await settle(h, lambda s: s.sla_level == "red")
+        assert level_events(s, "investigation") == [
+            ("blue", cst(2026, 10, 22, 0)),
+            ("yellow", cst(2026, 10, 26, 0)),
+            ("red", cst(2026, 10, 26, 19, 30)),
+        ]
+        await h.execute_update(ComplaintCase.withdraw, WithdrawDecision(actor=XJ_INTAKE))

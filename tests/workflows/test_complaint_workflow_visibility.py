@@ -33,6 +33,7 @@ CONTRACT_UPDATES = {
     "decide_review",
     "withdraw",
     "merge_into",
+    "record_receipt",
 }
 
 

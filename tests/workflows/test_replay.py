@@ -65,6 +65,16 @@ def test_merge_change_is_replayed_on_both_paths() -> None:
     assert PATCH_MERGE_CONFIRMS_TARGET in after
 
 
+def test_take_over_is_replayed_with_its_marker() -> None:
+    """Only a start that carries prior decisions reaches PATCH_TAKE_OVER: the take-over history has the marker
+    (new path, replayed above); histories without prior decisions never call it."""
+    from workflows.complaint_case import PATCH_TAKE_OVER
+
+    histories = Path(__file__).with_name("histories")
+    assert PATCH_TAKE_OVER in _patch_markers(histories / "taken_over.json")
+    assert PATCH_TAKE_OVER not in _patch_markers(histories / "happy_path_batched.json")
+
+
 def test_publish_change_is_replayed_on_both_paths() -> None:
     """`_publish` writes a decision with one `persist_case_changes` activity since PATCH_PUBLISH_IN_ONE_ACTIVITY:
     the happy path recorded before the change has no marker and one activity per record (old path), the one
@@ -136,6 +146,47 @@ def test_notice_changes_are_replayed_on_both_paths() -> None:
         assert not patches & _patch_markers(histories / f"{before}.json")
     for after in ("level_warnings_golden_week", "merged_complainant_answered"):
         assert patches <= _patch_markers(histories / f"{after}.json")
+
+
+def _signals(path: Path) -> set[str]:
+    doc = json.loads(path.read_text())
+    return {
+        attrs["signalName"]
+        for event in doc["events"]
+        if (attrs := event.get("workflowExecutionSignaledEventAttributes"))
+    }
+
+
+def test_review_window_change_is_replayed_on_both_paths() -> None:
+    """Since PATCH_REVIEW_WINDOW_FROM_RECEIPT the review window counts from the complainant's receipt (the outbox's
+    `notice_delivered` signal, a letter's `record_receipt`) and ends at 24:00: the happy path recorded before
+    counts from the sending day, the two recorded after have the marker and the receipt. All replay above."""
+    from workflows.complaint_case import PATCH_REVIEW_WINDOW_FROM_RECEIPT
+
+    histories = Path(__file__).with_name("histories")
+    before = histories / "happy_path_local_loads.json"
+    delivered, letter = histories / "review_window_from_delivery.json", histories / "review_window_letter_receipt.json"
+    assert PATCH_REVIEW_WINDOW_FROM_RECEIPT not in _patch_markers(before)
+    assert PATCH_REVIEW_WINDOW_FROM_RECEIPT in _patch_markers(delivered) & _patch_markers(letter)
+    assert "notice_delivered" in _signals(delivered)
+    updates = json.loads(letter.read_text())["events"]
+    assert any(
+        e.get("workflowExecutionUpdateAcceptedEventAttributes", {}).get("acceptedRequest", {}).get("input", {}).get(
+            "name"
+        )
+        == "record_receipt"
+        for e in updates
+    )
+
+
+def test_quiet_calendar_reload_is_replayed_on_both_paths() -> None:
+    """Since PATCH_QUIET_CALENDAR_RELOAD a reload that moves no deadline writes nothing: the calendar update
+    recorded before has no marker, the unmoved reload recorded after has it. Both replay above."""
+    from workflows.complaint_case import PATCH_QUIET_CALENDAR_RELOAD
+
+    histories = Path(__file__).with_name("histories")
+    assert PATCH_QUIET_CALENDAR_RELOAD not in _patch_markers(histories / "calendar_update.json")
+    assert PATCH_QUIET_CALENDAR_RELOAD in _patch_markers(histories / "calendar_reload_unmoved.json")
 
 
 def test_local_persistence_change_is_replayed_on_both_paths() -> None:
