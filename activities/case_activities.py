@@ -220,6 +220,8 @@ class CaseActivities:
             result.events_written, result.notifications_queued,
             "applied" if result.projection_applied else "unchanged",
         )
+        if changes.echo:
+            result.changes = changes.model_copy(update={"echo": False})
         return result
 
     async def write_case_changes(self, conn: asyncpg.Connection, changes: CaseChanges) -> PersistResult:

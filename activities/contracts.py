@@ -205,6 +205,11 @@ class CaseChanges(BaseModel):
     pii: ComplainantPiiRecord | None = Field(
         default=None, description="at registration: the complainant's personal data (stored encrypted)"
     )
+    echo: bool = Field(
+        default=False,
+        description="return the batch in the result: a local activity's input is not kept in the history, its "
+        "result is, and `complaints db rebuild` re-creates the read model from what the history holds",
+    )
 
 
 class PersistResult(BaseModel):
@@ -216,6 +221,7 @@ class PersistResult(BaseModel):
     projection_applied: bool | None = Field(
         default=None, description="None: no projection sent; False: a newer version was already stored"
     )
+    changes: CaseChanges | None = Field(default=None, description="the batch written, when it asked for it (`echo`)")
 
 
 # The daily and monthly reports (`activities.report_activities`, workflow `BureauReports`)

@@ -3,8 +3,11 @@ in-process worker (the project's workflows, activities and sandbox runner) and a
 
 N cases are registered by C concurrent clients; each client drives its cases through accept -> assign ->
 complete investigation -> send feedback -> return visit (five Workflow Updates). Printed: cases/s, updates/s,
-update round trip p50/p95/p99. Baselines in the same run, server and worker: `BenchNoop` (a workflow that does
-nothing: starts/s, start + result) and `BenchUpdateNoop` (an update that does nothing: p50/p95).
+update round trip p50/p95/p99. Then N/4 more cases are registered and accepted in one call each
+(update-with-start, `workflows.client.start_case_with_decision`): its round trip p50, against the no-op update
+and against a separate start + accept. One case's history gives the events and workflow tasks of a decision.
+Baselines in the same run, server and worker: `BenchNoop` (a workflow that does nothing: starts/s, start +
+result) and `BenchUpdateNoop` (an update that does nothing: p50/p95).
 Sizes stay well below the dev server's limits on SQLite (~1,000 concurrent workflows, ~40 trivial
 workflows/s on a file).
 """
@@ -135,7 +138,7 @@ async def run(n_cases: int = 200, clients: int = 8, n_noop: int | None = None) -
     from activities.db import create_pool
     from bench.baseline_workflows import BASELINE_WORKFLOWS, BenchNoop, BenchUpdateNoop
     from workflows import ComplaintCase
-    from workflows.client import start_case
+    from workflows.client import start_case, start_case_with_decision
 
     n_noop = n_noop or n_cases
     rep = Report("intake")
@@ -219,6 +222,31 @@ async def run(n_cases: int = 200, clients: int = 8, n_noop: int | None = None) -
                     rep.add("update_p99", percentile(case_upd, 99) * 1000, "ms", baseline="baseline_noop_update_p99")
                     for name, ts in per_kind.items():
                         rep.add(f"update_{name}_p50", percentile(ts, 50) * 1000, "ms", baseline="baseline_noop_update_p50")
+                    # -- register and accept in one call (update-with-start), after the flow above
+                    start_and_accept: list[float] = []
+                    n_uws = max(2, n_cases // 4)
+
+                    async def register_and_accept(reg: Any) -> None:
+                        name, accept = decisions(reg)[0]
+                        t0 = time.perf_counter()
+                        try:
+                            await start_case_with_decision(client, reg, getattr(ComplaintCase, name), accept,
+                                                           task_queue=tq)
+                        except Exception as e:  # noqa: BLE001 - counted and reported
+                            failures.append(f"{reg.case_no} start with {name}: {e}: {getattr(e, 'cause', None)}")
+                            return
+                        start_and_accept.append(time.perf_counter() - t0)
+
+                    more = registrations(n_cases + n_uws, seed=11)[n_cases:]
+                    await _pool_run(more, clients, register_and_accept)
+                    rep.add("start_with_accept_p50", percentile(start_and_accept, 50) * 1000, "ms",
+                            baseline="baseline_noop_update_p50")
+                    if "update_accept_p50" in rep.figures:
+                        rep.add("start_with_accept_vs_start_then_accept",
+                                percentile(start_and_accept, 50) * 1000
+                                / (rep.figures["start_p50"]["value"] + rep.figures["update_accept_p50"]["value"]),
+                                "x (p50 of one call / p50 start + p50 accept)")
+                    await _decision_profile(client, rep, regs[0].case_no)
                     rep.add("failed_cases", len(failures), "cases")
                     if failures:
                         rep.note(f"first failure: {failures[0][:300]}")
@@ -229,6 +257,26 @@ async def run(n_cases: int = 200, clients: int = 8, n_noop: int | None = None) -
                 await pool.close()
     rep.write()
     return rep
+
+
+async def _decision_profile(client: Any, rep: Report, case_no: str) -> None:
+    """Events and workflow tasks per decision, from one driven case's history (the decisions after `accept`,
+    which may share its workflow task with the registration)."""
+    from temporalio.api.enums.v1 import EventType
+
+    from common.contract import workflow_id
+
+    history = await client.get_workflow_handle(workflow_id(case_no)).fetch_history()
+    accepted = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
+    ids = [e.event_id for e in history.events if e.event_type == accepted]
+    if len(ids) < 2:
+        return
+    later = [e for e in history.events if e.event_id >= ids[1] - 3]  # from the second decision's task on
+    n = len(ids) - 1
+    count = lambda t: sum(1 for e in later if e.event_type == t)  # noqa: E731
+    rep.add("decision_history_events", len(later) / n, "events/decision")
+    rep.add("decision_workflow_tasks", count(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED) / n, "tasks/decision")
+    rep.add("decision_activity_tasks", count(EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED) / n, "tasks/decision")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -4,8 +4,8 @@ Every row a case has in the read model was written by one of its activities, and
 the case's history: the audit-trail events, the projection (case row and SLA clocks, with its version) and the
 complainant's personal data (encrypted by the payload codec in history, re-encrypted at rest here). The
 rebuild lists the `ComplaintCase` workflows in visibility (open, and closed within the namespace's retention),
-reads the inputs of every write activity that COMPLETED in each history, folds them into one `CaseChanges`
-per case and writes it with `CaseActivities.write_case_changes` - the activity's own code, rules and
+reads the inputs of every write activity that COMPLETED in each history (of a local `persist_case_changes`,
+its result, which returns the batch), folds them into one `CaseChanges` per case and writes it with `CaseActivities.write_case_changes` - the activity's own code, rules and
 idempotency - in one transaction per case. Writes still in flight are left to the worker that retries them.
 
 Not rebuilt: the outbox's delivery state lives only in PostgreSQL, so notifications are re-queued only when
@@ -24,12 +24,14 @@ whose exact copy is in history, and a query would need a worker to replay every 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import asyncpg
 from pydantic import BaseModel
+from temporalio.api.common.v1 import Payloads
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
@@ -58,6 +60,8 @@ WRITE_ACTIVITIES: dict[str, type[BaseModel]] = {
     CaseActivities.enqueue_notification.__name__: NotificationRequest,
     CaseActivities.store_complainant_pii.__name__: ComplainantPiiRecord,
 }
+# the marker a completed local activity leaves in the history (the SDK core's name)
+LOCAL_ACTIVITY_MARKER = "core_local_activity"
 # the tables the rebuild writes; all must be empty unless `replace`
 CASE_TABLES = ("cases", "sla_clocks", "case_events", "case_pii", "notifications")
 
@@ -139,13 +143,23 @@ async def completed_writes(client: Client, execution: WorkflowExecution) -> tupl
     return await writes_in_history(events, client.data_converter, execution.id)
 
 
+def _local_write(event: HistoryEvent) -> bool:
+    """A completed local `persist_case_changes` (its marker carries the batch in its result: `CaseChanges.echo`)."""
+    attrs = event.marker_recorded_event_attributes
+    if attrs.marker_name != LOCAL_ACTIVITY_MARKER or "result" not in attrs.details or "data" not in attrs.details:
+        return False
+    data = json.loads(attrs.details["data"].payloads[0].data)
+    return bool(data.get("activity_type") == CaseActivities.persist_case_changes.__name__)
+
+
 async def writes_in_history(
     events: Iterable[HistoryEvent], data_converter: DataConverter, workflow_id: str
 ) -> tuple[list[BaseModel], int]:
     """The decoded inputs of the write activities that completed in a history, in order, and the number of
-    write activities scheduled but not (yet) completed."""
+    write activities scheduled but not (yet) completed. A local `persist_case_changes` is in the history only
+    once it completed, as a marker whose result holds the batch."""
     scheduled: dict[int, HistoryEvent] = {}
-    done: list[int] = []
+    done: list[tuple[int, str, Payloads, type[BaseModel]]] = []
     for event in events:
         if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             if event.activity_task_scheduled_event_attributes.activity_type.name in WRITE_ACTIVITIES:
@@ -153,21 +167,29 @@ async def writes_in_history(
         elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
             scheduled_id = event.activity_task_completed_event_attributes.scheduled_event_id
             if scheduled_id in scheduled:
-                done.append(scheduled_id)
+                attrs = scheduled.pop(scheduled_id).activity_task_scheduled_event_attributes
+                done.append((scheduled_id, f"the input of {attrs.activity_type.name}", attrs.input,
+                             WRITE_ACTIVITIES[attrs.activity_type.name]))
+        elif event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED and _local_write(event):
+            result = event.marker_recorded_event_attributes.details["result"]
+            done.append((event.event_id, "the result of the local persist_case_changes", result, PersistResult))
     writes: list[BaseModel] = []
-    for scheduled_id in sorted(done):
-        attrs = scheduled[scheduled_id].activity_task_scheduled_event_attributes
-        model = WRITE_ACTIVITIES[attrs.activity_type.name]
+    for event_id, what, payloads, model in sorted(done, key=lambda d: d[0]):
         try:
-            [value] = await data_converter.decode(list(attrs.input.payloads), [model])
+            [value] = await data_converter.decode(list(payloads.payloads), [model])
         except CodecKeyError as e:
             raise RebuildError(
-                f"workflow {workflow_id}: cannot decrypt the input of {attrs.activity_type.name} "
-                f"(history event {scheduled_id}): {e}; the rebuild needs every codec key the history was "
-                "written with (COMPLAINTS_CODEC_KEYS / the key file, docs/operations.md)"
+                f"workflow {workflow_id}: cannot decrypt {what} (history event {event_id}): {e}; the rebuild "
+                "needs every codec key the history was written with (COMPLAINTS_CODEC_KEYS / the key file, "
+                "docs/operations.md)"
             ) from None
+        if isinstance(value, PersistResult):
+            if value.changes is None:
+                raise RebuildError(f"workflow {workflow_id}: the local persist_case_changes of history event "
+                                   f"{event_id} did not return its batch")
+            value = value.changes
         writes.append(value)
-    return writes, len(scheduled) - len(done)
+    return writes, len(scheduled)
 
 
 async def list_cases(client: Client, task_queues: list[str] | None) -> AsyncIterator[WorkflowExecution]:

@@ -4,10 +4,11 @@ Functional core, Temporal shell: the rules live in `cases.transitions` (pure). T
 `CaseState`, accepts caseworker decisions as Workflow Updates (each validator runs the pure transition on the
 current state with `workflow.now()` and rejects a bad decision before anything reaches history), arms one
 timer for the next SLA threshold across all running clocks (the updatable-timer loop: wait for a change or the
-threshold, never fixed sleeps), and performs every side effect through idempotent activities: the audit trail
-(`record_case_event`), the read model (`project_case`), the outbox (`enqueue_notification`) and the encrypted
-personal data (`store_complainant_pii`). Calendar data and the org directory slice enter as activity results
-at start and stay in the state. A review runs as the child workflow `ComplaintReview` at the higher bureau.
+threshold, never fixed sleeps), and performs every side effect through idempotent activities: the audit trail,
+the read model, the outbox and the encrypted personal data of one decision go in one `persist_case_changes`
+transaction, run as a local activity inside the workflow task that took the decision (older cases: one activity
+per record, or the batch through the task queue). Calendar data and the org directory slice enter as local
+activity results at start and stay in the state. A review runs as the child workflow `ComplaintReview` at the higher bureau.
 """
 
 from __future__ import annotations
@@ -155,7 +156,11 @@ PATCH_RECTIFICATION_CLOCK = "rectification-tracked-with-its-own-clock"
 # A handling unit merging a duplicate during investigation: the target's handling unit is read first (the read
 # model) and must be the same unit.
 PATCH_MERGE_BY_HANDLING_UNIT = "merge-by-handling-unit-reads-target"
-
+# `persist_case_changes` runs as a local activity, inside the workflow task that took the decision: an update
+# answers after that one workflow task instead of waiting for an activity task round trip through the task
+# queue and a second workflow task. The batch is in the history as the local activity's result (`echo`), where
+# `complaints db rebuild` reads it. Decided at registration: cases that registered before keep the activity.
+PATCH_PERSIST_AS_LOCAL_ACTIVITY = "persist-case-changes-as-local-activity"
 
 
 def _validated_registration(raw: ComplaintRegistration | dict[str, Any]) -> ComplaintRegistration:
@@ -795,17 +800,30 @@ class ComplaintCase:
             "events %s, now in stage %s", ", ".join(ev.kind for ev in events), self.state.stage.value
         )
         if workflow.patched(PATCH_PUBLISH_IN_ONE_ACTIVITY):
-            await workflow.execute_activity_method(
-                CaseActivities.persist_case_changes,
-                CaseChanges(
-                    events=[self._event_record(ev) for ev in events],
-                    notifications=[n for ev in events for n in self._notifications(ev)] if notify else [],
-                    projection=self._projection(),
-                    pii=pii,
-                ),
-                start_to_close_timeout=ACTIVITY_TIMEOUT,
-                retry_policy=ACTIVITY_RETRY,
+            local = workflow.patched(PATCH_PERSIST_AS_LOCAL_ACTIVITY)
+            changes = CaseChanges(
+                events=[self._event_record(ev) for ev in events],
+                notifications=[n for ev in events for n in self._notifications(ev)] if notify else [],
+                projection=self._projection(),
+                pii=pii,
+                # the history keeps a local activity's result, not its input: the batch comes back in it
+                echo=local,
             )
+            if local:
+                await workflow.execute_local_activity_method(
+                    CaseActivities.persist_case_changes,
+                    changes,
+                    start_to_close_timeout=ACTIVITY_TIMEOUT,
+                    retry_policy=ACTIVITY_RETRY,
+                    local_retry_threshold=LOCAL_RETRY_THRESHOLD,
+                )
+            else:
+                await workflow.execute_activity_method(
+                    CaseActivities.persist_case_changes,
+                    changes,
+                    start_to_close_timeout=ACTIVITY_TIMEOUT,
+                    retry_policy=ACTIVITY_RETRY,
+                )
             self._upsert_search_attributes()
             return
         # the old path: the same records, one activity each (the order of the commands is what replay checks)

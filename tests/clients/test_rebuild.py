@@ -344,3 +344,17 @@ async def test_a_history_written_with_a_key_the_rebuild_lacks_is_refused_naming_
     with pytest.raises(RebuildError) as refused:
         await writes_in_history(history.events, without_the_test_key, history.workflow_id)
     assert TEST_CODEC_KEY_ID in str(refused.value) and "persist_case_changes" in str(refused.value)
+
+
+async def test_a_local_write_is_read_from_its_marker() -> None:
+    """Since PATCH_PERSIST_AS_LOCAL_ACTIVITY a case's writes are local activities: their input is not in the
+    history, the batch comes back in the marker's result, and the rebuild reads it from there."""
+    history = _recorded(HISTORIES / "decisions_persisted_locally.json")
+    assert not any(e.activity_task_scheduled_event_attributes.activity_type.name for e in history.events)
+    writes, in_flight = await writes_in_history(history.events, fixed_key_data_converter(), history.workflow_id)
+    assert in_flight == 0
+    assert len(writes) == 5 and all(isinstance(w, CaseChanges) for w in writes)  # registration + 4 decisions
+    folded = fold(writes)
+    assert folded.pii is not None and folded.projection is not None
+    assert [e.seq for e in folded.events] == list(range(1, folded.projection.version + 1))
+    assert folded.projection.stage == "review_window"

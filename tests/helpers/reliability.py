@@ -327,7 +327,7 @@ class FaultMarks:
     """Traces a fault left in workflow histories: proof that the fault hit work in flight."""
 
     retried_activities: int = 0  # activity tasks started with attempt > 1
-    retried_local_activities: int = 0  # local activities (registration loads) recorded with attempt > 1
+    retried_local_activities: int = 0  # local activities (registration loads, decision writes) with attempt > 1
     timed_out_activities: int = 0
     timed_out_workflow_tasks: int = 0
     cases_touched: int = 0  # histories with at least one of the above

@@ -204,3 +204,15 @@ def test_rectification_change_is_replayed_on_both_paths() -> None:
     merged = histories / "merged_in_investigation.json"
     assert PATCH_MERGE_BY_HANDLING_UNIT in _patch_markers(merged)
     assert "load_merge_target" in _activity_types(merged)
+def test_local_persistence_change_is_replayed_on_both_paths() -> None:
+    """Since PATCH_PERSIST_AS_LOCAL_ACTIVITY `persist_case_changes` is a local activity (a marker in the decision's
+    workflow task, no scheduled activity task); the happy path recorded before schedules it through the task
+    queue. Both replay above."""
+    from workflows.complaint_case import PATCH_PERSIST_AS_LOCAL_ACTIVITY
+
+    histories = Path(__file__).with_name("histories")
+    before, after = histories / "happy_path_local_loads.json", histories / "decisions_persisted_locally.json"
+    assert PATCH_PERSIST_AS_LOCAL_ACTIVITY not in _patch_markers(before)
+    assert PATCH_PERSIST_AS_LOCAL_ACTIVITY in _patch_markers(after)
+    assert "persist_case_changes" in _activity_types(before)
+    assert _activity_types(after) == set()
