@@ -100,8 +100,10 @@ async def test_each_decision_is_one_workflow_task_and_in_the_read_model_when_it_
         (ComplaintCase.accept, AcceptDecision(actor=DISPATCHER, unit_id=HANDLING_UNIT)),
         (ComplaintCase.complete_investigation, CompleteInvestigationDecision(
             actor=CASEWORKER, findings="经核实，医院多收床位费属实", legal_basis="《医疗保障基金使用监督管理条例》第十五条",
-            institution_at_fault=True, rectification_required=True)),
-        (ComplaintCase.send_feedback, SendFeedbackDecision(actor=CASEWORKER, message="已责令退还多收费用")),
+            institution_at_fault=True, rectification_required=False)),
+        (ComplaintCase.send_feedback, SendFeedbackDecision(
+            actor=CASEWORKER, message="已责令退还多收费用", basis="《医疗保障基金使用监督管理条例》第十五条",
+            reasons="医院多收床位费属实，应予退还")),
         (ComplaintCase.record_return_visit, RecordReturnVisitDecision(actor=INTAKE, outcome="satisfied")),
     ]
     async with build_worker(client, pg_pool, task_queue=tq):
