@@ -161,6 +161,10 @@ PATCH_MERGE_BY_HANDLING_UNIT = "merge-by-handling-unit-reads-target"
 # queue and a second workflow task. The batch is in the history as the local activity's result (`echo`), where
 # `complaints db rebuild` reads it. Decided at registration: cases that registered before keep the activity.
 PATCH_PERSIST_AS_LOCAL_ACTIVITY = "persist-case-changes-as-local-activity"
+# A case that closes during a review tells the review child with a signal and waits for it to end, instead of
+# cancelling it: a cancel can be swallowed by the child (see `ComplaintReview.case_closed`), and the closing
+# decision then never returned.
+PATCH_CLOSE_REVIEW_BY_SIGNAL = "close-review-by-signal"
 
 
 def _validated_registration(raw: ComplaintRegistration | dict[str, Any]) -> ComplaintRegistration:
@@ -707,7 +711,10 @@ class ComplaintCase:
         async with self._lock:
             await self._decide(d)
             if self._review is not None:
-                self._review.cancel()
+                if workflow.patched(PATCH_CLOSE_REVIEW_BY_SIGNAL):
+                    await self._review.signal(ComplaintReview.case_closed)
+                else:
+                    self._review.cancel()
                 try:
                     await self._review
                 except (ChildWorkflowError, asyncio.CancelledError):

@@ -61,12 +61,13 @@ class ReviewInput(BaseModel):
 
 
 class ReviewResult(BaseModel):
-    """The reviewer's decision and the final state of the review clock."""
+    """The reviewer's decision and the final state of the review clock. A review that ended because its case
+    closed (withdrawal, administrative remedy) has no outcome, reasons or reviewer."""
 
-    outcome: ReviewOutcome
-    reasons: str
-    reviewer_id: str
-    decided_at: datetime
+    outcome: ReviewOutcome | None
+    reasons: str = ""
+    reviewer_id: str | None = None
+    decided_at: datetime = Field(description="when the review ended: the decision, or the case's closing")
     clock: SlaClock
 
 

@@ -74,6 +74,7 @@ class ComplaintReview:
 
     def __init__(self) -> None:
         self._decision: DecideReviewDecision | None = None
+        self._case_closed = False
         self._clock: SlaClock | None = None
 
     @workflow.signal
@@ -81,6 +82,17 @@ class ComplaintReview:
         """The reviewer's decision, already validated by the parent case."""
         if self._decision is None:
             self._decision = decision
+
+    @workflow.signal
+    def case_closed(self) -> None:
+        """The parent case closed during the review (withdrawal, administrative remedy): the review ends without a
+        decision. A signal and not a cancellation: a cancel that arrives in the same workflow task as the
+        resolution of what the review awaits is swallowed by asyncio (temporalio/sdk-python#620), and the parent
+        would wait for a review that never ends."""
+        self._case_closed = True
+
+    def _ended(self) -> bool:
+        return self._decision is not None or self._case_closed
 
     @workflow.query
     def clock(self) -> SlaClock | None:
@@ -107,18 +119,18 @@ class ComplaintReview:
             red_after_due=inp.red_after_due,
         ).model_copy(update={"external": True})
         await self._report(inp)
-        while self._decision is None:
+        while not self._ended():
             now = workflow.now()
             wake = sla.next_threshold(self._clock, now)
             try:
                 await workflow.wait_condition(
-                    lambda: self._decision is not None,
+                    self._ended,
                     timeout=(wake - now) if wake is not None else None,
                     timeout_summary="review SLA threshold",
                 )
             except TimeoutError:
                 pass
-            if self._decision is not None:
+            if self._ended():
                 break
             now = workflow.now()
             level = sla.level_at(self._clock, now)
@@ -139,6 +151,8 @@ class ComplaintReview:
             update={"stopped_at": decided_at, "level": sla.level_at(self._clock, decided_at)}
         )
         self._clock = final
+        if self._decision is None:
+            return ReviewResult(outcome=None, decided_at=decided_at, clock=final)
         return ReviewResult(
             outcome=self._decision.outcome,
             reasons=self._decision.reasons,

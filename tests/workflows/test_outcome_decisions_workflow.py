@@ -51,7 +51,7 @@ from common.contract import review_workflow_id
 from dashboard import queries as dq
 from devstack.timeshift import build_time_shift_lib, start_time_skipping_at
 from workers.main import build_worker
-from workflows import ComplaintCase
+from workflows import ComplaintCase, ComplaintReview
 from workflows.client import start_case
 
 HISTORIES = Path(__file__).with_name("histories")
@@ -269,13 +269,17 @@ async def test_feedback_needs_basis_and_reasons_and_a_referral_ends_the_review(
         assert all(c.stopped_at is not None for c in s.clocks)
         final = await h.result()
         assert final.close_reason == "administrative_remedy"
-        review = ctx.env.client.get_workflow_handle(review_workflow_id(s.case_no, 1))
-        assert (await review.describe()).status.name == "CANCELED"
+        # the review ends without a decision, its clock stopped at the closing
+        review = ctx.env.client.get_workflow_handle_for(ComplaintReview.run, review_workflow_id(s.case_no, 1))
+        ended = await review.result()
+        assert (ended.outcome, ended.reviewer_id) == (None, None)
+        assert ended.clock.stopped_at is not None
+        assert abs(ended.clock.stopped_at - cst(2026, 2, 26, 15, 30)) < timedelta(minutes=1)
         row = await ctx.pool.fetchrow("SELECT open, close_reason FROM cases WHERE case_no=$1", s.case_no)
         assert tuple(row) == (False, "administrative_remedy")
         notes = await ctx.pool.fetch("SELECT template FROM notifications WHERE case_no=$1", s.case_no)
         assert "case_closed_administrative_remedy" in [r["template"] for r in notes]
-        await record(h, "administrative_remedy_in_review")
+        await record(h, "review_closed_by_signal")
 
 
 async def test_the_handling_unit_merges_a_duplicate_during_investigation(

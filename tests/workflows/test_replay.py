@@ -216,3 +216,22 @@ def test_local_persistence_change_is_replayed_on_both_paths() -> None:
     assert PATCH_PERSIST_AS_LOCAL_ACTIVITY in _patch_markers(after)
     assert "persist_case_changes" in _activity_types(before)
     assert _activity_types(after) == set()
+
+
+def test_review_closing_change_is_replayed_on_both_paths() -> None:
+    """Since PATCH_CLOSE_REVIEW_BY_SIGNAL a case that closes during its review signals the review child
+    (`case_closed`) instead of cancelling it; the administrative remedy recorded before cancels it. Both replay
+    above."""
+    from workflows.complaint_case import PATCH_CLOSE_REVIEW_BY_SIGNAL
+
+    histories = Path(__file__).with_name("histories")
+    before, after = histories / "administrative_remedy_in_review.json", histories / "review_closed_by_signal.json"
+    assert PATCH_CLOSE_REVIEW_BY_SIGNAL not in _patch_markers(before)
+    assert PATCH_CLOSE_REVIEW_BY_SIGNAL in _patch_markers(after)
+    assert _event_types(before) >= {"EVENT_TYPE_REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED"}
+    assert "EVENT_TYPE_REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED" not in _event_types(after)
+    assert "EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED" in _event_types(after)
+
+
+def _event_types(path: Path) -> set[str]:
+    return {str(event["eventType"]) for event in json.loads(path.read_text())["events"]}
