@@ -239,7 +239,9 @@ class ComplaintCase:
     # ------------------------------------------------------------------------------------------ run
     @workflow.run
     async def run(self, registration: RegistrationInput, prior: PriorDecisions | None = None) -> CaseSummary:
-        reg = _validated_registration(registration)
+        # the one registration object of the case: `__init__` validated this same argument (which arrives as a
+        # dict, see workflows.payloads.RegistrationInput); validating again would keep a second copy in memory
+        reg = self._registration if self._registration is not None else _validated_registration(registration)
         context_request = CaseContextRequest(
             case_no=reg.case_no, jurisdiction=reg.jurisdiction, category=reg.category.value
         )
