@@ -162,9 +162,9 @@ PATCH_MERGE_BY_HANDLING_UNIT = "merge-by-handling-unit-reads-target"
 # `complaints db rebuild` reads it. Decided at registration: cases that registered before keep the activity.
 PATCH_PERSIST_AS_LOCAL_ACTIVITY = "persist-case-changes-as-local-activity"
 # A case that starts records ONE marker for every patch above instead of one each: the SDK core keeps each
-# marker's state machines (and its search-attribute upsert) for the life of the cached run, ~8 KiB a marker
+# marker's state machines (and its search-attribute upsert) for the life of the cached run, 8-10 KiB a marker
 # (docs/performance.md, worker memory). A case that started before replays without this marker and decides
-# each of the patches below by its own marker, as it did.
+# each patch of EARLIER_PATCHES by its own marker, as it did. A patch added later is not in the set.
 PATCH_ONE_MARKER_FOR_EARLIER_PATCHES = "one-marker-for-the-earlier-patches"
 EARLIER_PATCHES = frozenset({
     PATCH_MERGE_CONFIRMS_TARGET,
