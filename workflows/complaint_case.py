@@ -161,6 +161,27 @@ PATCH_MERGE_BY_HANDLING_UNIT = "merge-by-handling-unit-reads-target"
 # queue and a second workflow task. The batch is in the history as the local activity's result (`echo`), where
 # `complaints db rebuild` reads it. Decided at registration: cases that registered before keep the activity.
 PATCH_PERSIST_AS_LOCAL_ACTIVITY = "persist-case-changes-as-local-activity"
+# A case that starts records ONE marker for every patch above instead of one each: the SDK core keeps each
+# marker's state machines (and its search-attribute upsert) for the life of the cached run, 8-10 KiB a marker
+# (docs/performance.md, worker memory). A case that started before replays without this marker and decides
+# each patch of EARLIER_PATCHES by its own marker, as it did. A patch added later is not in the set.
+PATCH_ONE_MARKER_FOR_EARLIER_PATCHES = "one-marker-for-the-earlier-patches"
+EARLIER_PATCHES = frozenset({
+    PATCH_MERGE_CONFIRMS_TARGET,
+    PATCH_PUBLISH_IN_ONE_ACTIVITY,
+    PATCH_TICK_PASSED_THRESHOLDS,
+    PATCH_REGISTRATION_LOCAL_LOADS,
+    PATCH_BREACH_RULES,
+    PATCH_LEVEL_WARNINGS,
+    PATCH_ORIGINAL_CHANNEL_REPLIES,
+    PATCH_MERGED_COMPLAINANTS,
+    PATCH_TAKE_OVER,
+    PATCH_REVIEW_WINDOW_FROM_RECEIPT,
+    PATCH_QUIET_CALENDAR_RELOAD,
+    PATCH_RECTIFICATION_CLOCK,
+    PATCH_MERGE_BY_HANDLING_UNIT,
+    PATCH_PERSIST_AS_LOCAL_ACTIVITY,
+})
 # A case that closes during a review tells the review child with a signal and waits for it to end, instead of
 # cancelling it: a cancel can be swallowed by the child (see `ComplaintReview.case_closed`), and the closing
 # decision then never returned.
@@ -206,15 +227,29 @@ class ComplaintCase:
         self._clock_updates: list[SlaClock] = []
         self._review: workflow.ChildWorkflowHandle[ComplaintReview, ReviewResult] | None = None
         self._search: dict[str, Any] = {}
+        self._earlier_patches_in_one_marker: bool | None = None  # decided by the first `_patched`
+
+    def _patched(self, patch_id: str) -> bool:
+        """`workflow.patched(patch_id)`; a patch of EARLIER_PATCHES is taken without a marker of its own when the
+        case recorded PATCH_ONE_MARKER_FOR_EARLIER_PATCHES. The first call decides that, in the case's first
+        workflow task (`run` starts with a patch of the set), so a case that started before replays without it."""
+        if patch_id in EARLIER_PATCHES:
+            if self._earlier_patches_in_one_marker is None:
+                self._earlier_patches_in_one_marker = workflow.patched(PATCH_ONE_MARKER_FOR_EARLIER_PATCHES)
+            if self._earlier_patches_in_one_marker:
+                return True
+        return workflow.patched(patch_id)
 
     # ------------------------------------------------------------------------------------------ run
     @workflow.run
     async def run(self, registration: RegistrationInput, prior: PriorDecisions | None = None) -> CaseSummary:
-        reg = _validated_registration(registration)
+        # the one registration object of the case: `__init__` validated this same argument (which arrives as a
+        # dict, see workflows.payloads.RegistrationInput); validating again would keep a second copy in memory
+        reg = self._registration if self._registration is not None else _validated_registration(registration)
         context_request = CaseContextRequest(
             case_no=reg.case_no, jurisdiction=reg.jurisdiction, category=reg.category.value
         )
-        if workflow.patched(PATCH_REGISTRATION_LOCAL_LOADS):
+        if self._patched(PATCH_REGISTRATION_LOCAL_LOADS):
             await self._set_calendar(await load_snapshot(reg.jurisdiction, reg.received_at, local=True))
             directory = await workflow.execute_local_activity_method(
                 CaseActivities.load_case_context,
@@ -233,20 +268,20 @@ class ComplaintCase:
             )
         directory = shared_directory(directory)  # no I/O, no command: cases of one jurisdiction share the slice
         policy = policy_for(reg.kind, reg.jurisdiction)
-        if not workflow.patched(PATCH_BREACH_RULES):
+        if not self._patched(PATCH_BREACH_RULES):
             policy = policy.model_copy(update={"red_after_due": False, "remind_pending_extension": False})
         # each choice is stored in the policy, so the case keeps the rules it registered with
-        if not workflow.patched(PATCH_LEVEL_WARNINGS):
+        if not self._patched(PATCH_LEVEL_WARNINGS):
             policy = policy.model_copy(update={"level_warnings": RED_ONLY_WARNINGS})
-        if not workflow.patched(PATCH_ORIGINAL_CHANNEL_REPLIES):
+        if not self._patched(PATCH_ORIGINAL_CHANNEL_REPLIES):
             policy = policy.model_copy(update={"reply_channels": SMS_REPLIES})
-        if not workflow.patched(PATCH_MERGED_COMPLAINANTS):
+        if not self._patched(PATCH_MERGED_COMPLAINANTS):
             policy = policy.model_copy(update={"notify_merged_complainants": False})
-        if not workflow.patched(PATCH_REVIEW_WINDOW_FROM_RECEIPT):
+        if not self._patched(PATCH_REVIEW_WINDOW_FROM_RECEIPT):
             policy = policy.model_copy(update={"review_window_from_receipt": False})
         async with self._lock:
             notify = True
-            if prior is not None and workflow.patched(PATCH_TAKE_OVER):
+            if prior is not None and self._patched(PATCH_TAKE_OVER):
                 try:
                     state, events = take_over(reg, prior, directory, policy, workflow.now(), self._cal)
                 except DecisionRefused as e:
@@ -257,7 +292,7 @@ class ComplaintCase:
             else:
                 state, events = register(reg, directory, policy, workflow.now(), self._cal)
             self._state = state
-            if workflow.patched(PATCH_PUBLISH_IN_ONE_ACTIVITY):
+            if self._patched(PATCH_PUBLISH_IN_ONE_ACTIVITY):
                 await self._publish(events, pii=self._pii_record(reg), notify=notify)
             else:
                 await self._store_pii(reg)
@@ -268,7 +303,7 @@ class ComplaintCase:
                 break
             now = workflow.now()
             wake = next_wakeup(self.state, now)
-            if needs_tick(self.state, now) and workflow.patched(PATCH_TICK_PASSED_THRESHOLDS):
+            if needs_tick(self.state, now) and self._patched(PATCH_TICK_PASSED_THRESHOLDS):
                 # thresholds already behind us (a case that starts late, or a long pause): record them now
                 # instead of waiting for the next future threshold, which may never come
                 wake = now
@@ -399,7 +434,7 @@ class ComplaintCase:
                         self.state,
                         self._cal,
                         workflow.now(),
-                        report_unmoved=not workflow.patched(PATCH_QUIET_CALENDAR_RELOAD),
+                        report_unmoved=not self._patched(PATCH_QUIET_CALENDAR_RELOAD),
                     )
                     self._state = new
                     await self._publish(events)
@@ -523,7 +558,7 @@ class ComplaintCase:
         await self._ready()
         async with self._lock:
             if d.rectification_required:
-                track = workflow.patched(PATCH_RECTIFICATION_CLOCK)
+                track = self._patched(PATCH_RECTIFICATION_CLOCK)
                 policy = self.state.policy.model_copy(update={"track_rectification": track})
                 self._state = self.state.model_copy(update={"policy": policy})
             await self._decide(d)
@@ -628,7 +663,7 @@ class ComplaintCase:
         """并单: a duplicate of an open case closes as merged; the target case records the duplicate."""
         await self._ready()
         async with self._lock:
-            if d.actor.role is Role.caseworker and workflow.patched(PATCH_MERGE_BY_HANDLING_UNIT):
+            if d.actor.role is Role.caseworker and self._patched(PATCH_MERGE_BY_HANDLING_UNIT):
                 target_view = await workflow.execute_activity_method(
                     CaseActivities.load_merge_target,
                     d.target_case_no,
@@ -642,7 +677,7 @@ class ComplaintCase:
                     raise _as_refusal(
                         DecisionRefused(f"merge_into refused for case {self.state.case_no}: {problem}")
                     )
-            if workflow.patched(PATCH_MERGE_CONFIRMS_TARGET):
+            if self._patched(PATCH_MERGE_CONFIRMS_TARGET):
                 # The target is told first: a signal to a case that is closed or does not exist fails, and the
                 # duplicate then stays open instead of pointing at a matter nobody handles.
                 target = workflow.get_external_workflow_handle(workflow_id(d.target_case_no))
@@ -806,8 +841,8 @@ class ComplaintCase:
         workflow.logger.info(
             "events %s, now in stage %s", ", ".join(ev.kind for ev in events), self.state.stage.value
         )
-        if workflow.patched(PATCH_PUBLISH_IN_ONE_ACTIVITY):
-            local = workflow.patched(PATCH_PERSIST_AS_LOCAL_ACTIVITY)
+        if self._patched(PATCH_PUBLISH_IN_ONE_ACTIVITY):
+            local = self._patched(PATCH_PERSIST_AS_LOCAL_ACTIVITY)
             changes = CaseChanges(
                 events=[self._event_record(ev) for ev in events],
                 notifications=[n for ev in events for n in self._notifications(ev)] if notify else [],

@@ -41,6 +41,9 @@ class CalendarUpdate(BaseModel):
 # Intake systems in other languages send raw JSON. A payload that is not a valid registration still decodes
 # (as a plain dict, the right-hand side of this union) so the workflow can fail at once with the field named,
 # instead of retrying a workflow task that can never decode its input.
+# The SDK reads the workflow's signature without the `Annotated` metadata, so pydantic decodes the plain
+# union in smart mode, where a JSON object matches `dict` exactly: every registration arrives as the dict,
+# and `ComplaintCase.__init__` validates it once.
 RegistrationInput = Annotated[ComplaintRegistration | dict[str, Any], Field(union_mode="left_to_right")]
 
 

@@ -43,7 +43,11 @@ from devstack.binaries import temporal_test_server
 from workers.main import build_worker
 from workflows import ComplaintCase
 from workflows.client import start_case
-from workflows.complaint_case import PATCH_PERSIST_AS_LOCAL_ACTIVITY
+from workflows.complaint_case import (
+    EARLIER_PATCHES,
+    PATCH_ONE_MARKER_FOR_EARLIER_PATCHES,
+    PATCH_PERSIST_AS_LOCAL_ACTIVITY,
+)
 
 HISTORIES = Path(__file__).with_name("histories")
 RECORD = os.environ.get("COMPLAINTS_RECORD_HISTORIES") == "1"
@@ -129,10 +133,12 @@ async def test_each_decision_is_one_workflow_task_and_in_the_read_model_when_it_
         # accepted and completed inside one workflow task: nothing waited for the task queue in between
         assert "WORKFLOW_TASK_COMPLETED" not in events and "WORKFLOW_TASK_SCHEDULED" not in events, events
         assert events.count("MARKER_RECORDED") == 1, events
+    # a case that starts now takes PATCH_PERSIST_AS_LOCAL_ACTIVITY on the one marker for the earlier patches
+    assert PATCH_PERSIST_AS_LOCAL_ACTIVITY in EARLIER_PATCHES
     patch_markers = [
         e for e in history.events
         if _name(e) == "MARKER_RECORDED" and e.marker_recorded_event_attributes.marker_name == "core_patch"
-        and PATCH_PERSIST_AS_LOCAL_ACTIVITY.encode() in e.marker_recorded_event_attributes.details[
-            "patch-data"].payloads[0].data
     ]
     assert len(patch_markers) == 1
+    assert PATCH_ONE_MARKER_FOR_EARLIER_PATCHES.encode() in patch_markers[0].marker_recorded_event_attributes.details[
+        "patch-data"].payloads[0].data

@@ -81,6 +81,29 @@ async def test_sandboxed_runs_share_payload_classes_and_code_but_import_the_work
     assert seen[0][4] == seen[1][4] == id(_code_of("workflows.complaint_case", "ComplaintCase.run"))
 
 
+@workflow.defn(sandboxed=True)
+class WorkflowModulesProbe:
+    """Reports which `workflows` modules a run's sandbox holds after importing the case workflow's module."""
+
+    @workflow.run
+    async def run(self) -> list[str]:
+        import workflows.complaint_case  # noqa: F401
+
+        return sorted(name for name in sys.modules if name.startswith("workflows."))
+
+
+async def test_a_case_run_imports_no_other_workflow_module_afresh(ts_env: WorkflowEnvironment) -> None:
+    """The sandbox executes the `workflows` package afresh for every run: it must not import every workflow module
+    (each cached case would hold its own `reports`). `review` and `payloads` come passed through."""
+    tq = f"sandbox-modules-{uuid.uuid4().hex[:8]}"
+    async with Worker(ts_env.client, task_queue=tq, workflows=[WorkflowModulesProbe], workflow_runner=workflow_runner()):
+        seen = await ts_env.client.execute_workflow(
+            WorkflowModulesProbe.run, id=f"probe-{uuid.uuid4()}", task_queue=tq
+        )
+    assert "workflows.complaint_case" in seen
+    assert [m for m in seen if m in ("workflows.reports", "workflows.schedules", "workflows.client")] == []
+
+
 def _code_of(module: str, qualname: str) -> CodeType:
     """The code a fresh import of `module` (in a sandbox: the next run) would execute for `qualname`."""
     spec = next(s for f in sys.meta_path if (s := f.find_spec(module, workflows.__path__)) is not None)
