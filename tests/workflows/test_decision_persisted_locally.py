@@ -11,20 +11,17 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import asyncpg
-import pytest_asyncio
 from helpers.cases import (
     CASEWORKER,
     CST,
     DISPATCHER,
     HANDLING_UNIT,
     INTAKE,
-    fixed_key_data_converter,
     registration,
 )
 from helpers.reliability import unique_case_numbers
@@ -38,8 +35,6 @@ from cases.models import (
     RecordReturnVisitDecision,
     SendFeedbackDecision,
 )
-from common.search_attributes import register_search_attributes
-from devstack.binaries import temporal_test_server
 from workers.main import build_worker
 from workflows import ComplaintCase
 from workflows.client import start_case
@@ -51,19 +46,6 @@ from workflows.complaint_case import (
 
 HISTORIES = Path(__file__).with_name("histories")
 RECORD = os.environ.get("COMPLAINTS_RECORD_HISTORIES") == "1"
-
-
-@pytest_asyncio.fixture
-async def fixed_key_env() -> AsyncIterator[WorkflowEnvironment]:
-    """A time-skipping server whose payloads use the fixed test key, so the recorded history replays anywhere."""
-    env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=fixed_key_data_converter(), test_server_existing_path=temporal_test_server()
-    )
-    await register_search_attributes(env.client)
-    try:
-        yield env
-    finally:
-        await env.shutdown()
 
 
 def _name(event: Any) -> str:
