@@ -4,8 +4,7 @@ The calendar rules have to be checked on real dates (Golden Week 2025, Spring Fe
 time-skipping test server starts at the machine's clock and time only moves forward. So each scenario starts
 its own test server whose wall clock is shifted to the scenario's start (a tiny LD_PRELOAD shim, compiled
 here, offsets `clock_gettime`/`gettimeofday` of that process only); from there `env.sleep` skips to each
-instant of interest. Workers, activities and PostgreSQL run unshifted. The shared `ts_env` fixture is used
-for the contract test that does not depend on dates (starting the same case twice).
+instant of interest. Workers, activities and PostgreSQL run unshifted.
 
 Set `COMPLAINTS_RECORD_HISTORIES=1` to (re)write `tests/workflows/histories/*.json` from these scenarios; the replay
 test (`tests/workflows/test_replay.py`) replays them.
@@ -777,20 +776,21 @@ async def test_calendar_update_mid_case(pg_pool: asyncpg.Pool, time_shift_lib: s
 
 
 async def test_starting_the_same_case_twice_returns_the_existing_case(
-    ts_env: WorkflowEnvironment, pg_pool: asyncpg.Pool
+    pg_pool: asyncpg.Pool, time_shift_lib: str
 ) -> None:
-    tq = f"complaints-test-{uuid.uuid4().hex[:8]}"
-    now = (await ts_env.get_current_time()).astimezone(CAL_TZ)
-    reg = registration(case_no=f"SX{now:%Y%m%d}00119", received_at=now.isoformat())
-    async with build_worker(ts_env.client, pg_pool, task_queue=tq):
-        h1 = await start_case(ts_env.client, reg, task_queue=tq)
-        h2 = await start_case(ts_env.client, reg, task_queue=tq)
+    # its own server: the shared one's clock is wherever other tests' result waits skipped it to, possibly past
+    # the published calendars
+    async with scenario(cst(2026, 3, 2, 10), pg_pool, time_shift_lib) as ctx:
+        client, tq = ctx.env.client, ctx.task_queue
+        reg = registration(case_no="SX2026030200119", received_at=(await ctx.now()).astimezone(CAL_TZ).isoformat())
+        h1 = await start_case(client, reg, task_queue=tq)
+        h2 = await start_case(client, reg, task_queue=tq)
         assert h1.id == h2.id == f"complaint-{reg.case_no}"
         assert h2.result_run_id == h1.result_run_id or h2.run_id in (None, h1.run_id)
         s = await h2.execute_update(ComplaintCase.withdraw, WithdrawDecision(actor=INTAKE))
         assert s.close_reason == "withdrawn"
         await h1.result()
-        h3 = await start_case(ts_env.client, reg, task_queue=tq)  # closed: still the same case, not a new one
+        h3 = await start_case(client, reg, task_queue=tq)  # closed: still the same case, not a new one
         assert (await h3.query(ComplaintCase.summary)).close_reason == "withdrawn"
         assert await pg_pool.fetchval("SELECT count(*) FROM cases WHERE case_no=$1", reg.case_no) == 1
 

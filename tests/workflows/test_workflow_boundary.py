@@ -9,19 +9,39 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
 import pytest
+import pytest_asyncio
 from temporalio.client import WorkflowFailureError, WorkflowQueryFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
+from common.converter import make_data_converter
+from common.search_attributes import register_search_attributes
+from devstack.binaries import temporal_test_server
 from workers.main import build_worker
 from workflows import ComplaintCase
 from workflows.client import start_case
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "schemas" / "examples" / "registration.json"
+
+
+@pytest_asyncio.fixture(scope="module")
+async def boundary_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server of this module only, its clock at the machine's: the cases register at the example's
+    date, and the session's shared server is wherever other tests' result waits skipped its clock to (possibly
+    past the published calendars)."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=make_data_converter(), test_server_existing_path=temporal_test_server()
+    )
+    await register_search_attributes(env.client)
+    try:
+        yield env
+    finally:
+        await env.shutdown()
 
 
 def _example(case_no: str | None = None) -> dict:
@@ -41,14 +61,14 @@ def _example(case_no: str | None = None) -> dict:
     ],
 )
 async def test_invalid_raw_registration_fails_fast_naming_the_field(
-    ts_env: WorkflowEnvironment, pg_pool: asyncpg.Pool, field: str, mutate
+    boundary_env: WorkflowEnvironment, pg_pool: asyncpg.Pool, field: str, mutate
 ) -> None:
     queue = f"boundary-{uuid.uuid4()}"
     case_no = _example()["case_no"][:-5] + f"{uuid.uuid4().int % 100000:05d}"
     raw = _example(case_no)
     mutate(raw)
-    async with build_worker(ts_env.client, pg_pool, task_queue=queue):
-        handle = await ts_env.client.start_workflow("ComplaintCase", raw, id=f"complaint-{case_no}",
+    async with build_worker(boundary_env.client, pg_pool, task_queue=queue):
+        handle = await boundary_env.client.start_workflow("ComplaintCase", raw, id=f"complaint-{case_no}",
                                                     task_queue=queue)
         with pytest.raises(WorkflowFailureError) as failure:
             await handle.result()
@@ -63,7 +83,7 @@ async def test_invalid_raw_registration_fails_fast_naming_the_field(
         from cases.models import ComplaintRegistration
 
         fixed = ComplaintRegistration.model_validate(_example(case_no))
-        again = await start_case(ts_env.client, fixed, task_queue=queue)
+        again = await start_case(boundary_env.client, fixed, task_queue=queue)
         assert again.result_run_id != handle.result_run_id
         summary = None
         for _ in range(100):  # the summary query answers once registration (calendar, directory) is done
