@@ -793,26 +793,23 @@ async def open_by_level_per_day(
     last = min(period.end, now.astimezone(shanghai_tz()).date())
     if last < period.start:
         return pd.DataFrame(columns=["day", "sla_level", "cases"])
+    # the first day's start and the last day's end (now, for today) as values rather than CTE columns, so the
+    # planner sees how few cases closed since the first day began and reads them from their index
+    first_start, last_end = Period(period.start, last).bounds()
+    last_end = min(last_end, now)
     rows = await conn.fetch(
         f"""
         WITH days AS (
             SELECT g::date AS day, LEAST(((g::date + 1)::timestamp AT TIME ZONE 'Asia/Shanghai'), $4) AS t
             FROM generate_series($2::date, $3::date, interval '1 day') g
-        ), bounds AS (
-            SELECT min(t) - interval '1 day' AS first_t, max(t) AS last_t FROM days
         ), cand AS MATERIALIZED (
-            -- the cases open at some day's end: open now, or closed since the first day began (two index scans
-            -- of few rows rather than one pass over every case ever registered)
-            SELECT c.case_no, c.registered_at, c.closed_at FROM cases c, bounds b
-            WHERE c.open AND c.registered_at < b.last_t AND {scope_predicate("c.handling_unit", "c.jurisdiction")}
+            -- the cases open at some day's end: open now, or closed since the first day began
+            SELECT c.case_no, c.registered_at, c.closed_at FROM cases c
+            WHERE c.open AND c.registered_at < $6 AND {scope_predicate("c.handling_unit", "c.jurisdiction")}
             UNION ALL
-            SELECT c.case_no, c.registered_at, c.closed_at FROM cases c, bounds b
-            WHERE NOT c.open AND c.closed_at >= b.first_t AND c.registered_at < b.last_t
+            SELECT c.case_no, c.registered_at, c.closed_at FROM cases c
+            WHERE NOT c.open AND c.closed_at >= $5 AND c.registered_at < $6
               AND {scope_predicate("c.handling_unit", "c.jurisdiction")}
-        ), clocks AS MATERIALIZED (
-            SELECT k.case_no, k.clock, k.cycle, k.started_at, k.stopped_at
-            FROM sla_clocks k JOIN cand USING (case_no), bounds b
-            WHERE k.started_at < b.last_t AND (k.stopped_at IS NULL OR k.stopped_at >= b.first_t)
         ), ev AS MATERIALIZED (
             -- each level change of a clock holds until the next one: [at, until)
             SELECT e.case_no, e.details->>'clock' AS clock, COALESCE((e.details->>'cycle')::int, 1) AS cycle,
@@ -820,35 +817,49 @@ async def open_by_level_per_day(
                                                         COALESCE((e.details->>'cycle')::int, 1) ORDER BY e.seq)
                        AS until,
                    e.details->>'level' AS level
-            FROM case_events e JOIN cand USING (case_no), bounds b
-            WHERE e.kind = 'sla_level_changed' AND e.at <= b.last_t
+            FROM case_events e JOIN cand USING (case_no)
+            WHERE e.kind = 'sla_level_changed' AND e.at <= $6
+        ), spans AS MATERIALIZED (
+            -- only the spans worse than on track are matched against the days (on track is the difference),
+            -- each with its clock's run and its case's open time
+            SELECT ev.case_no, CASE ev.level WHEN 'red' THEN 3 WHEN 'yellow' THEN 2 ELSE 1 END AS rank,
+                   ev.at, ev.until, k.started_at, k.stopped_at, c.registered_at, c.closed_at
+            FROM ev JOIN sla_clocks k ON k.case_no = ev.case_no AND k.clock = ev.clock AND k.cycle = ev.cycle
+            JOIN cand c ON c.case_no = ev.case_no
+            WHERE ev.level IN ('blue', 'yellow', 'red') AND ev.until > $5
         ), worst AS (
-            -- per day's end and case open then: the worst level its running clocks had (cases on track left out)
-            SELECT d.day, k.case_no,
-                   max(CASE ev.level WHEN 'red' THEN 3 WHEN 'yellow' THEN 2 WHEN 'blue' THEN 1 ELSE 0 END) AS rank
-            FROM days d
-            JOIN clocks k ON k.started_at < d.t AND (k.stopped_at IS NULL OR k.stopped_at >= d.t)
-            JOIN cand c ON c.case_no = k.case_no AND c.registered_at < d.t
-                       AND (c.closed_at IS NULL OR c.closed_at >= d.t)
-            JOIN ev ON ev.case_no = k.case_no AND ev.clock = k.clock AND ev.cycle = k.cycle
-                   AND ev.at <= d.t AND d.t < ev.until
-            GROUP BY d.day, k.case_no
-        ), opened AS (
-            SELECT d.day, count(*) AS cases FROM days d
-            JOIN cand c ON c.registered_at < d.t AND (c.closed_at IS NULL OR c.closed_at >= d.t)
-            GROUP BY d.day
+            -- per day's end and case open then: the worst level its running clocks had
+            SELECT d.day, s.case_no, max(s.rank) AS rank
+            FROM days d JOIN spans s ON s.at <= d.t AND d.t < s.until
+                                    AND s.started_at < d.t AND (s.stopped_at IS NULL OR s.stopped_at >= d.t)
+                                    AND s.registered_at < d.t AND (s.closed_at IS NULL OR s.closed_at >= d.t)
+            GROUP BY d.day, s.case_no
         ), leveled AS (
-            SELECT day, rank, count(*) AS cases FROM worst WHERE rank > 0 GROUP BY 1, 2
+            SELECT day, rank, count(*) AS cases FROM worst GROUP BY 1, 2
+        ), moves AS (
+            -- a case is open at a day's end t when registered_at < t <= closed_at: it counts +1 from the first
+            -- day whose end follows its registration and -1 from the first whose end follows its closing (a
+            -- closing before the registration takes the registration's instant: such a case is never open)
+            SELECT c.registered_at AS at, 1 AS delta FROM cand c WHERE c.registered_at < $6
+            UNION ALL
+            SELECT GREATEST(c.closed_at, c.registered_at), -1 FROM cand c WHERE c.closed_at < $6
+        ), moves_per_day AS (
+            SELECT GREATEST((at AT TIME ZONE 'Asia/Shanghai')::date, $2::date) AS day, sum(delta) AS delta
+            FROM moves GROUP BY 1
+        ), opened AS (
+            SELECT d.day, sum(m.delta) AS cases FROM days d JOIN moves_per_day m ON m.day <= d.day GROUP BY d.day
         )
         SELECT day, rank, cases FROM leveled
         UNION ALL  -- on track: the open cases without a worse level
-        SELECT o.day, 0, o.cases - COALESCE((SELECT sum(l.cases) FROM leveled l WHERE l.day = o.day), 0)::bigint
+        SELECT o.day, 0, (o.cases - COALESCE((SELECT sum(l.cases) FROM leveled l WHERE l.day = o.day), 0))::bigint
         FROM opened o
         """,
         _scope_param(scope_unit_ids),
         period.start,
         last,
         now,
+        first_start,
+        last_end,
     )
     counts = {(r["day"], LEVELS[r["rank"]]): int(r["cases"]) for r in rows}
     days = [period.start + timedelta(days=i) for i in range((last - period.start).days + 1)]
@@ -864,13 +875,15 @@ async def on_time_per_month(
     """On-time acceptance % and on-time completion % (限时办结率) per local month of the clocks' stop, over the
     last `months` months up to `now` (the definitions of `period_metrics`); months without clocks left out."""
     today = now.astimezone(shanghai_tz()).date()
-    first = today.replace(day=1)
+    starts = [today.replace(day=1)]
     for _ in range(months - 1):
-        first = (first - timedelta(days=1)).replace(day=1)
-    lo, _ = Period(first, today).bounds()
+        starts.insert(0, (starts[0] - timedelta(days=1)).replace(day=1))
+    month_starts = [Period(m, m).bounds()[0] for m in starts]
+    # each clock's month found by a binary search of the months' first instants (`width_bucket`), not by
+    # converting a million stop instants to local time
     rows = await conn.fetch(
         f"""
-        SELECT date_trunc('month', k.stopped_at AT TIME ZONE 'Asia/Shanghai')::date AS month, k.clock,
+        SELECT width_bucket(k.stopped_at, $4::timestamptz[]) AS month, k.clock,
                count(*) AS clocks, count(*) FILTER (WHERE NOT k.breached) AS on_time
         FROM sla_clocks k
         WHERE k.clock IN ('acceptance', 'investigation') AND k.stopped_at >= $2 AND k.stopped_at < $3
@@ -878,10 +891,12 @@ async def on_time_per_month(
         GROUP BY 1, 2 ORDER BY 1, 2
         """,
         _scope_param(scope_unit_ids),
-        lo,
+        month_starts[0],
         now,
+        month_starts,
     )
-    df = pd.DataFrame([dict(r) for r in rows], columns=["month", "clock", "clocks", "on_time"])
+    df = pd.DataFrame([(starts[r["month"] - 1], r["clock"], r["clocks"], r["on_time"]) for r in rows],
+                      columns=["month", "clock", "clocks", "on_time"])
     df["on_time_pct"] = [round(100.0 * ok / n, 1) for ok, n in zip(df["on_time"], df["clocks"], strict=True)]
     return df
 
