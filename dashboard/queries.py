@@ -793,22 +793,22 @@ async def open_by_level_per_day(
     last = min(period.end, now.astimezone(shanghai_tz()).date())
     if last < period.start:
         return pd.DataFrame(columns=["day", "sla_level", "cases"])
-    # the first day's start and the last day's end (now, for today) as values rather than CTE columns, so the
-    # planner sees how few cases closed since the first day began and reads them from their index
-    first_start, last_end = Period(period.start, last).bounds()
-    last_end = min(last_end, now)
+    days = [period.start + timedelta(days=i) for i in range((last - period.start).days + 1)]
+    day_ends = [min(Period(d, d).bounds()[1], now) for d in days]
+    first_start = Period(period.start, period.start).bounds()[0]
+    # Day i's end is day_ends[i] ($2). An instant x lies before the ends of days i >= width_bucket(x, $2) (the
+    # number of ends <= x, a binary search): each condition "x < end" or "end <= x" becomes a bound on the day
+    # index, so no instant is converted to a local date and no span is compared with every day. "x <= end" is
+    # "x - 1 microsecond < end" (timestamptz counts whole microseconds).
     rows = await conn.fetch(
         f"""
-        WITH days AS (
-            SELECT g::date AS day, LEAST(((g::date + 1)::timestamp AT TIME ZONE 'Asia/Shanghai'), $4) AS t
-            FROM generate_series($2::date, $3::date, interval '1 day') g
-        ), cand AS MATERIALIZED (
+        WITH cand AS MATERIALIZED (
             -- the cases open at some day's end: open now, or closed since the first day began
             SELECT c.case_no, c.registered_at, c.closed_at FROM cases c
-            WHERE c.open AND c.registered_at < $6 AND {scope_predicate("c.handling_unit", "c.jurisdiction")}
+            WHERE c.open AND c.registered_at < $4 AND {scope_predicate("c.handling_unit", "c.jurisdiction")}
             UNION ALL
             SELECT c.case_no, c.registered_at, c.closed_at FROM cases c
-            WHERE NOT c.open AND c.closed_at >= $5 AND c.registered_at < $6
+            WHERE NOT c.open AND c.closed_at >= $3 AND c.registered_at < $4
               AND {scope_predicate("c.handling_unit", "c.jurisdiction")}
         ), ev AS MATERIALIZED (
             -- each level change of a clock holds until the next one: [at, until)
@@ -818,55 +818,56 @@ async def open_by_level_per_day(
                        AS until,
                    e.details->>'level' AS level
             FROM case_events e JOIN cand USING (case_no)
-            WHERE e.kind = 'sla_level_changed' AND e.at <= $6
-        ), spans AS MATERIALIZED (
-            -- only the spans worse than on track are matched against the days (on track is the difference),
-            -- each with its clock's run and its case's open time
+            WHERE e.kind = 'sla_level_changed' AND e.at <= $4
+        ), spans AS (
+            -- the days a level worse than on track held at their end: the level had been reached
+            -- (at <= end < until), the clock was running (started_at < end <= stopped_at) and the case open
+            -- (registered_at < end <= closed_at); on track is the difference
             SELECT ev.case_no, CASE ev.level WHEN 'red' THEN 3 WHEN 'yellow' THEN 2 ELSE 1 END AS rank,
-                   ev.at, ev.until, k.started_at, k.stopped_at, c.registered_at, c.closed_at
+                   GREATEST(width_bucket(ev.at - interval '1 microsecond', $2::timestamptz[]),
+                            width_bucket(k.started_at, $2::timestamptz[]),
+                            width_bucket(c.registered_at, $2::timestamptz[])) AS first_day,
+                   LEAST(width_bucket(ev.until - interval '1 microsecond', $2::timestamptz[]),
+                         COALESCE(width_bucket(k.stopped_at, $2::timestamptz[]), $5),
+                         COALESCE(width_bucket(c.closed_at, $2::timestamptz[]), $5))
+                       AS end_day
             FROM ev JOIN sla_clocks k ON k.case_no = ev.case_no AND k.clock = ev.clock AND k.cycle = ev.cycle
             JOIN cand c ON c.case_no = ev.case_no
-            WHERE ev.level IN ('blue', 'yellow', 'red') AND ev.until > $5
+            WHERE ev.level IN ('blue', 'yellow', 'red') AND ev.until > $3
         ), worst AS (
-            -- per day's end and case open then: the worst level its running clocks had
-            SELECT d.day, s.case_no, max(s.rank) AS rank
-            FROM days d JOIN spans s ON s.at <= d.t AND d.t < s.until
-                                    AND s.started_at < d.t AND (s.stopped_at IS NULL OR s.stopped_at >= d.t)
-                                    AND s.registered_at < d.t AND (s.closed_at IS NULL OR s.closed_at >= d.t)
-            GROUP BY d.day, s.case_no
-        ), leveled AS (
-            SELECT day, rank, count(*) AS cases FROM worst GROUP BY 1, 2
-        ), moves AS (
-            -- a case is open at a day's end t when registered_at < t <= closed_at: it counts +1 from the first
-            -- day whose end follows its registration and -1 from the first whose end follows its closing (a
-            -- closing before the registration takes the registration's instant: such a case is never open)
-            SELECT c.registered_at AS at, 1 AS delta FROM cand c WHERE c.registered_at < $6
-            UNION ALL
-            SELECT GREATEST(c.closed_at, c.registered_at), -1 FROM cand c WHERE c.closed_at < $6
-        ), moves_per_day AS (
-            SELECT GREATEST((at AT TIME ZONE 'Asia/Shanghai')::date, $2::date) AS day, sum(delta) AS delta
-            FROM moves GROUP BY 1
-        ), opened AS (
-            SELECT d.day, sum(m.delta) AS cases FROM days d JOIN moves_per_day m ON m.day <= d.day GROUP BY d.day
+            SELECT d AS day, s.case_no, max(s.rank) AS rank
+            FROM spans s, generate_series(s.first_day, s.end_day - 1) d
+            GROUP BY 1, 2
         )
-        SELECT day, rank, cases FROM leveled
-        UNION ALL  -- on track: the open cases without a worse level
-        SELECT o.day, 0, (o.cases - COALESCE((SELECT sum(l.cases) FROM leveled l WHERE l.day = o.day), 0))::bigint
-        FROM opened o
+        SELECT 'level' AS what, day, rank, count(*) AS cases FROM worst GROUP BY 2, 3
+        UNION ALL  -- open at the days' ends after its registration up to its closing (registered_at < end <=
+        -- closed_at; a closing before the registration is taken at the registration: never open)
+        SELECT 'opened', width_bucket(c.registered_at, $2::timestamptz[]), 0, count(*) FROM cand c GROUP BY 2
+        UNION ALL
+        SELECT 'closed', width_bucket(GREATEST(c.closed_at, c.registered_at), $2::timestamptz[]), 0, count(*)
+        FROM cand c WHERE c.closed_at IS NOT NULL GROUP BY 2
         """,
         _scope_param(scope_unit_ids),
-        period.start,
-        last,
-        now,
+        day_ends,
         first_start,
-        last_end,
+        day_ends[-1],
+        len(days),
     )
-    counts = {(r["day"], LEVELS[r["rank"]]): int(r["cases"]) for r in rows}
-    days = [period.start + timedelta(days=i) for i in range((last - period.start).days + 1)]
-    return pd.DataFrame(
-        [(d, level, counts.get((d, level), 0)) for d in days for level in LEVELS],
-        columns=["day", "sla_level", "cases"],
-    )
+    leveled: dict[tuple[int, int], int] = {}
+    moves = [0] * (len(days) + 1)
+    for r in rows:
+        if r["what"] == "level":
+            leveled[(r["day"], r["rank"])] = int(r["cases"])
+        else:
+            moves[r["day"]] += int(r["cases"]) if r["what"] == "opened" else -int(r["cases"])
+    out = []
+    open_cases = 0
+    for i, day in enumerate(days):
+        open_cases += moves[i]
+        worse = [leveled.get((i, rank), 0) for rank in (1, 2, 3)]
+        out += [(day, "on_track", open_cases - sum(worse))]
+        out += [(day, level, n) for level, n in zip(LEVELS[1:], worse, strict=True)]
+    return pd.DataFrame(out, columns=["day", "sla_level", "cases"])
 
 
 async def on_time_per_month(

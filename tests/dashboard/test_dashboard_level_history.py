@@ -61,6 +61,24 @@ async def seeded(pg_dsn: str, pg_pool: asyncpg.Pool) -> asyncpg.Pool:
         kind="sla_level_changed", stage="investigation", at=at(3, 12, 8), actor_id="system",
         details={"clock": first["clock"], "cycle": 2, "level": "red"},
     ))
+    # instants exactly at a day's end (midnight): a level reached then counts for the day ending then, a clock
+    # stopped or a case closed then still counts for it, a clock started or a case registered then does not
+    midnight = at(3, 6, 0)
+    boundary = await pg_pool.fetchrow(
+        "SELECT case_no, clock, cycle FROM sla_clocks WHERE stopped_at IS NULL ORDER BY case_no, clock LIMIT 1")
+    seq += 1
+    await acts.record_case_event(CaseEventRecord(
+        case_no=boundary["case_no"], seq=seq, event_key=f"{boundary['case_no']}:{seq}:sla_level_changed",
+        kind="sla_level_changed", stage="investigation", at=midnight, actor_id="system",
+        details={"clock": boundary["clock"], "cycle": boundary["cycle"], "level": "red"},
+    ))
+    closed = await pg_pool.fetchval("SELECT case_no FROM cases WHERE NOT open ORDER BY case_no LIMIT 1")
+    await pg_pool.execute("UPDATE cases SET closed_at = $2 WHERE case_no = $1", closed, at(3, 8, 0))
+    stopped = await pg_pool.execute(
+        "UPDATE sla_clocks SET stopped_at = $1 WHERE (case_no, clock, cycle) = "
+        "(SELECT case_no, clock, cycle FROM sla_clocks WHERE stopped_at IS NOT NULL AND started_at < $1 "
+        "AND stopped_at > $1 ORDER BY case_no, clock LIMIT 1)", at(3, 4, 0))
+    assert stopped == "UPDATE 1"
     return pg_pool
 
 
