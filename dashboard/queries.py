@@ -810,6 +810,8 @@ async def open_by_level_per_day(
             SELECT c.case_no, c.registered_at, c.closed_at FROM cases c
             WHERE NOT c.open AND c.closed_at >= $3 AND c.registered_at < $4
               AND {scope_predicate("c.handling_unit", "c.jurisdiction")}
+            -- in case-number order, the level changes are merged from their index instead of hashed
+            ORDER BY case_no
         ), ev AS MATERIALIZED (
             -- each level change of a clock holds until the next one: [at, until)
             SELECT e.case_no, e.details->>'clock' AS clock, COALESCE((e.details->>'cycle')::int, 1) AS cycle,
