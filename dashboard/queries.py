@@ -793,26 +793,25 @@ async def open_by_level_per_day(
     last = min(period.end, now.astimezone(shanghai_tz()).date())
     if last < period.start:
         return pd.DataFrame(columns=["day", "sla_level", "cases"])
+    days = [period.start + timedelta(days=i) for i in range((last - period.start).days + 1)]
+    day_ends = [min(Period(d, d).bounds()[1], now) for d in days]
+    first_start = Period(period.start, period.start).bounds()[0]
+    # Day i's end is day_ends[i] ($2). An instant x lies before the ends of days i >= width_bucket(x, $2) (the
+    # number of ends <= x, a binary search): each condition "x < end" or "end <= x" becomes a bound on the day
+    # index, so no instant is converted to a local date and no span is compared with every day. "x <= end" is
+    # "x - 1 microsecond < end" (timestamptz counts whole microseconds).
     rows = await conn.fetch(
         f"""
-        WITH days AS (
-            SELECT g::date AS day, LEAST(((g::date + 1)::timestamp AT TIME ZONE 'Asia/Shanghai'), $4) AS t
-            FROM generate_series($2::date, $3::date, interval '1 day') g
-        ), bounds AS (
-            SELECT min(t) - interval '1 day' AS first_t, max(t) AS last_t FROM days
-        ), cand AS MATERIALIZED (
-            -- the cases open at some day's end: open now, or closed since the first day began (two index scans
-            -- of few rows rather than one pass over every case ever registered)
-            SELECT c.case_no, c.registered_at, c.closed_at FROM cases c, bounds b
-            WHERE c.open AND c.registered_at < b.last_t AND {scope_predicate("c.handling_unit", "c.jurisdiction")}
+        WITH cand AS MATERIALIZED (
+            -- the cases open at some day's end: open now, or closed since the first day began
+            SELECT c.case_no, c.registered_at, c.closed_at FROM cases c
+            WHERE c.open AND c.registered_at < $4 AND {scope_predicate("c.handling_unit", "c.jurisdiction")}
             UNION ALL
-            SELECT c.case_no, c.registered_at, c.closed_at FROM cases c, bounds b
-            WHERE NOT c.open AND c.closed_at >= b.first_t AND c.registered_at < b.last_t
+            SELECT c.case_no, c.registered_at, c.closed_at FROM cases c
+            WHERE NOT c.open AND c.closed_at >= $3 AND c.registered_at < $4
               AND {scope_predicate("c.handling_unit", "c.jurisdiction")}
-        ), clocks AS MATERIALIZED (
-            SELECT k.case_no, k.clock, k.cycle, k.started_at, k.stopped_at
-            FROM sla_clocks k JOIN cand USING (case_no), bounds b
-            WHERE k.started_at < b.last_t AND (k.stopped_at IS NULL OR k.stopped_at >= b.first_t)
+            -- in case-number order, the level changes are merged from their index instead of hashed
+            ORDER BY case_no
         ), ev AS MATERIALIZED (
             -- each level change of a clock holds until the next one: [at, until)
             SELECT e.case_no, e.details->>'clock' AS clock, COALESCE((e.details->>'cycle')::int, 1) AS cycle,
@@ -820,42 +819,57 @@ async def open_by_level_per_day(
                                                         COALESCE((e.details->>'cycle')::int, 1) ORDER BY e.seq)
                        AS until,
                    e.details->>'level' AS level
-            FROM case_events e JOIN cand USING (case_no), bounds b
-            WHERE e.kind = 'sla_level_changed' AND e.at <= b.last_t
+            FROM case_events e JOIN cand USING (case_no)
+            WHERE e.kind = 'sla_level_changed' AND e.at <= $4
+        ), spans AS (
+            -- the days a level worse than on track held at their end: the level had been reached
+            -- (at <= end < until), the clock was running (started_at < end <= stopped_at) and the case open
+            -- (registered_at < end <= closed_at); on track is the difference
+            SELECT ev.case_no, CASE ev.level WHEN 'red' THEN 3 WHEN 'yellow' THEN 2 ELSE 1 END AS rank,
+                   GREATEST(width_bucket(ev.at - interval '1 microsecond', $2::timestamptz[]),
+                            width_bucket(k.started_at, $2::timestamptz[]),
+                            width_bucket(c.registered_at, $2::timestamptz[])) AS first_day,
+                   LEAST(width_bucket(ev.until - interval '1 microsecond', $2::timestamptz[]),
+                         COALESCE(width_bucket(k.stopped_at, $2::timestamptz[]), $5),
+                         COALESCE(width_bucket(c.closed_at, $2::timestamptz[]), $5))
+                       AS end_day
+            FROM ev JOIN sla_clocks k ON k.case_no = ev.case_no AND k.clock = ev.clock AND k.cycle = ev.cycle
+            JOIN cand c ON c.case_no = ev.case_no
+            WHERE ev.level IN ('blue', 'yellow', 'red') AND ev.until > $3
         ), worst AS (
-            -- per day's end and case open then: the worst level its running clocks had (cases on track left out)
-            SELECT d.day, k.case_no,
-                   max(CASE ev.level WHEN 'red' THEN 3 WHEN 'yellow' THEN 2 WHEN 'blue' THEN 1 ELSE 0 END) AS rank
-            FROM days d
-            JOIN clocks k ON k.started_at < d.t AND (k.stopped_at IS NULL OR k.stopped_at >= d.t)
-            JOIN cand c ON c.case_no = k.case_no AND c.registered_at < d.t
-                       AND (c.closed_at IS NULL OR c.closed_at >= d.t)
-            JOIN ev ON ev.case_no = k.case_no AND ev.clock = k.clock AND ev.cycle = k.cycle
-                   AND ev.at <= d.t AND d.t < ev.until
-            GROUP BY d.day, k.case_no
-        ), opened AS (
-            SELECT d.day, count(*) AS cases FROM days d
-            JOIN cand c ON c.registered_at < d.t AND (c.closed_at IS NULL OR c.closed_at >= d.t)
-            GROUP BY d.day
-        ), leveled AS (
-            SELECT day, rank, count(*) AS cases FROM worst WHERE rank > 0 GROUP BY 1, 2
+            SELECT d AS day, s.case_no, max(s.rank) AS rank
+            FROM spans s, generate_series(s.first_day, s.end_day - 1) d
+            GROUP BY 1, 2
         )
-        SELECT day, rank, cases FROM leveled
-        UNION ALL  -- on track: the open cases without a worse level
-        SELECT o.day, 0, o.cases - COALESCE((SELECT sum(l.cases) FROM leveled l WHERE l.day = o.day), 0)::bigint
-        FROM opened o
+        SELECT 'level' AS what, day, rank, count(*) AS cases FROM worst GROUP BY 2, 3
+        UNION ALL  -- open at the days' ends after its registration up to its closing (registered_at < end <=
+        -- closed_at; a closing before the registration is taken at the registration: never open)
+        SELECT 'opened', width_bucket(c.registered_at, $2::timestamptz[]), 0, count(*) FROM cand c GROUP BY 2
+        UNION ALL
+        SELECT 'closed', width_bucket(GREATEST(c.closed_at, c.registered_at), $2::timestamptz[]), 0, count(*)
+        FROM cand c WHERE c.closed_at IS NOT NULL GROUP BY 2
         """,
         _scope_param(scope_unit_ids),
-        period.start,
-        last,
-        now,
+        day_ends,
+        first_start,
+        day_ends[-1],
+        len(days),
     )
-    counts = {(r["day"], LEVELS[r["rank"]]): int(r["cases"]) for r in rows}
-    days = [period.start + timedelta(days=i) for i in range((last - period.start).days + 1)]
-    return pd.DataFrame(
-        [(d, level, counts.get((d, level), 0)) for d in days for level in LEVELS],
-        columns=["day", "sla_level", "cases"],
-    )
+    leveled: dict[tuple[int, int], int] = {}
+    moves = [0] * (len(days) + 1)
+    for r in rows:
+        if r["what"] == "level":
+            leveled[(r["day"], r["rank"])] = int(r["cases"])
+        else:
+            moves[r["day"]] += int(r["cases"]) if r["what"] == "opened" else -int(r["cases"])
+    out = []
+    open_cases = 0
+    for i, day in enumerate(days):
+        open_cases += moves[i]
+        worse = [leveled.get((i, rank), 0) for rank in (1, 2, 3)]
+        out += [(day, "on_track", open_cases - sum(worse))]
+        out += [(day, level, n) for level, n in zip(LEVELS[1:], worse, strict=True)]
+    return pd.DataFrame(out, columns=["day", "sla_level", "cases"])
 
 
 async def on_time_per_month(
@@ -864,13 +878,15 @@ async def on_time_per_month(
     """On-time acceptance % and on-time completion % (限时办结率) per local month of the clocks' stop, over the
     last `months` months up to `now` (the definitions of `period_metrics`); months without clocks left out."""
     today = now.astimezone(shanghai_tz()).date()
-    first = today.replace(day=1)
+    starts = [today.replace(day=1)]
     for _ in range(months - 1):
-        first = (first - timedelta(days=1)).replace(day=1)
-    lo, _ = Period(first, today).bounds()
+        starts.insert(0, (starts[0] - timedelta(days=1)).replace(day=1))
+    month_starts = [Period(m, m).bounds()[0] for m in starts]
+    # each clock's month found by a binary search of the months' first instants (`width_bucket`), not by
+    # converting a million stop instants to local time
     rows = await conn.fetch(
         f"""
-        SELECT date_trunc('month', k.stopped_at AT TIME ZONE 'Asia/Shanghai')::date AS month, k.clock,
+        SELECT width_bucket(k.stopped_at, $4::timestamptz[]) AS month, k.clock,
                count(*) AS clocks, count(*) FILTER (WHERE NOT k.breached) AS on_time
         FROM sla_clocks k
         WHERE k.clock IN ('acceptance', 'investigation') AND k.stopped_at >= $2 AND k.stopped_at < $3
@@ -878,10 +894,12 @@ async def on_time_per_month(
         GROUP BY 1, 2 ORDER BY 1, 2
         """,
         _scope_param(scope_unit_ids),
-        lo,
+        month_starts[0],
         now,
+        month_starts,
     )
-    df = pd.DataFrame([dict(r) for r in rows], columns=["month", "clock", "clocks", "on_time"])
+    df = pd.DataFrame([(starts[r["month"] - 1], r["clock"], r["clocks"], r["on_time"]) for r in rows],
+                      columns=["month", "clock", "clocks", "on_time"])
     df["on_time_pct"] = [round(100.0 * ok / n, 1) for ok, n in zip(df["on_time"], df["clocks"], strict=True)]
     return df
 

@@ -168,13 +168,23 @@ SCALE_INDEXES = {  # 0610's covering indexes -> the index each replaces (same ke
 }
 
 
+CHART_INDEXES = {  # 0620's covering indexes -> the index each replaces
+    "cases_open_span_idx": None,
+    "cases_closed_span_idx": "cases_closed_idx",
+    "case_events_level_changes_idx": None,
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "indexes"),
+    [("0610_dashboard_scale_indexes.sql", SCALE_INDEXES), ("0620_dashboard_chart_indexes.sql", CHART_INDEXES)],
+)
 async def test_the_dashboard_scale_indexes_replace_their_narrower_twins_and_survive_a_rerun(
-    pg_server: EmbeddedPostgres,
+    pg_server: EmbeddedPostgres, name: str, indexes: dict[str, str | None]
 ) -> None:
-    """0610 runs outside a transaction; run again after a crash before it was recorded, it ends in the same
-    state: every new index valid, every index it replaces gone."""
+    """0610 and 0620 run outside a transaction; run again after a crash before it was recorded, each ends in
+    the same state: every new index valid, every index it replaces gone."""
     dsn = await _fresh_db(pg_server)
-    name = "0610_dashboard_scale_indexes.sql"
     assert runs_outside_transaction(MIGRATIONS_DIR / name)
     await apply_migrations(dsn)
     conn = await asyncpg.connect(dsn)
@@ -187,12 +197,12 @@ async def test_the_dashboard_scale_indexes_replace_their_narrower_twins_and_surv
             rows = await conn.fetch(
                 "SELECT c.relname, i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
                 " WHERE c.relname = ANY($1::text[])",
-                [*SCALE_INDEXES, *(old for old in SCALE_INDEXES.values() if old)],
+                [*indexes, *(old for old in indexes.values() if old)],
             )
             states.append({r["relname"]: r["indisvalid"] for r in rows})
     finally:
         await conn.close()
-    assert states[0] == states[1] == dict.fromkeys(SCALE_INDEXES, True)
+    assert states[0] == states[1] == dict.fromkeys(indexes, True)
 
 
 async def _writes_while_index_builds(dsn: str, migrations: Path) -> None:
