@@ -227,6 +227,7 @@ class ComplaintCase:
         self._clock_updates: list[SlaClock] = []
         self._review: workflow.ChildWorkflowHandle[ComplaintReview, ReviewResult] | None = None
         self._search: dict[str, Any] = {}
+        self._summarized: tuple[CaseState, CaseSummary] | None = None
         self._earlier_patches_in_one_marker: bool | None = None  # decided by the first `_patched`
 
     def _patched(self, patch_id: str) -> bool:
@@ -325,12 +326,20 @@ class ComplaintCase:
                     self._state = new
                     await self._publish(events)
         await workflow.wait_condition(workflow.all_handlers_finished)
-        return summarize(self.state)
+        return self._summary()
 
     @property
     def state(self) -> CaseState:
         assert self._state is not None
         return self._state
+
+    def _summary(self) -> CaseSummary:
+        """`summarize(self.state)`, once per state: a step replaces the state object and never changes it in place,
+        so a decision's projection, its update's answer and the queries until the next step share one summary."""
+        state = self.state
+        if self._summarized is None or self._summarized[0] is not state:
+            self._summarized = (state, summarize(state))
+        return self._summarized[1]
 
     # -------------------------------------------------------------------------------- queries, signals
     @workflow.query(name=SUMMARY_QUERY)
@@ -338,7 +347,7 @@ class ComplaintCase:
         """Current state, stage, deadlines, SLA level and timeline (masked personal data only)."""
         if self._state is None:
             raise ApplicationError("the case is still registering")
-        return summarize(self._state)
+        return self._summary()
 
     @workflow.query(name=ALLOWED_DECISIONS_QUERY)
     def allowed_decisions(self, actor: Actor) -> list[str]:
@@ -496,7 +505,7 @@ class ComplaintCase:
         await self._ready()
         async with self._lock:
             await self._decide(decision)
-            return summarize(self.state)
+            return self._summary()
 
     @workflow.update
     async def accept(self, d: AcceptDecision) -> CaseSummary:
@@ -562,7 +571,7 @@ class ComplaintCase:
                 policy = self.state.policy.model_copy(update={"track_rectification": track})
                 self._state = self.state.model_copy(update={"policy": policy})
             await self._decide(d)
-            return summarize(self.state)
+            return self._summary()
 
     @complete_investigation.validator
     def _v_complete_investigation(self, d: CompleteInvestigationDecision) -> None:
@@ -621,7 +630,7 @@ class ComplaintCase:
                 id=review_workflow_id(state.case_no, state.reviews),
                 result_type=ReviewResult,
             )
-            return summarize(self.state)
+            return self._summary()
 
     @request_review.validator
     def _v_request_review(self, d: RequestReviewDecision) -> None:
@@ -643,7 +652,7 @@ class ComplaintCase:
             self._review = None
             await self._decide(d)
             self._clock_updates = [c for c in self._clock_updates if c.cycle != result.clock.cycle]
-            return summarize(self.state)
+            return self._summary()
 
     @decide_review.validator
     def _v_decide_review(self, d: DecideReviewDecision) -> None:
@@ -705,7 +714,7 @@ class ComplaintCase:
                         )
                     ) from None
             await self._decide(d)
-            return summarize(self.state)
+            return self._summary()
 
     @merge_into.validator
     def _v_merge_into(self, d: MergeIntoDecision) -> None:
@@ -755,7 +764,7 @@ class ComplaintCase:
                 except (ChildWorkflowError, asyncio.CancelledError):
                     pass
                 self._review = None
-            return summarize(self.state)
+            return self._summary()
 
     # ---------------------------------------------------------------------------------- side effects
     async def _set_calendar(self, snap: CalendarSnapshot) -> None:
@@ -899,7 +908,7 @@ class ComplaintCase:
 
     def _projection(self) -> CaseProjection:
         s = self.state
-        summ = summarize(s)
+        summ = self._summary()
         reg = s.registration
         person = MaskedPerson()
         if summ.complainant is not None:
