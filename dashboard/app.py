@@ -148,6 +148,18 @@ def chart_or_dash(df: pd.DataFrame, build: Callable[[], alt.Chart]) -> None:
         st.altair_chart(build(), width="stretch")
 
 
+def bars_over_time(df: pd.DataFrame, n: dict[str, str], when: str, count: str, group: str) -> None:
+    """`count` summed per date of column `when`, stacked by `group` (columns as given to `labelled`, `n` its
+    labels)."""
+    chart_or_dash(df, lambda: alt.Chart(df).mark_bar().encode(
+        x=alt.X(field=n[when], type="temporal", timeUnit="yearmonthdate", title=n[when]),
+        y=alt.Y(field=n[count], type="quantitative", aggregate="sum", title=n[count]),
+        color=alt.Color(field=n[group], type="nominal", title=n[group]),
+        tooltip=[alt.Tooltip(field=n[k], type=ty) for k, ty in
+                 ((when, "temporal"), (group, "nominal"), (count, "quantitative"))],
+    ))
+
+
 CHART_MINUTES = 5  # the overview's charts are recomputed at most this often (open cases by level per day is heavy)
 
 
@@ -183,13 +195,7 @@ def overview_charts(ctx: Ctx) -> None:
         st.markdown(f"**{t('intake_per_day', lang)}**")
         df, n = labelled(intake.assign(channel=[vocab(CHANNEL_LABELS, v, lang) for v in intake["channel"]]),
                          {"day": "day", "channel": "channel", "registered": "registered"}, lang)
-        chart_or_dash(df, lambda: alt.Chart(df).mark_bar().encode(
-            x=alt.X(field=n["day"], type="temporal", timeUnit="yearmonthdate", title=n["day"]),
-            y=alt.Y(field=n["registered"], type="quantitative", aggregate="sum", title=n["registered"]),
-            color=alt.Color(field=n["channel"], type="nominal", title=n["channel"]),
-            tooltip=[alt.Tooltip(field=n[k], type=ty) for k, ty in
-                     (("day", "temporal"), ("channel", "nominal"), ("registered", "quantitative"))],
-        ))
+        bars_over_time(df, n, "day", "registered", "channel")
     with right:
         st.markdown(f"**{t('open_by_level_trend', lang)}**")
         order = ["red", "yellow", "blue", "on_track"]
@@ -497,13 +503,7 @@ def page_units(ctx: Ctx) -> None:
     df, n = labelled(trend.assign(week=pd.to_datetime(trend["week"]),
                                   clock=[vocab(STAGE_LABELS, v, lang) for v in trend["clock"]]),
                      {"week": "week", "clock": "stage", "breaches": "breaches"}, lang)
-    chart_or_dash(df, lambda: alt.Chart(df).mark_bar().encode(
-        x=alt.X(field=n["week"], type="temporal", timeUnit="yearmonthdate", title=n["week"]),
-        y=alt.Y(field=n["breaches"], type="quantitative", aggregate="sum", title=n["breaches"]),
-        color=alt.Color(field=n["clock"], type="nominal", title=n["clock"]),
-        tooltip=[alt.Tooltip(field=n[k], type=ty) for k, ty in
-                 (("week", "temporal"), ("clock", "nominal"), ("breaches", "quantitative"))],
-    ))
+    bars_over_time(df, n, "week", "breaches", "clock")
 
 
 def page_case(ctx: Ctx) -> None:
