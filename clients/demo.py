@@ -4,7 +4,8 @@
 seen at the bureaus, each with a planned life (`CasePlan.steps`: every caseworker decision at the instant it is
 taken, in working days on the province's calendar), including late acceptances, extensions, late
 investigations, re-handling, reviews upheld and overturned. What a case looks like at `now` follows from its
-age, not from a target stage.
+age, not from a target stage. The newest few cases (one in twenty, at least one) arrived in the last quarter of
+an hour, so the demo always has intake waiting for acceptance, whatever the hour it is run.
 
 `split(plans, now)` cuts the plans at `now`:
 
@@ -352,8 +353,12 @@ def generate(
     base = rng.randrange(1, 60_000)
     serials: Counter[str] = Counter()
     plans: list[CasePlan] = []
-    for _ in range(n):
+    fresh = max(1, n // 20)
+    first_instant = datetime.combine(start, time(0), CST)
+    for i in range(n):
         received = _received_at(rng, start, now)
+        if i >= n - fresh:
+            received = max(first_instant, now.astimezone(CST) - timedelta(minutes=rng.randint(2, 15)))
         day = f"{received:%Y%m%d}"
         serials[day] += 1
         case_no = f"{province}{day}{base + serials[day]:05d}"
