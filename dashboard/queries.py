@@ -24,7 +24,8 @@ Working days (stage durations, time to breach) use the jurisdiction's working-da
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -70,6 +71,16 @@ def _clock_in_scope(param: str = "$1") -> str:
 
 def _scope_param(scope_unit_ids: Sequence[str] | None) -> list[str] | None:
     return None if scope_unit_ids is None else list(scope_unit_ids)
+
+
+@asynccontextmanager
+async def _connection(conn: Conn) -> AsyncIterator[asyncpg.Connection]:
+    """One connection for a query that needs its own transaction: `conn` itself, or one from the pool."""
+    if isinstance(conn, asyncpg.Pool):
+        async with conn.acquire() as acquired:
+            yield acquired
+    else:
+        yield conn
 
 
 # ------------------------------------------------------------------------------------------ periods
@@ -783,19 +794,26 @@ async def intake_per_day(conn: Conn, period: Period, scope_unit_ids: Sequence[st
     return pd.DataFrame([dict(r) for r in rows], columns=["day", "channel", "registered"])
 
 
-async def open_by_level_per_day(
-    conn: Conn, period: Period, scope_unit_ids: Sequence[str] | None, now: datetime
-) -> pd.DataFrame:
-    """Open cases per SLA level at the end of each day of the period (at `now` for today; days after today are
-    left out). A case open then takes the worst level of its clocks running then, each clock's level being the
-    last `sla_level_changed` event of that clock and cycle up to that instant (on track before any); a case with
-    no clock running is on track. Every level of every day is present, zeros included."""
-    last = min(period.end, now.astimezone(shanghai_tz()).date())
-    if last < period.start:
-        return pd.DataFrame(columns=["day", "sla_level", "cases"])
-    days = [period.start + timedelta(days=i) for i in range((last - period.start).days + 1)]
-    day_ends = [min(Period(d, d).bounds()[1], now) for d in days]
-    first_start = Period(period.start, period.start).bounds()[0]
+# Open cases per level per day: days that have ended are kept in `open_level_days` (migration 0630), per
+# handling unit and jurisdiction so that every scope reads them; today, and a day that ended less than
+# `LEVEL_DAYS_STORED_AFTER` ago, are computed on every call.
+LEVEL_DAYS_STORED_AFTER = timedelta(hours=1)
+_LEVEL_DAYS_LOCK = 0x0C_A5_E0_D5  # one chart computation stores days at a time (advisory lock key)
+
+Owner = tuple[str | None, str]  # (handling unit, jurisdiction): what the scope predicate reads of a case
+
+
+def _day_end(day: date) -> datetime:
+    return Period(day, day).bounds()[1]
+
+
+async def _level_counts_by_owner(
+    conn: Conn, days: list[date], scope_unit_ids: Sequence[str] | None, now: datetime
+) -> dict[tuple[int, Owner], list[int]]:
+    """Open cases per level ([on track, blue, yellow, red]) at the end of each of the consecutive `days` (at
+    `now` for a day ending later), per owner; owners with no open case on a day are left out."""
+    day_ends = [min(_day_end(d), now) for d in days]
+    first_start = Period(days[0], days[0]).bounds()[0]
     # Day i's end is day_ends[i] ($2). An instant x lies before the ends of days i >= width_bucket(x, $2) (the
     # number of ends <= x, a binary search): each condition "x < end" or "end <= x" becomes a bound on the day
     # index, so no instant is converted to a local date and no span is compared with every day. "x <= end" is
@@ -804,10 +822,10 @@ async def open_by_level_per_day(
         f"""
         WITH cand AS MATERIALIZED (
             -- the cases open at some day's end: open now, or closed since the first day began
-            SELECT c.case_no, c.registered_at, c.closed_at FROM cases c
+            SELECT c.case_no, c.registered_at, c.closed_at, c.handling_unit, c.jurisdiction FROM cases c
             WHERE c.open AND c.registered_at < $4 AND {scope_predicate("c.handling_unit", "c.jurisdiction")}
             UNION ALL
-            SELECT c.case_no, c.registered_at, c.closed_at FROM cases c
+            SELECT c.case_no, c.registered_at, c.closed_at, c.handling_unit, c.jurisdiction FROM cases c
             WHERE NOT c.open AND c.closed_at >= $3 AND c.registered_at < $4
               AND {scope_predicate("c.handling_unit", "c.jurisdiction")}
             -- in case-number order, the level changes are merged from their index instead of hashed
@@ -825,7 +843,8 @@ async def open_by_level_per_day(
             -- the days a level worse than on track held at their end: the level had been reached
             -- (at <= end < until), the clock was running (started_at < end <= stopped_at) and the case open
             -- (registered_at < end <= closed_at); on track is the difference
-            SELECT ev.case_no, CASE ev.level WHEN 'red' THEN 3 WHEN 'yellow' THEN 2 ELSE 1 END AS rank,
+            SELECT ev.case_no, c.handling_unit, c.jurisdiction,
+                   CASE ev.level WHEN 'red' THEN 3 WHEN 'yellow' THEN 2 ELSE 1 END AS rank,
                    GREATEST(width_bucket(ev.at - interval '1 microsecond', $2::timestamptz[]),
                             width_bucket(k.started_at, $2::timestamptz[]),
                             width_bucket(c.registered_at, $2::timestamptz[])) AS first_day,
@@ -837,17 +856,21 @@ async def open_by_level_per_day(
             JOIN cand c ON c.case_no = ev.case_no
             WHERE ev.level IN ('blue', 'yellow', 'red') AND ev.until > $3
         ), worst AS (
-            SELECT d AS day, s.case_no, max(s.rank) AS rank
+            SELECT d AS day, s.case_no, s.handling_unit, s.jurisdiction, max(s.rank) AS rank
             FROM spans s, generate_series(s.first_day, s.end_day - 1) d
-            GROUP BY 1, 2
+            GROUP BY 1, 2, 3, 4
         )
-        SELECT 'level' AS what, day, rank, count(*) AS cases FROM worst GROUP BY 2, 3
+        SELECT 'level' AS what, day, rank, handling_unit, jurisdiction, count(*) AS cases FROM worst
+        GROUP BY 2, 3, 4, 5
         UNION ALL  -- open at the days' ends after its registration up to its closing (registered_at < end <=
         -- closed_at; a closing before the registration is taken at the registration: never open)
-        SELECT 'opened', width_bucket(c.registered_at, $2::timestamptz[]), 0, count(*) FROM cand c GROUP BY 2
+        SELECT 'opened', width_bucket(c.registered_at, $2::timestamptz[]), 0, c.handling_unit, c.jurisdiction,
+               count(*)
+        FROM cand c GROUP BY 2, 4, 5
         UNION ALL
-        SELECT 'closed', width_bucket(GREATEST(c.closed_at, c.registered_at), $2::timestamptz[]), 0, count(*)
-        FROM cand c WHERE c.closed_at IS NOT NULL GROUP BY 2
+        SELECT 'closed', width_bucket(GREATEST(c.closed_at, c.registered_at), $2::timestamptz[]), 0,
+               c.handling_unit, c.jurisdiction, count(*)
+        FROM cand c WHERE c.closed_at IS NOT NULL GROUP BY 2, 4, 5
         """,
         _scope_param(scope_unit_ids),
         day_ends,
@@ -855,21 +878,98 @@ async def open_by_level_per_day(
         day_ends[-1],
         len(days),
     )
-    leveled: dict[tuple[int, int], int] = {}
-    moves = [0] * (len(days) + 1)
+    worse: dict[tuple[int, Owner], list[int]] = {}
+    moves: dict[Owner, list[int]] = {}
     for r in rows:
+        owner = (r["handling_unit"], r["jurisdiction"])
         if r["what"] == "level":
-            leveled[(r["day"], r["rank"])] = int(r["cases"])
+            worse.setdefault((r["day"], owner), [0, 0, 0, 0])[r["rank"]] = int(r["cases"])
         else:
-            moves[r["day"]] += int(r["cases"]) if r["what"] == "opened" else -int(r["cases"])
-    out = []
-    open_cases = 0
-    for i, day in enumerate(days):
-        open_cases += moves[i]
-        worse = [leveled.get((i, rank), 0) for rank in (1, 2, 3)]
-        out += [(day, "on_track", open_cases - sum(worse))]
-        out += [(day, level, n) for level, n in zip(LEVELS[1:], worse, strict=True)]
-    return pd.DataFrame(out, columns=["day", "sla_level", "cases"])
+            moves.setdefault(owner, [0] * (len(days) + 1))[r["day"]] += (
+                int(r["cases"]) if r["what"] == "opened" else -int(r["cases"]))
+    out: dict[tuple[int, Owner], list[int]] = {}
+    for owner, owner_moves in moves.items():
+        open_cases = 0
+        for i in range(len(days)):
+            open_cases += owner_moves[i]
+            if open_cases:
+                counts = worse.get((i, owner), [0, 0, 0, 0])
+                counts[0] = open_cases - sum(counts)
+                out[(i, owner)] = counts
+    return out
+
+
+async def _store_ended_days(conn: asyncpg.Connection, days: list[date], now: datetime) -> list[date]:
+    """Bring the stored counts of `days` up to date; returns the days the store now answers (every one of `days`
+    that ended before `now` and `LEVEL_DAYS_STORED_AFTER` before the database's clock)."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _LEVEL_DAYS_LOCK)
+        # the notes of the writes committed so far go, and with them the days they touch; a write committing
+        # later leaves its note for the next call, whether or not this call's computation saw it
+        await conn.execute(
+            """
+            WITH noted AS (DELETE FROM open_level_days_stale RETURNING from_day),
+                 first AS (SELECT min(from_day) AS day FROM noted),
+                 counts AS (DELETE FROM open_level_days WHERE day >= (SELECT day FROM first))
+            DELETE FROM open_level_days_stored WHERE day >= (SELECT day FROM first)
+            """
+        )
+        horizon = min(now, await conn.fetchval("SELECT now()") - LEVEL_DAYS_STORED_AFTER)
+        ended = [d for d in days if _day_end(d) <= horizon]
+        if not ended:
+            return []
+        stored = {r["day"] for r in await conn.fetch(
+            "SELECT day FROM open_level_days_stored WHERE day >= $1 AND day <= $2", ended[0], ended[-1])}
+        missing = [d for d in ended if d not in stored]
+        if missing:
+            span = [missing[0] + timedelta(days=i) for i in range((missing[-1] - missing[0]).days + 1)]
+            counts = await _level_counts_by_owner(conn, span, None, now)
+            wanted = set(missing)
+            await conn.copy_records_to_table(
+                "open_level_days",
+                records=[(span[i], unit, jurisdiction, level, n)
+                         for (i, (unit, jurisdiction)), per_level in counts.items() if span[i] in wanted
+                         for level, n in zip(LEVELS, per_level, strict=True) if n],
+                columns=["day", "handling_unit", "jurisdiction", "sla_level", "cases"],
+            )
+            await conn.executemany("INSERT INTO open_level_days_stored (day) VALUES ($1)", [(d,) for d in missing])
+        return ended
+
+
+async def open_by_level_per_day(
+    conn: Conn, period: Period, scope_unit_ids: Sequence[str] | None, now: datetime
+) -> pd.DataFrame:
+    """Open cases per SLA level at the end of each day of the period (at `now` for today; days after today are
+    left out). A case open then takes the worst level of its clocks running then, each clock's level being the
+    last `sla_level_changed` event of that clock and cycle up to that instant (on track before any); a case with
+    no clock running is on track. A case counts for its current unit on every day. Every level of every day is
+    present, zeros included."""
+    last = min(period.end, now.astimezone(shanghai_tz()).date())
+    if last < period.start:
+        return pd.DataFrame(columns=["day", "sla_level", "cases"])
+    days = [period.start + timedelta(days=i) for i in range((last - period.start).days + 1)]
+    async with _connection(conn) as c:
+        ended = await _store_ended_days(c, days, now)
+        per_day: dict[date, dict[str, int]] = {d: dict.fromkeys(LEVELS, 0) for d in days}
+        if ended:
+            for r in await c.fetch(
+                f"""
+                SELECT s.day, s.sla_level, sum(s.cases)::int AS cases FROM open_level_days s
+                WHERE s.day >= $2 AND s.day <= $3 AND {scope_predicate("s.handling_unit", "s.jurisdiction")}
+                GROUP BY 1, 2
+                """,
+                _scope_param(scope_unit_ids),
+                ended[0],
+                ended[-1],
+            ):
+                per_day[r["day"]][r["sla_level"]] = r["cases"]
+        live = days[len(ended):]
+        if live:
+            for (i, _), per_level in (await _level_counts_by_owner(c, live, scope_unit_ids, now)).items():
+                for level, n in zip(LEVELS, per_level, strict=True):
+                    per_day[live[i]][level] += n
+    return pd.DataFrame([(d, level, n) for d, counts in per_day.items() for level, n in counts.items()],
+                        columns=["day", "sla_level", "cases"])
 
 
 async def on_time_per_month(

@@ -168,21 +168,26 @@ SCALE_INDEXES = {  # 0610's covering indexes -> the index each replaces (same ke
 }
 
 
-CHART_INDEXES = {  # 0620's covering indexes -> the index each replaces
-    "cases_open_span_idx": None,
+CHART_INDEXES = {  # 0620's covering indexes -> the index each replaces (its cases_open_span_idx: see 0640)
     "cases_closed_span_idx": "cases_closed_idx",
     "case_events_level_changes_idx": None,
 }
 
+OPEN_BY_NUMBER_INDEXES = {"cases_open_by_number_idx": "cases_open_span_idx"}  # 0640
+
 
 @pytest.mark.parametrize(
     ("name", "indexes"),
-    [("0610_dashboard_scale_indexes.sql", SCALE_INDEXES), ("0620_dashboard_chart_indexes.sql", CHART_INDEXES)],
+    [
+        ("0610_dashboard_scale_indexes.sql", SCALE_INDEXES),
+        ("0620_dashboard_chart_indexes.sql", CHART_INDEXES),
+        ("0640_open_cases_by_number_index.sql", OPEN_BY_NUMBER_INDEXES),
+    ],
 )
 async def test_the_dashboard_scale_indexes_replace_their_narrower_twins_and_survive_a_rerun(
     pg_server: EmbeddedPostgres, name: str, indexes: dict[str, str | None]
 ) -> None:
-    """0610 and 0620 run outside a transaction; run again after a crash before it was recorded, each ends in
+    """0610, 0620 and 0640 run outside a transaction; run again after a crash before it was recorded, each ends in
     the same state: every new index valid, every index it replaces gone."""
     dsn = await _fresh_db(pg_server)
     assert runs_outside_transaction(MIGRATIONS_DIR / name)
