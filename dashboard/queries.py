@@ -899,9 +899,29 @@ async def _level_counts_by_owner(
     return out
 
 
-async def _store_ended_days(conn: asyncpg.Connection, days: list[date], now: datetime) -> list[date]:
-    """Bring the stored counts of `days` up to date; returns the days the store now answers (every one of `days`
-    that ended before `now` and `LEVEL_DAYS_STORED_AFTER` before the database's clock)."""
+async def _owners_in_scope(conn: Conn, owners: Sequence[Owner], scope_unit_ids: Sequence[str] | None) -> set[Owner]:
+    """The owners a scope sees, by the same predicate as the cases themselves."""
+    if scope_unit_ids is None:
+        return set(owners)
+    rows = await conn.fetch(
+        f"""
+        SELECT o.handling_unit, o.jurisdiction FROM unnest($2::text[], $3::text[]) AS o(handling_unit, jurisdiction)
+        WHERE {scope_predicate("o.handling_unit", "o.jurisdiction")}
+        """,
+        _scope_param(scope_unit_ids),
+        [unit for unit, _ in owners],
+        [jurisdiction for _, jurisdiction in owners],
+    )
+    return {(r["handling_unit"], r["jurisdiction"]) for r in rows}
+
+
+async def _update_level_days(
+    conn: asyncpg.Connection, days: list[date], now: datetime
+) -> tuple[list[date], dict[tuple[int, Owner], list[int]] | None]:
+    """Bring the stored counts of `days` up to date. Returns the days the store answers (each of `days` that
+    ended by `now` and `LEVEL_DAYS_STORED_AFTER` before the database's clock: a prefix of `days`) and, when some
+    had to be computed, the counts of every owner for the days after them, from the same computation (a
+    case accepted today that was registered yesterday restates yesterday: one query then covers both)."""
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _LEVEL_DAYS_LOCK)
         # the notes of the writes committed so far go, and with them the days they touch; a write committing
@@ -917,23 +937,33 @@ async def _store_ended_days(conn: asyncpg.Connection, days: list[date], now: dat
         horizon = min(now, await conn.fetchval("SELECT now()") - LEVEL_DAYS_STORED_AFTER)
         ended = [d for d in days if _day_end(d) <= horizon]
         if not ended:
-            return []
-        stored = {r["day"] for r in await conn.fetch(
-            "SELECT day FROM open_level_days_stored WHERE day >= $1 AND day <= $2", ended[0], ended[-1])}
-        missing = [d for d in ended if d not in stored]
-        if missing:
-            span = [missing[0] + timedelta(days=i) for i in range((missing[-1] - missing[0]).days + 1)]
-            counts = await _level_counts_by_owner(conn, span, None, now)
-            wanted = set(missing)
-            await conn.copy_records_to_table(
-                "open_level_days",
-                records=[(span[i], unit, jurisdiction, level, n)
-                         for (i, (unit, jurisdiction)), per_level in counts.items() if span[i] in wanted
-                         for level, n in zip(LEVELS, per_level, strict=True) if n],
-                columns=["day", "handling_unit", "jurisdiction", "sla_level", "cases"],
+            return [], None
+        stored = {
+            r["day"]
+            for r in await conn.fetch(
+                "SELECT day FROM open_level_days_stored WHERE day >= $1 AND day <= $2", ended[0], ended[-1]
             )
-            await conn.executemany("INSERT INTO open_level_days_stored (day) VALUES ($1)", [(d,) for d in missing])
-        return ended
+        }
+        missing = [d for d in ended if d not in stored]
+        if not missing:
+            return ended, None
+        span = days[days.index(missing[0]) :]
+        counts = await _level_counts_by_owner(conn, span, None, now)
+        wanted = set(missing)
+        await conn.copy_records_to_table(
+            "open_level_days",
+            records=[
+                (span[i], unit, jurisdiction, level, n)
+                for (i, (unit, jurisdiction)), per_level in counts.items()
+                if span[i] in wanted
+                for level, n in zip(LEVELS, per_level, strict=True)
+                if n
+            ],
+            columns=["day", "handling_unit", "jurisdiction", "sla_level", "cases"],
+        )
+        await conn.executemany("INSERT INTO open_level_days_stored (day) VALUES ($1)", [(d,) for d in missing])
+    first_live = len(span) - (len(days) - len(ended))
+    return ended, {(i - first_live, owner): v for (i, owner), v in counts.items() if i >= first_live}
 
 
 async def open_by_level_per_day(
@@ -948,9 +978,9 @@ async def open_by_level_per_day(
     if last < period.start:
         return pd.DataFrame(columns=["day", "sla_level", "cases"])
     days = [period.start + timedelta(days=i) for i in range((last - period.start).days + 1)]
+    per_day: dict[date, dict[str, int]] = {d: dict.fromkeys(LEVELS, 0) for d in days}
     async with _connection(conn) as c:
-        ended = await _store_ended_days(c, days, now)
-        per_day: dict[date, dict[str, int]] = {d: dict.fromkeys(LEVELS, 0) for d in days}
+        ended, computed = await _update_level_days(c, days, now)
         if ended:
             for r in await c.fetch(
                 f"""
@@ -963,13 +993,20 @@ async def open_by_level_per_day(
                 ended[-1],
             ):
                 per_day[r["day"]][r["sla_level"]] = r["cases"]
-        live = days[len(ended):]
+        live = days[len(ended) :]
         if live:
-            for (i, _), per_level in (await _level_counts_by_owner(c, live, scope_unit_ids, now)).items():
+            if computed is None:
+                computed = await _level_counts_by_owner(c, live, scope_unit_ids, now)
+            else:
+                seen = await _owners_in_scope(c, sorted({owner for _, owner in computed}, key=str), scope_unit_ids)
+                computed = {key: v for key, v in computed.items() if key[1] in seen}
+            for (i, _), per_level in computed.items():
                 for level, n in zip(LEVELS, per_level, strict=True):
                     per_day[live[i]][level] += n
-    return pd.DataFrame([(d, level, n) for d, counts in per_day.items() for level, n in counts.items()],
-                        columns=["day", "sla_level", "cases"])
+    return pd.DataFrame(
+        [(d, level, n) for d, counts in per_day.items() for level, n in counts.items()],
+        columns=["day", "sla_level", "cases"],
+    )
 
 
 async def on_time_per_month(

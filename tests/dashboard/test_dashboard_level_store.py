@@ -27,7 +27,11 @@ from activities.case_activities import CaseActivities
 from activities.contracts import CaseEventRecord
 from dashboard import queries as q
 
-SCOPES: list[list[str] | None] = [None, ["SX-TY", "SX-TY-XD", "SX-TY-YZ"], ["SX-TY-XD"], ["SX-DT-PC"], ["SX"]]
+# a scope first: after a late write, the first view computes the days again for every scope at once
+SCOPES: dict[str, list[str] | None] = {
+    "city": ["SX-TY", "SX-TY-XD", "SX-TY-YZ"], "province": None, "XD": ["SX-TY-XD"], "PC": ["SX-DT-PC"],
+    "centre": ["SX"],
+}
 Series = dict[tuple[date, str], int]
 
 
@@ -43,16 +47,18 @@ async def chart(conn: q.Conn, scope: list[str] | None, now: datetime = NOW, peri
     return {(r.day, r.sla_level): r.cases for r in series.itertuples()}
 
 
-async def charts_equal_the_recount(pool: asyncpg.Pool, now: datetime = NOW, period: q.Period | None = None) -> list[Series]:
-    """The chart in every scope, each checked against the recount; returns them in the order of `SCOPES`."""
+async def charts_equal_the_recount(
+    pool: asyncpg.Pool, now: datetime = NOW, period: q.Period | None = None
+) -> dict[str, Series]:
+    """The chart in every scope of `SCOPES`, each checked against the recount."""
     period = period or q.Period(*PERIOD)
-    out = []
+    out = {}
     async with pool.acquire() as conn:
-        for scope in SCOPES:
+        for name, scope in SCOPES.items():
             got = await chart(conn, scope, now, period)
             expected = await recount_open_by_level(conn, period, scope, now)
-            assert got == {key: expected.get(key, 0) for key in got}, scope
-            out.append(got)
+            assert got == {key: expected.get(key, 0) for key in got}, name
+            out[name] = got
     return out
 
 
@@ -89,32 +95,34 @@ async def a_lone_clock_below_red(pool: asyncpg.Pool, unit: str, since: datetime)
 
 
 async def test_a_level_change_recorded_late_counts_from_its_day(seeded: asyncpg.Pool) -> None:
-    before = (await charts_equal_the_recount(seeded))[0]
+    before = (await charts_equal_the_recount(seeded))["province"]
     when = at(3, 14, 14)
     target = await a_lone_clock_below_red(seeded, "SX-TY-XD", when)
     await record_level(seeded, target["case_no"], target["clock"], target["cycle"], "red", when)
-    after = (await charts_equal_the_recount(seeded))[0]
+    after = (await charts_equal_the_recount(seeded))["province"]
     assert after[(date(2026, 3, 13), "red")] == before[(date(2026, 3, 13), "red")]
     for day in (date(2026, 3, 14), date(2026, 3, 16)):
         assert after[(day, "red")] == before[(day, "red")] + 1, day
 
 
 async def test_a_case_moved_to_another_unit_counts_there_on_every_day(seeded: asyncpg.Pool) -> None:
-    xd_before, pc_before = (await charts_equal_the_recount(seeded))[2:4]
+    charts = await charts_equal_the_recount(seeded)
+    xd_before, pc_before = charts["XD"], charts["PC"]
     moved = await seeded.fetchrow(
         "SELECT case_no, registered_at FROM cases WHERE open AND handling_unit = 'SX-TY-XD' "
         "AND registered_at < $1 ORDER BY case_no LIMIT 1", at(3, 1, 0))
     # what the projection writes when the case is transferred: the same row with its new unit
     await seeded.execute("UPDATE cases SET handling_unit = 'SX-DT-PC', version = version + 1 WHERE case_no = $1",
                          moved["case_no"])
-    xd_after, pc_after = (await charts_equal_the_recount(seeded))[2:4]
+    charts = await charts_equal_the_recount(seeded)
+    xd_after, pc_after = charts["XD"], charts["PC"]
     for day in (date(2026, 3, 1), date(2026, 3, 9), date(2026, 3, 17)):
         assert open_total(xd_after, day) == open_total(xd_before, day) - 1, day
         assert open_total(pc_after, day) == open_total(pc_before, day) + 1, day
 
 
 async def test_a_case_registered_late_counts_from_its_registration(seeded: asyncpg.Pool) -> None:
-    before = (await charts_equal_the_recount(seeded))[0]
+    before = (await charts_equal_the_recount(seeded))["province"]
     no = "SX2026030500099"
     registered, accepted = at(3, 5, 9), at(3, 5, 10)
     await CaseActivities(seeded).project_case(projection(
@@ -123,7 +131,7 @@ async def test_a_case_registered_late_counts_from_its_registration(seeded: async
         [clock("investigation", "SX-TY-YZ", accepted, at(3, 12), level="red")], 1,
     ))
     await record_level(seeded, no, "investigation", 1, "red", at(3, 12, 17))
-    after = (await charts_equal_the_recount(seeded))[0]
+    after = (await charts_equal_the_recount(seeded))["province"]
     assert open_total(after, date(2026, 3, 4)) == open_total(before, date(2026, 3, 4))
     assert open_total(after, date(2026, 3, 5)) == open_total(before, date(2026, 3, 5)) + 1
     assert after[(date(2026, 3, 11), "red")] == before[(date(2026, 3, 11), "red")]
@@ -131,7 +139,7 @@ async def test_a_case_registered_late_counts_from_its_registration(seeded: async
 
 
 async def test_a_closing_moved_earlier_leaves_the_days_after_it(seeded: asyncpg.Pool) -> None:
-    before = (await charts_equal_the_recount(seeded))[0]
+    before = (await charts_equal_the_recount(seeded))["province"]
     closed = await seeded.fetchrow(
         "SELECT case_no, closed_at FROM cases WHERE NOT open AND closed_at >= $1 AND registered_at < $2 "
         "ORDER BY closed_at DESC LIMIT 1", at(3, 12, 0), at(3, 8, 0))
@@ -139,7 +147,7 @@ async def test_a_closing_moved_earlier_leaves_the_days_after_it(seeded: asyncpg.
                          closed["case_no"], at(3, 9, 15))
     await seeded.execute("UPDATE sla_clocks SET stopped_at = $2 WHERE case_no = $1 AND stopped_at > $2",
                          closed["case_no"], at(3, 9, 15))
-    after = (await charts_equal_the_recount(seeded))[0]
+    after = (await charts_equal_the_recount(seeded))["province"]
     assert open_total(after, date(2026, 3, 8)) == open_total(before, date(2026, 3, 8))
     assert open_total(after, date(2026, 3, 10)) == open_total(before, date(2026, 3, 10)) - 1
 
@@ -159,10 +167,10 @@ async def test_a_write_still_uncommitted_while_the_chart_computed_is_counted_nex
                 f"{second['case_no']}:{seq}:sla_level_changed", second["case_no"], seq, at(3, 10, 9),
                 {"clock": second["clock"], "cycle": second["cycle"], "level": "red"})
             # the days from 03-11 are computed again and stored while the write is not yet committed
-            meanwhile = (await charts_equal_the_recount(seeded))[0]
+            meanwhile = (await charts_equal_the_recount(seeded))["province"]
     finally:
         await seeded.release(writer)
-    after = (await charts_equal_the_recount(seeded))[0]
+    after = (await charts_equal_the_recount(seeded))["province"]
     for day in (date(2026, 3, 10), date(2026, 3, 12)):
         assert after[(day, "red")] == meanwhile[(day, "red")] + 1, day
 
@@ -174,7 +182,7 @@ async def test_first_views_at_the_same_time_agree(seeded: asyncpg.Pool) -> None:
         async with seeded.acquire() as conn:
             return await chart(conn, scope), await recount_open_by_level(conn, q.Period(*PERIOD), scope)
 
-    for got, expected in await asyncio.gather(*(view(scope) for scope in SCOPES * 2)):
+    for got, expected in await asyncio.gather(*(view(scope) for scope in [*SCOPES.values()] * 2)):
         assert got == {key: expected.get(key, 0) for key in got}
 
 
@@ -182,9 +190,9 @@ async def test_todays_bars_follow_the_writes_of_today(seeded: asyncpg.Pool) -> N
     now = datetime.now(TZ)
     period = q.Period(now.date() - timedelta(days=3), now.date())
     when = now - min(timedelta(minutes=5), (now - datetime.combine(now.date(), datetime.min.time(), TZ)) / 2)
-    before = (await charts_equal_the_recount(seeded, now, period))[0]
+    before = (await charts_equal_the_recount(seeded, now, period))["province"]
     target = await a_lone_clock_below_red(seeded, "SX-TY-XD", when)
     await record_level(seeded, target["case_no"], target["clock"], target["cycle"], "red", when)
-    after = (await charts_equal_the_recount(seeded, now, period))[0]
+    after = (await charts_equal_the_recount(seeded, now, period))["province"]
     assert after[(now.date(), "red")] == before[(now.date(), "red")] + 1
     assert after[(now.date() - timedelta(days=1), "red")] == before[(now.date() - timedelta(days=1), "red")]
