@@ -13,6 +13,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 from aiohttp import web
+from helpers.gateway import gateway
 
 from activities.case_activities import CaseActivities
 from activities.contracts import NotificationRequest
@@ -181,7 +182,7 @@ async def test_http_transport_posts_to_the_gateway(
     received: list[tuple[str, dict]] = []
     fail_first = {"n": 0}
 
-    async def gateway(request: web.Request) -> web.Response:
+    async def answer(request: web.Request) -> web.Response:
         body = await request.json()
         if fail_first["n"] == 0:
             fail_first["n"] += 1
@@ -189,19 +190,12 @@ async def test_http_transport_posts_to_the_gateway(
         received.append((request.headers["Idempotency-Key"], body))
         return web.json_response({"ok": True})
 
-    app = web.Application()
-    app.router.add_post("/send", gateway)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    transport = HttpTransport(f"http://127.0.0.1:{port}/send", token="t0ken")
-    try:
-        [key] = await _queue(pg_pool, keyring, 1)
-        assert await deliver_pending(pg_pool, transport, keyring=keyring, backoff_base=0.0) == 0  # 503
-        assert await deliver_pending(pg_pool, transport, keyring=keyring, backoff_base=0.0) == 1
-    finally:
-        await transport.close()
-        await runner.cleanup()
+    async with gateway(answer) as url:
+        transport = HttpTransport(url, token="t0ken")
+        try:
+            [key] = await _queue(pg_pool, keyring, 1)
+            assert await deliver_pending(pg_pool, transport, keyring=keyring, backoff_base=0.0) == 0  # 503
+            assert await deliver_pending(pg_pool, transport, keyring=keyring, backoff_base=0.0) == 1
+        finally:
+            await transport.close()
     assert received[0][0] == key and received[0][1]["to"] == PHONE and received[0][1]["channel"] == "sms"

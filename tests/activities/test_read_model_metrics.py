@@ -9,6 +9,7 @@ from pathlib import Path
 
 import asyncpg
 from aiohttp import web
+from helpers.gateway import gateway
 from prometheus_client import REGISTRY
 
 from activities.case_activities import CaseActivities
@@ -47,22 +48,15 @@ async def test_outbox_counters_and_gauges(pg_pool: asyncpg.Pool, tmp_path: Path)
     refused = await _queue(pg_pool, keyring, datetime.now(UTC) - timedelta(hours=5))
     verdicts = {retried: 503, refused: 400}  # the gateway is down for one, rejects the other for good
 
-    async def gateway(request: web.Request) -> web.Response:
+    async def answer(request: web.Request) -> web.Response:
         return web.Response(status=verdicts[request.headers["Idempotency-Key"]], text="gateway says no")
 
-    app = web.Application()
-    app.router.add_post("/send", gateway)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    transport = HttpTransport(f"http://127.0.0.1:{port}/send")
-    try:
-        assert await deliver_pending(pg_pool, transport, keyring=keyring) == 0
-    finally:
-        await transport.close()
-        await runner.cleanup()
+    async with gateway(answer) as url:
+        transport = HttpTransport(url)
+        try:
+            assert await deliver_pending(pg_pool, transport, keyring=keyring) == 0
+        finally:
+            await transport.close()
 
     await _queue(pg_pool, keyring, datetime.now(UTC) - timedelta(hours=1))  # waits for the next pass
     await _queue(pg_pool, keyring, datetime.now(UTC), contact=None)  # an SMS without a number: undeliverable

@@ -14,6 +14,7 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 from helpers.dashboard_seed import NOW, seed_dashboard
+from helpers.gateway import gateway
 from streamlit.testing.v1 import AppTest
 
 from activities.case_activities import CaseActivities
@@ -52,7 +53,7 @@ async def outcome(pg_dsn: str, pg_pool: asyncpg.Pool) -> AsyncIterator[Outcome]:
     activities = CaseActivities(pg_pool, keyring)
     failing: set[str] = set()
 
-    async def gateway(request: web.Request) -> web.Response:
+    async def answer(request: web.Request) -> web.Response:
         key = request.headers["Idempotency-Key"]
         if ":refused:" in key:
             return web.json_response({"error": "number blocked"}, status=400)
@@ -60,28 +61,21 @@ async def outcome(pg_dsn: str, pg_pool: asyncpg.Pool) -> AsyncIterator[Outcome]:
             return web.json_response({"error": "upstream down"}, status=503)
         return web.json_response({"ok": True})
 
-    app = web.Application()
-    app.router.add_post("/send", gateway)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    transport = HttpTransport(f"http://127.0.0.1:{port}/send")
-    try:
-        exhausted = await _queue(activities, TY_CASE, "exhausted")
-        refused = await _queue(activities, DT_CASE, "refused")
-        no_contact = await _queue(activities, TY_CASE, "nocontact", contact=None)
-        failing.add(exhausted)
-        for _ in range(DEFAULT_MAX_ATTEMPTS + 2):  # backoff 0: every failure is due again at once
-            await deliver_pending(pg_pool, transport, keyring=keyring, backoff_base=0.0)
-        retrying = await _queue(activities, TY_CASE, "retrying")
-        sent = await _queue(activities, TY_CASE, "sent")
-        failing.add(retrying)
-        await deliver_pending(pg_pool, transport, keyring=keyring, backoff_base=3600.0)  # next try in an hour
-    finally:
-        await transport.close()
-        await runner.cleanup()
+    async with gateway(answer) as url:
+        transport = HttpTransport(url)
+        try:
+            exhausted = await _queue(activities, TY_CASE, "exhausted")
+            refused = await _queue(activities, DT_CASE, "refused")
+            no_contact = await _queue(activities, TY_CASE, "nocontact", contact=None)
+            failing.add(exhausted)
+            for _ in range(DEFAULT_MAX_ATTEMPTS + 2):  # backoff 0: every failure is due again at once
+                await deliver_pending(pg_pool, transport, keyring=keyring, backoff_base=0.0)
+            retrying = await _queue(activities, TY_CASE, "retrying")
+            sent = await _queue(activities, TY_CASE, "sent")
+            failing.add(retrying)
+            await deliver_pending(pg_pool, transport, keyring=keyring, backoff_base=3600.0)  # next try in an hour
+        finally:
+            await transport.close()
     rows = dict(await pg_pool.fetch("SELECT key, status || '/' || attempts FROM notifications"))
     assert rows[exhausted] == f"failed/{DEFAULT_MAX_ATTEMPTS}" and rows[refused] == "failed/1"
     assert rows[retrying] == "failed/1" and rows[sent] == "sent/1" and rows[no_contact] == "undeliverable/0"

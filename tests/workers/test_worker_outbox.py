@@ -15,6 +15,7 @@ import asyncpg
 from aiohttp import web
 from helpers.cases import CASEWORKER, CST, DISPATCHER, HANDLING_UNIT, INTAKE, registration
 from helpers.client import task_queue
+from helpers.gateway import gateway
 from temporalio.testing import WorkflowEnvironment
 
 from activities.case_activities import CaseActivities
@@ -79,25 +80,17 @@ async def test_the_worker_closes_the_gateway_session_when_it_stops(
 ) -> None:
     received: list[str] = []
 
-    async def gateway(request: web.Request) -> web.Response:
+    async def answer(request: web.Request) -> web.Response:
         received.append(request.headers["Idempotency-Key"])
         return web.json_response({"ok": True})
 
-    app = web.Application()
-    app.router.add_post("/send", gateway)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    settings = Settings(
-        temporal_address=dev_env.client.service_client.config.target_host, task_queue=task_queue(),
-        database_url=pg_dsn, data_dir=tmp_path, outbox_transport="http",
-        outbox_gateway_url=f"http://127.0.0.1:{port}/send", outbox_interval_seconds=0.2,
-        worker_ops_port=0,
-    )
-    keyring = KeyRing.from_settings(settings)
-    try:
+    async with gateway(answer) as url:
+        settings = Settings(
+            temporal_address=dev_env.client.service_client.config.target_host, task_queue=task_queue(),
+            database_url=pg_dsn, data_dir=tmp_path, outbox_transport="http", outbox_gateway_url=url,
+            outbox_interval_seconds=0.2, worker_ops_port=0,
+        )
+        keyring = KeyRing.from_settings(settings)
         key = await _queue(pg_pool, keyring)
         stop = asyncio.Event()
         worker = asyncio.create_task(run_worker(settings, stop))
@@ -113,8 +106,6 @@ async def test_the_worker_closes_the_gateway_session_when_it_stops(
             del worker
             gc.collect()  # an HTTP session left open says so when it is collected
         assert not [w for w in caught if "Unclosed client session" in str(w.message)]
-    finally:
-        await runner.cleanup()
 
 
 async def test_the_sender_tells_the_case_when_its_result_was_delivered(
