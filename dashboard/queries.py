@@ -915,13 +915,16 @@ async def _owners_in_scope(conn: Conn, owners: Sequence[Owner], scope_unit_ids: 
     return {(r["handling_unit"], r["jurisdiction"]) for r in rows}
 
 
-async def _update_level_days(
-    conn: asyncpg.Connection, days: list[date], now: datetime
-) -> tuple[list[date], dict[tuple[int, Owner], list[int]] | None]:
-    """Bring the stored counts of `days` up to date. Returns the days the store answers (each of `days` that
-    ended by `now` and `LEVEL_DAYS_STORED_AFTER` before the database's clock: a prefix of `days`) and, when some
-    had to be computed, the counts of every owner for the days after them, from the same computation (a
-    case accepted today that was registered yesterday restates yesterday: one query then covers both)."""
+async def _stored_level_days(
+    conn: asyncpg.Connection, days: list[date], scope_unit_ids: Sequence[str] | None, now: datetime
+) -> tuple[list[date], dict[tuple[date, str], int], dict[tuple[int, Owner], list[int]] | None]:
+    """Bring the stored counts of `days` up to date and read them for the scope. Returns the days the store
+    answers (each of `days` that ended by `now` and `LEVEL_DAYS_STORED_AFTER` before the database's clock: a
+    prefix of `days`), their counts per level and, when some had to be computed, the counts of every owner for
+    the days after them, from the same computation (a case accepted today that was registered yesterday
+    restates yesterday: one query then covers both). All under the lock: another view's notes may drop days
+    of other periods, which it does not store again."""
+    counts: dict[tuple[int, Owner], list[int]] | None = None
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _LEVEL_DAYS_LOCK)
         # the notes of the writes committed so far go, and with them the days they touch; a write committing
@@ -937,7 +940,7 @@ async def _update_level_days(
         horizon = min(now, await conn.fetchval("SELECT now()") - LEVEL_DAYS_STORED_AFTER)
         ended = [d for d in days if _day_end(d) <= horizon]
         if not ended:
-            return [], None
+            return [], {}, None
         stored = {
             r["day"]
             for r in await conn.fetch(
@@ -945,25 +948,37 @@ async def _update_level_days(
             )
         }
         missing = [d for d in ended if d not in stored]
-        if not missing:
-            return ended, None
-        span = days[days.index(missing[0]) :]
-        counts = await _level_counts_by_owner(conn, span, None, now)
-        wanted = set(missing)
-        await conn.copy_records_to_table(
-            "open_level_days",
-            records=[
-                (span[i], unit, jurisdiction, level, n)
-                for (i, (unit, jurisdiction)), per_level in counts.items()
-                if span[i] in wanted
-                for level, n in zip(LEVELS, per_level, strict=True)
-                if n
-            ],
-            columns=["day", "handling_unit", "jurisdiction", "sla_level", "cases"],
+        first_computed = days.index(missing[0]) if missing else len(days)
+        if missing:
+            counts = await _level_counts_by_owner(conn, days[first_computed:], None, now)
+            wanted = set(missing)
+            await conn.copy_records_to_table(
+                "open_level_days",
+                records=[
+                    (days[first_computed + i], unit, jurisdiction, level, n)
+                    for (i, (unit, jurisdiction)), per_level in counts.items()
+                    if days[first_computed + i] in wanted
+                    for level, n in zip(LEVELS, per_level, strict=True)
+                    if n
+                ],
+                columns=["day", "handling_unit", "jurisdiction", "sla_level", "cases"],
+            )
+            await conn.executemany("INSERT INTO open_level_days_stored (day) VALUES ($1)", [(d,) for d in missing])
+        rows = await conn.fetch(
+            f"""
+            SELECT s.day, s.sla_level, sum(s.cases)::int AS cases FROM open_level_days s
+            WHERE s.day >= $2 AND s.day <= $3 AND {scope_predicate("s.handling_unit", "s.jurisdiction")}
+            GROUP BY 1, 2
+            """,
+            _scope_param(scope_unit_ids),
+            ended[0],
+            ended[-1],
         )
-        await conn.executemany("INSERT INTO open_level_days_stored (day) VALUES ($1)", [(d,) for d in missing])
-    first_live = len(span) - (len(days) - len(ended))
-    return ended, {(i - first_live, owner): v for (i, owner), v in counts.items() if i >= first_live}
+    per_level = {(r["day"], r["sla_level"]): r["cases"] for r in rows}
+    if counts is None:
+        return ended, per_level, None
+    first_live = len(ended) - first_computed
+    return ended, per_level, {(i - first_live, owner): v for (i, owner), v in counts.items() if i >= first_live}
 
 
 async def open_by_level_per_day(
@@ -980,19 +995,9 @@ async def open_by_level_per_day(
     days = [period.start + timedelta(days=i) for i in range((last - period.start).days + 1)]
     per_day: dict[date, dict[str, int]] = {d: dict.fromkeys(LEVELS, 0) for d in days}
     async with _connection(conn) as c:
-        ended, computed = await _update_level_days(c, days, now)
-        if ended:
-            for r in await c.fetch(
-                f"""
-                SELECT s.day, s.sla_level, sum(s.cases)::int AS cases FROM open_level_days s
-                WHERE s.day >= $2 AND s.day <= $3 AND {scope_predicate("s.handling_unit", "s.jurisdiction")}
-                GROUP BY 1, 2
-                """,
-                _scope_param(scope_unit_ids),
-                ended[0],
-                ended[-1],
-            ):
-                per_day[r["day"]][r["sla_level"]] = r["cases"]
+        ended, stored, computed = await _stored_level_days(c, days, scope_unit_ids, now)
+        for (day, level), n in stored.items():
+            per_day[day][level] = n
         live = days[len(ended) :]
         if live:
             if computed is None:

@@ -94,6 +94,18 @@ async def a_lone_clock_below_red(pool: asyncpg.Pool, unit: str, since: datetime)
     return row
 
 
+async def register_late(pool: asyncpg.Pool, case_no: str, unit: str, registered: datetime) -> None:
+    """A case registered at `registered`, accepted an hour later, red from 03-12 17:00, written only now (its
+    projections retried after an outage)."""
+    accepted = registered + timedelta(hours=1)
+    await CaseActivities(pool).project_case(projection(
+        dict(case_no=case_no, kind="complaint", channel="hotline_12393", handling_unit=unit, stage="investigation",
+             open=True, sla_level="red", due_at=at(3, 12), registered_at=registered, accepted_at=accepted),
+        [clock("investigation", unit, accepted, at(3, 12), level="red")], 1,
+    ))
+    await record_level(pool, case_no, "investigation", 1, "red", at(3, 12, 17))
+
+
 async def test_a_level_change_recorded_late_counts_from_its_day(seeded: asyncpg.Pool) -> None:
     before = (await charts_equal_the_recount(seeded))["province"]
     when = at(3, 14, 14)
@@ -123,14 +135,7 @@ async def test_a_case_moved_to_another_unit_counts_there_on_every_day(seeded: as
 
 async def test_a_case_registered_late_counts_from_its_registration(seeded: asyncpg.Pool) -> None:
     before = (await charts_equal_the_recount(seeded))["province"]
-    no = "SX2026030500099"
-    registered, accepted = at(3, 5, 9), at(3, 5, 10)
-    await CaseActivities(seeded).project_case(projection(
-        dict(case_no=no, kind="complaint", channel="hotline_12393", handling_unit="SX-TY-YZ", stage="investigation",
-             open=True, sla_level="red", due_at=at(3, 12), registered_at=registered, accepted_at=accepted),
-        [clock("investigation", "SX-TY-YZ", accepted, at(3, 12), level="red")], 1,
-    ))
-    await record_level(seeded, no, "investigation", 1, "red", at(3, 12, 17))
+    await register_late(seeded, "SX2026030500099", "SX-TY-YZ", at(3, 5, 9))
     after = (await charts_equal_the_recount(seeded))["province"]
     assert open_total(after, date(2026, 3, 4)) == open_total(before, date(2026, 3, 4))
     assert open_total(after, date(2026, 3, 5)) == open_total(before, date(2026, 3, 5)) + 1
@@ -196,3 +201,11 @@ async def test_todays_bars_follow_the_writes_of_today(seeded: asyncpg.Pool) -> N
     after = (await charts_equal_the_recount(seeded, now, period))["province"]
     assert after[(now.date(), "red")] == before[(now.date(), "red")] + 1
     assert after[(now.date() - timedelta(days=1), "red")] == before[(now.date() - timedelta(days=1), "red")]
+
+
+async def test_a_shorter_period_viewed_first_leaves_the_longer_one_whole(seeded: asyncpg.Pool) -> None:
+    await charts_equal_the_recount(seeded)
+    await register_late(seeded, "SX2026030500098", "SX-TY-XD", at(3, 5, 11))
+    # a supervisor looking at the last five days takes the write's note and drops every stored day from 03-05
+    await charts_equal_the_recount(seeded, period=q.Period(date(2026, 3, 14), date(2026, 3, 18)))
+    await charts_equal_the_recount(seeded)  # 03-05..03-13 are computed again for the longer period
