@@ -28,6 +28,7 @@ import pytest
 from click.testing import Result
 from helpers.cases import TEST_CODEC_KEY_ID, fixed_key_data_converter
 from helpers.client import decision, example, new_case_no, registration, running_worker, task_queue
+from helpers.histories import HISTORIES
 from helpers.reliability import fresh_database
 from pydantic import BaseModel
 from temporalio.client import WorkflowHistory
@@ -54,7 +55,6 @@ from devstack.pgserver import EmbeddedPostgres
 
 pytestmark = pytest.mark.timeout(300)
 
-HISTORIES = Path(__file__).parents[1] / "workflows" / "histories"
 CASE_HISTORIES = sorted(
     p for p in HISTORIES.glob("*.json")
     if json.loads(p.read_text())["events"][0]["workflowExecutionStartedEventAttributes"]["workflowType"]["name"]

@@ -13,7 +13,6 @@ test (`tests/workflows/test_replay.py`) replays them.
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -36,6 +35,7 @@ from helpers.cases import (
     registration,
     registration_data,
 )
+from helpers.histories import record_history as record
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
@@ -68,8 +68,6 @@ from workers.main import build_worker
 from workflows import CalendarUpdate, ComplaintCase, ComplaintReview
 from workflows.client import start_case
 
-HISTORIES = Path(__file__).with_name("histories")
-RECORD = os.environ.get("COMPLAINTS_RECORD_HISTORIES") == "1"
 CAL = get_calendar("CN-SX")
 CAL_TZ = timezone(timedelta(hours=8))
 # the basis and reasons every new feedback states (seed 000: 说明依据及理由)
@@ -135,14 +133,6 @@ async def settle(
         await asyncio.sleep(0.05)
         s = await summary(h)
     raise AssertionError(f"condition not reached; stage={s.stage} events={[e.kind for e in s.events]}")
-
-
-async def record(h: WorkflowHandle[Any, Any], name: str) -> None:
-    """Save the workflow history for the replay test (only with COMPLAINTS_RECORD_HISTORIES=1)."""
-    if RECORD:
-        HISTORIES.mkdir(exist_ok=True)
-        hist = await h.fetch_history()
-        (HISTORIES / f"{name}.json").write_text(hist.to_json())
 
 
 def kinds(s: CaseSummary) -> list[str]:

@@ -9,10 +9,8 @@ it. The history recorded here (`decisions_persisted_locally`) is replayed by tes
 
 from __future__ import annotations
 
-import os
 import uuid
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -24,6 +22,7 @@ from helpers.cases import (
     INTAKE,
     registration,
 )
+from helpers.histories import save_history
 from helpers.reliability import unique_case_numbers
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
@@ -43,9 +42,6 @@ from workflows.complaint_case import (
     PATCH_ONE_MARKER_FOR_EARLIER_PATCHES,
     PATCH_PERSIST_AS_LOCAL_ACTIVITY,
 )
-
-HISTORIES = Path(__file__).with_name("histories")
-RECORD = os.environ.get("COMPLAINTS_RECORD_HISTORIES") == "1"
 
 
 def _name(event: Any) -> str:
@@ -102,9 +98,7 @@ async def test_each_decision_is_one_workflow_task_and_in_the_read_model_when_it_
             assert kinds == [e.kind for e in summary.events]
             assert (await h.query(ComplaintCase.summary)).events == summary.events
         history = await h.fetch_history()
-        if RECORD:
-            HISTORIES.mkdir(exist_ok=True)
-            (HISTORIES / "decisions_persisted_locally.json").write_text(history.to_json())
+        save_history("decisions_persisted_locally", history)
         await h.terminate("test over")
 
     names = [_name(e) for e in history.events]

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import uuid
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -27,6 +25,7 @@ from helpers.cases import (
     fixed_key_data_converter,
     registration,
 )
+from helpers.histories import HISTORIES, save_history
 from helpers.reliability import unique_case_numbers
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
@@ -37,9 +36,6 @@ from workers.main import build_worker
 from workflows import WORKFLOWS, ComplaintCase
 from workflows.client import start_case
 from workflows.complaint_case import EARLIER_PATCHES, PATCH_ONE_MARKER_FOR_EARLIER_PATCHES
-
-HISTORIES = Path(__file__).with_name("histories")
-RECORD = os.environ.get("COMPLAINTS_RECORD_HISTORIES") == "1"
 
 
 def _patch_ids(events: list[dict[str, Any]]) -> list[str]:
@@ -87,8 +83,7 @@ async def test_a_new_case_records_one_marker_and_takes_every_earlier_patch(
         history, raise_on_replay_failure=False
     )
     assert result.replay_failure is None
-    if RECORD:
-        (HISTORIES / "one_marker_for_earlier_patches.json").write_text(history.to_json())
+    save_history("one_marker_for_earlier_patches", history)
 
 
 def test_histories_recorded_before_carry_one_marker_per_patch() -> None:

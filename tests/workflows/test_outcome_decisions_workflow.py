@@ -10,13 +10,11 @@ Each scenario starts its own test server whose clock reads the scenario's start 
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -31,6 +29,7 @@ from helpers.cases import (
     fixed_key_data_converter,
     registration,
 )
+from helpers.histories import record_history as record
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 
 from cases.models import (
@@ -54,8 +53,6 @@ from workers.main import build_worker
 from workflows import ComplaintCase, ComplaintReview
 from workflows.client import start_case
 
-HISTORIES = Path(__file__).with_name("histories")
-RECORD = os.environ.get("COMPLAINTS_RECORD_HISTORIES") == "1"
 CST = timezone(timedelta(hours=8))
 OTHER_CASEWORKER = Actor(id="cw-yz-1", role=Role.caseworker, unit_id="SX-TY-YZ")
 FEEDBACK = SendFeedbackDecision(
@@ -139,11 +136,6 @@ async def accepted_updates(h: WorkflowHandle[Any, Any]) -> list[str]:
         for e in (await h.fetch_history()).events
         if e.HasField("workflow_execution_update_accepted_event_attributes")
     ]
-
-
-async def record(h: WorkflowHandle[Any, Any], name: str) -> None:
-    if RECORD:
-        (HISTORIES / f"{name}.json").write_text((await h.fetch_history()).to_json())
 
 
 def clock(s: CaseSummary, name: str) -> Any:

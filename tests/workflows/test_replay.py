@@ -15,12 +15,13 @@ from pathlib import Path
 
 import pytest
 from helpers.cases import fixed_key_data_converter
+from helpers.histories import HISTORIES
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from workflows import WORKFLOWS
 
-HISTORIES = sorted(Path(__file__).with_name("histories").glob("*.json"))
+RECORDED = sorted(HISTORIES.glob("*.json"))
 
 
 def _history(path: Path) -> WorkflowHistory:
@@ -29,12 +30,12 @@ def _history(path: Path) -> WorkflowHistory:
 
 
 def test_histories_are_checked_in() -> None:
-    names = {p.stem for p in HISTORIES}
+    names = {p.stem for p in RECORDED}
     assert {"happy_path", "rejected", "review_overturned", "sla_spring_festival", "calendar_update",
             "reports_first_working_day"} <= names
 
 
-@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
+@pytest.mark.parametrize("path", RECORDED, ids=[p.stem for p in RECORDED])
 async def test_replay(path: Path) -> None:
     history = _history(path)
     replayer = Replayer(workflows=WORKFLOWS, data_converter=fixed_key_data_converter())
@@ -59,9 +60,8 @@ def test_merge_change_is_replayed_on_both_paths() -> None:
     change has no marker (old path), the one recorded after has it (new path); both replay above."""
     from workflows.complaint_case import PATCH_MERGE_CONFIRMS_TARGET
 
-    histories = Path(__file__).with_name("histories")
-    before = _patch_markers(histories / "merged.json")
-    after = _patch_markers(histories / "merged_into_open_target.json")
+    before = _patch_markers(HISTORIES / "merged.json")
+    after = _patch_markers(HISTORIES / "merged_into_open_target.json")
     assert PATCH_MERGE_CONFIRMS_TARGET not in before
     assert PATCH_MERGE_CONFIRMS_TARGET in after
 
@@ -71,9 +71,8 @@ def test_take_over_is_replayed_with_its_marker() -> None:
     (new path, replayed above); histories without prior decisions never call it."""
     from workflows.complaint_case import PATCH_TAKE_OVER
 
-    histories = Path(__file__).with_name("histories")
-    assert PATCH_TAKE_OVER in _patch_markers(histories / "taken_over.json")
-    assert PATCH_TAKE_OVER not in _patch_markers(histories / "happy_path_batched.json")
+    assert PATCH_TAKE_OVER in _patch_markers(HISTORIES / "taken_over.json")
+    assert PATCH_TAKE_OVER not in _patch_markers(HISTORIES / "happy_path_batched.json")
 
 
 def test_publish_change_is_replayed_on_both_paths() -> None:
@@ -82,8 +81,7 @@ def test_publish_change_is_replayed_on_both_paths() -> None:
     recorded after has the marker and only batched writes (new path); both replay above."""
     from workflows.complaint_case import PATCH_PUBLISH_IN_ONE_ACTIVITY
 
-    histories = Path(__file__).with_name("histories")
-    before, after = histories / "happy_path.json", histories / "happy_path_batched.json"
+    before, after = HISTORIES / "happy_path.json", HISTORIES / "happy_path_batched.json"
     assert PATCH_PUBLISH_IN_ONE_ACTIVITY not in _patch_markers(before)
     assert PATCH_PUBLISH_IN_ONE_ACTIVITY in _patch_markers(after)
     assert {"record_case_event", "project_case", "store_complainant_pii"} <= _activity_types(before)
@@ -109,8 +107,7 @@ def test_registration_loads_change_is_replayed_on_both_paths() -> None:
     regular activities. Both replay above."""
     from workflows.complaint_case import PATCH_REGISTRATION_LOCAL_LOADS
 
-    histories = Path(__file__).with_name("histories")
-    before, after = histories / "happy_path_batched.json", histories / "happy_path_local_loads.json"
+    before, after = HISTORIES / "happy_path_batched.json", HISTORIES / "happy_path_local_loads.json"
     assert PATCH_REGISTRATION_LOCAL_LOADS not in _patch_markers(before)
     assert PATCH_REGISTRATION_LOCAL_LOADS in _patch_markers(after)
     assert {"load_calendar_snapshot", "load_case_context"} <= _activity_types(before)
@@ -124,8 +121,7 @@ def test_breach_rules_change_is_replayed_on_both_paths() -> None:
     late approval recorded after has the marker and the reminder. Both replay above."""
     from workflows.complaint_case import PATCH_BREACH_RULES
 
-    histories = Path(__file__).with_name("histories")
-    before, after = histories / "sla_golden_week.json", histories / "late_extension_approval.json"
+    before, after = HISTORIES / "sla_golden_week.json", HISTORIES / "late_extension_approval.json"
     assert PATCH_BREACH_RULES not in _patch_markers(before)
     assert PATCH_BREACH_RULES in _patch_markers(after)
 
@@ -142,11 +138,10 @@ def test_notice_changes_are_replayed_on_both_paths() -> None:
     )
 
     patches = {PATCH_LEVEL_WARNINGS, PATCH_ORIGINAL_CHANNEL_REPLIES, PATCH_MERGED_COMPLAINANTS}
-    histories = Path(__file__).with_name("histories")
     for before in ("late_extension_approval", "merged_into_open_target", "sla_golden_week"):
-        assert not patches & _patch_markers(histories / f"{before}.json")
+        assert not patches & _patch_markers(HISTORIES / f"{before}.json")
     for after in ("level_warnings_golden_week", "merged_complainant_answered"):
-        assert patches <= _patch_markers(histories / f"{after}.json")
+        assert patches <= _patch_markers(HISTORIES / f"{after}.json")
 
 
 def _signals(path: Path) -> set[str]:
@@ -164,9 +159,8 @@ def test_review_window_change_is_replayed_on_both_paths() -> None:
     counts from the sending day, the two recorded after have the marker and the receipt. All replay above."""
     from workflows.complaint_case import PATCH_REVIEW_WINDOW_FROM_RECEIPT
 
-    histories = Path(__file__).with_name("histories")
-    before = histories / "happy_path_local_loads.json"
-    delivered, letter = histories / "review_window_from_delivery.json", histories / "review_window_letter_receipt.json"
+    before = HISTORIES / "happy_path_local_loads.json"
+    delivered, letter = HISTORIES / "review_window_from_delivery.json", HISTORIES / "review_window_letter_receipt.json"
     assert PATCH_REVIEW_WINDOW_FROM_RECEIPT not in _patch_markers(before)
     assert PATCH_REVIEW_WINDOW_FROM_RECEIPT in _patch_markers(delivered) & _patch_markers(letter)
     assert "notice_delivered" in _signals(delivered)
@@ -185,9 +179,8 @@ def test_quiet_calendar_reload_is_replayed_on_both_paths() -> None:
     recorded before has no marker, the unmoved reload recorded after has it. Both replay above."""
     from workflows.complaint_case import PATCH_QUIET_CALENDAR_RELOAD
 
-    histories = Path(__file__).with_name("histories")
-    assert PATCH_QUIET_CALENDAR_RELOAD not in _patch_markers(histories / "calendar_update.json")
-    assert PATCH_QUIET_CALENDAR_RELOAD in _patch_markers(histories / "calendar_reload_unmoved.json")
+    assert PATCH_QUIET_CALENDAR_RELOAD not in _patch_markers(HISTORIES / "calendar_update.json")
+    assert PATCH_QUIET_CALENDAR_RELOAD in _patch_markers(HISTORIES / "calendar_reload_unmoved.json")
 
 
 def test_rectification_change_is_replayed_on_both_paths() -> None:
@@ -197,11 +190,10 @@ def test_rectification_change_is_replayed_on_both_paths() -> None:
     its target since PATCH_MERGE_BY_HANDLING_UNIT (no history holds the old path: it was refused before)."""
     from workflows.complaint_case import PATCH_MERGE_BY_HANDLING_UNIT, PATCH_RECTIFICATION_CLOCK
 
-    histories = Path(__file__).with_name("histories")
-    before, after = histories / "happy_path_local_loads.json", histories / "rectification_tracked.json"
+    before, after = HISTORIES / "happy_path_local_loads.json", HISTORIES / "rectification_tracked.json"
     assert PATCH_RECTIFICATION_CLOCK not in _patch_markers(before)
     assert PATCH_RECTIFICATION_CLOCK in _patch_markers(after)
-    merged = histories / "merged_in_investigation.json"
+    merged = HISTORIES / "merged_in_investigation.json"
     assert PATCH_MERGE_BY_HANDLING_UNIT in _patch_markers(merged)
     assert "load_merge_target" in _activity_types(merged)
 def test_local_persistence_change_is_replayed_on_both_paths() -> None:
@@ -210,8 +202,7 @@ def test_local_persistence_change_is_replayed_on_both_paths() -> None:
     queue. Both replay above."""
     from workflows.complaint_case import PATCH_PERSIST_AS_LOCAL_ACTIVITY
 
-    histories = Path(__file__).with_name("histories")
-    before, after = histories / "happy_path_local_loads.json", histories / "decisions_persisted_locally.json"
+    before, after = HISTORIES / "happy_path_local_loads.json", HISTORIES / "decisions_persisted_locally.json"
     assert PATCH_PERSIST_AS_LOCAL_ACTIVITY not in _patch_markers(before)
     assert PATCH_PERSIST_AS_LOCAL_ACTIVITY in _patch_markers(after)
     assert "persist_case_changes" in _activity_types(before)
@@ -224,8 +215,7 @@ def test_review_closing_change_is_replayed_on_both_paths() -> None:
     above."""
     from workflows.complaint_case import PATCH_CLOSE_REVIEW_BY_SIGNAL
 
-    histories = Path(__file__).with_name("histories")
-    before, after = histories / "administrative_remedy_in_review.json", histories / "review_closed_by_signal.json"
+    before, after = HISTORIES / "administrative_remedy_in_review.json", HISTORIES / "review_closed_by_signal.json"
     assert PATCH_CLOSE_REVIEW_BY_SIGNAL not in _patch_markers(before)
     assert PATCH_CLOSE_REVIEW_BY_SIGNAL in _patch_markers(after)
     assert _event_types(before) >= {"EVENT_TYPE_REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED"}

@@ -10,17 +10,16 @@ test (encrypted with the fixed test key of `helpers.cases`)."""
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import uuid
 from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
 
 import asyncpg
 import pytest_asyncio
 from helpers.cases import fixed_key_data_converter
 from helpers.client import running_worker, task_queue
 from helpers.dashboard_seed import seed_dashboard
+from helpers.histories import record_history
 from temporalio.client import Client, ScheduleBackfill, ScheduleOverlapPolicy
 from temporalio.testing import WorkflowEnvironment
 
@@ -30,8 +29,6 @@ from workflows.reports import BureauReports
 from workflows.schedules import CATCHUP_WINDOW, ensure_report_schedule
 
 BUREAU = "CN-SX"
-HISTORIES = Path(__file__).with_name("histories")
-RECORD = os.environ.get("COMPLAINTS_RECORD_HISTORIES") == "1"
 
 
 @pytest_asyncio.fixture(scope="module")
@@ -51,8 +48,8 @@ async def run_day(env: WorkflowEnvironment, pool: asyncpg.Pool, day: date, histo
             task_queue=queue, result_type=ReportsResult,
         )
         result = await handle.result()
-    if history is not None and RECORD:
-        (HISTORIES / f"{history}.json").write_text((await handle.fetch_history()).to_json())
+    if history is not None:
+        await record_history(handle, history)
     return result
 
 

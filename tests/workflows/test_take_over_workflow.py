@@ -9,10 +9,8 @@ Set `COMPLAINTS_RECORD_HISTORIES=1` to write `tests/workflows/histories/taken_ov
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from datetime import datetime, time, timedelta
-from pathlib import Path
 
 import asyncpg
 import pytest
@@ -26,6 +24,7 @@ from helpers.cases import (
     registration,
 )
 from helpers.client import new_case_no, running_worker
+from helpers.histories import record_history
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowQueryFailedError
 from temporalio.testing import WorkflowEnvironment
 
@@ -42,7 +41,6 @@ from cases.models import (
 from workflows import ComplaintCase
 from workflows.client import start_case
 
-HISTORY = Path(__file__).with_name("histories") / "taken_over.json"
 CAL = get_calendar("CN-SX")
 
 
@@ -101,8 +99,7 @@ async def test_a_taken_over_case_continues_where_its_record_left_it(
         assert row is not None and row["at"] > today - timedelta(minutes=1)
         assert "taken_over_from" not in row["details"]
         assert await pg_pool.fetchval("SELECT count(*) FROM notifications WHERE case_no = $1", reg.case_no) > 0
-        if os.environ.get("COMPLAINTS_RECORD_HISTORIES") == "1":
-            HISTORY.write_text((await handle.fetch_history()).to_json())
+        await record_history(handle, "taken_over")
 
         # a record the rules refuse: no case, nothing written
         bad = registration(case_no=new_case_no(), received_at=received.isoformat())
