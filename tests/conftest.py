@@ -21,11 +21,12 @@ from temporalio.testing import WorkflowEnvironment
 # Tests keep their dev encryption key and files in a throwaway folder, never in the developer's .data/
 os.environ.setdefault("COMPLAINTS_DATA_DIR", tempfile.mkdtemp(prefix="complaints-test-data-"))
 
+from helpers.temporal import time_skipping_server  # noqa: E402
+
 from activities.db import apply_migrations, create_pool  # noqa: E402
 from common.contract import SEARCH_ATTRIBUTES  # noqa: E402
 from common.converter import make_data_converter  # noqa: E402
-from common.search_attributes import register_search_attributes  # noqa: E402
-from devstack.binaries import temporal_cli, temporal_test_server  # noqa: E402
+from devstack.binaries import temporal_cli  # noqa: E402
 from devstack.pgserver import EmbeddedPostgres  # noqa: E402
 
 
@@ -37,15 +38,8 @@ def _search_attribute_keys() -> list[SearchAttributeKey]:
 @pytest_asyncio.fixture(scope="session")
 async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     """The time-skipping test server: timers of weeks fire in milliseconds."""
-    env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=make_data_converter(),
-        test_server_existing_path=temporal_test_server(),
-    )
-    await register_search_attributes(env.client)
-    try:
+    async with time_skipping_server(make_data_converter()) as env:
         yield env
-    finally:
-        await env.shutdown()
 
 
 @pytest_asyncio.fixture(scope="session")

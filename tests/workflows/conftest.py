@@ -6,20 +6,12 @@ from collections.abc import AsyncIterator
 
 import pytest_asyncio
 from helpers.cases import fixed_key_data_converter
+from helpers.temporal import time_skipping_server
 from temporalio.testing import WorkflowEnvironment
-
-from common.search_attributes import register_search_attributes
-from devstack.binaries import temporal_test_server
 
 
 @pytest_asyncio.fixture
 async def fixed_key_env() -> AsyncIterator[WorkflowEnvironment]:
     """A time-skipping server whose payloads use the fixed test key, so the recorded history replays anywhere."""
-    env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=fixed_key_data_converter(), test_server_existing_path=temporal_test_server()
-    )
-    await register_search_attributes(env.client)
-    try:
+    async with time_skipping_server(fixed_key_data_converter()) as env:
         yield env
-    finally:
-        await env.shutdown()

@@ -15,13 +15,12 @@ from pathlib import Path
 import asyncpg
 import pytest
 import pytest_asyncio
+from helpers.temporal import time_skipping_server
 from temporalio.client import WorkflowFailureError, WorkflowQueryFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from common.converter import make_data_converter
-from common.search_attributes import register_search_attributes
-from devstack.binaries import temporal_test_server
 from workers.main import build_worker
 from workflows import ComplaintCase
 from workflows.client import start_case
@@ -34,14 +33,8 @@ async def boundary_env() -> AsyncIterator[WorkflowEnvironment]:
     """A time-skipping server of this module only, its clock at the machine's: the cases register at the example's
     date, and the session's shared server is wherever other tests' result waits skipped its clock to (possibly
     past the published calendars)."""
-    env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=make_data_converter(), test_server_existing_path=temporal_test_server()
-    )
-    await register_search_attributes(env.client)
-    try:
+    async with time_skipping_server(make_data_converter()) as env:
         yield env
-    finally:
-        await env.shutdown()
 
 
 def _example(case_no: str | None = None) -> dict:
