@@ -1003,7 +1003,7 @@ async def open_by_level_per_day(
             if computed is None:
                 computed = await _level_counts_by_owner(c, live, scope_unit_ids, now)
             else:
-                seen = await _owners_in_scope(c, sorted({owner for _, owner in computed}, key=str), scope_unit_ids)
+                seen = await _owners_in_scope(c, list({owner for _, owner in computed}), scope_unit_ids)
                 computed = {key: v for key, v in computed.items() if key[1] in seen}
             for (i, _), per_level in computed.items():
                 for level, n in zip(LEVELS, per_level, strict=True):
